@@ -1,0 +1,56 @@
+"""`python -m replicate_nb.sandbox`: serve the sandbox until SIGINT or SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from .control import Faults
+from .server import Sandbox
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m replicate_nb.sandbox",
+        description="Serve a Replicate-compatible sandbox with stand-in models. Python clients: "
+                    "REPLICATE_BASE_URL=http://HOST:PORT; JavaScript: baseUrl http://HOST:PORT/v1.")
+    parser.add_argument("--port", type=int, default=8000, help="port (0 = a free one)")
+    parser.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
+    parser.add_argument("--data-dir", help="keep predictions and files in this folder")
+    parser.add_argument("--require-token", default=os.environ.get("REPLICATE_NB_SANDBOX_TOKEN"),
+                        help="require this API token (default: $REPLICATE_NB_SANDBOX_TOKEN, "
+                             "else none)")
+    parser.add_argument("--seed", type=int, help="seed for ids and drawn seeds")
+    faults = parser.add_argument_group("fault injection (off by default)")
+    faults.add_argument("--rate-limit", type=float, metavar="PER_SECOND",
+                        help="prediction creates per second before 429 + Retry-After")
+    faults.add_argument("--error-rate", type=float, default=0.0, metavar="FRACTION",
+                        help="fraction of API requests answered with a 5xx")
+    faults.add_argument("--error-status", type=int, default=503, help="status of injected errors")
+    faults.add_argument("--latency", type=float, default=0.0, metavar="SECONDS",
+                        help="delay added to every API response")
+    faults.add_argument("--queue-delay", type=float, default=0.0, metavar="SECONDS",
+                        help="how long new predictions stay 'starting'")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments, print the address, serve until interrupted."""
+    args = _parser().parse_args(argv)
+    try:
+        faults = Faults(create_rate_limit=args.rate_limit, error_rate=args.error_rate,
+                        error_status=args.error_status, latency=args.latency,
+                        queue_delay=args.queue_delay)
+        sandbox = Sandbox(host=args.host, port=args.port, require_token=args.require_token,
+                          faults=faults, data_dir=args.data_dir, seed=args.seed)
+    except (ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"Sandbox listening on {sandbox.base_url}", flush=True)
+    sandbox.serve_forever()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""The sandbox's control plane: its one seedable source of randomness and its fault settings.
+
+Every random id, secret and drawn seed in the sandbox comes from a `RandomSource`, so a sandbox
+started with `seed=` is reproducible end to end; `Faults` groups the fault-injection options.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import os
+import random
+import threading
+from typing import Any
+
+_ID_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, as Replicate's ids look
+
+
+class RandomSource:
+    """Seedable source of ids, secrets and seeds (thread-safe)."""
+
+    def __init__(self, seed: int | None = None) -> None:
+        self._rng = random.Random(seed if seed is not None else int.from_bytes(os.urandom(8)))
+        self._lock = threading.Lock()
+
+    def prediction_id(self) -> str:
+        """A 26-character lowercase base32 id, like `kr2d2jhqbsrj60cjb2vtmekgh4`."""
+        with self._lock:
+            return "".join(self._rng.choice(_ID_ALPHABET) for _ in range(26))
+
+    def token(self, nbytes: int = 24) -> str:
+        """URL-safe random text (file ids, stream tokens, webhook message ids)."""
+        with self._lock:
+            raw = self._rng.getrandbits(nbytes * 8).to_bytes(nbytes, "big")
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    def secret_key(self) -> str:
+        """A webhook signing secret in Replicate's `whsec_<base64>` form."""
+        with self._lock:
+            raw = self._rng.getrandbits(24 * 8).to_bytes(24, "big")
+        return "whsec_" + base64.b64encode(raw).decode()
+
+    def seed(self) -> int:
+        """A seed for a prediction whose `seed` input was left blank."""
+        with self._lock:
+            return self._rng.randrange(0, 2**16)
+
+    def uniform(self) -> float:
+        """A float in [0, 1), for fault injection decisions."""
+        with self._lock:
+            return self._rng.random()
+
+
+def rng_for(*parts: Any) -> random.Random:
+    """A deterministic generator for a model: same parts (input values, seed) give the same stream.
+
+    Models draw their synthetic outputs from this, never from global randomness, so the same
+    input and seed give byte-identical output across processes and restarts.
+    """
+    return random.Random(repr(parts))
+
+
+@dataclasses.dataclass(frozen=True)
+class Faults:
+    """Fault injection settings; all off by default.
+
+    Attributes:
+        create_rate_limit: prediction creates allowed per second; beyond it, 429 + `Retry-After`.
+        error_rate: fraction (0..1) of API requests answered with `error_status` before any work.
+        error_status: the status of injected server errors (503 by default, which the SDK retries
+            on GETs; 500 is not retried).
+        latency: seconds added before every API response.
+        queue_delay: seconds a new prediction stays `starting` before it runs.
+    """
+
+    create_rate_limit: float | None = None
+    error_rate: float = 0.0
+    error_status: int = 503
+    latency: float = 0.0
+    queue_delay: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.create_rate_limit is not None and self.create_rate_limit <= 0:
+            raise ValueError("create_rate_limit must be > 0 creates per second, "
+                             f"got {self.create_rate_limit!r}")
+        if not 0.0 <= self.error_rate <= 1.0:
+            raise ValueError("error_rate must be a fraction between 0 and 1, "
+                             f"got {self.error_rate!r}")
+        if not 500 <= self.error_status <= 599:
+            raise ValueError(f"error_status must be a 5xx status, got {self.error_status!r}")
+        if self.latency < 0 or self.queue_delay < 0:
+            raise ValueError("latency and queue_delay are seconds and cannot be negative")
+
+    @classmethod
+    def coerce(cls, value: Faults | dict[str, Any] | None) -> Faults:
+        """Accept a `Faults`, a dict of its fields, or None (no faults)."""
+        if value is None:
+            return cls()
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, dict):
+            unknown = set(value) - {f.name for f in dataclasses.fields(cls)}
+            if unknown:
+                raise ValueError(f"unknown fault option(s) {sorted(unknown)}; known: "
+                                 f"{[f.name for f in dataclasses.fields(cls)]}")
+            return cls(**value)
+        raise TypeError(f"faults must be a Faults or a dict, not {type(value).__name__}")
+
+    def to_json(self) -> dict[str, Any]:
+        """The settings as a JSON object (for `/_sandbox/faults`)."""
+        return dataclasses.asdict(self)

@@ -1,0 +1,384 @@
+"""Runs predictions: lifecycle, logs and output events, cancel, deadlines, rate limits and faults.
+
+Every prediction is an asyncio task on the server's loop, so a model never blocks the server; a
+cancel cancels the task. Events (logs, output, done) are kept per run so that any number of stream
+readers can follow from the start, and webhook deliveries are triggered from the same place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import datetime as _dt
+import re
+import threading
+import time
+import traceback
+import urllib.parse
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from .catalog import Catalog
+from .control import Faults, RandomSource
+from .errors import InjectedFault, InvalidInput, NotFound, RateLimited
+from .models.base import ModelSpec
+from .records import Prediction, now, parse_time
+from .store import Store
+
+RESTART_ERROR = ("The sandbox stopped while this prediction was running, so it did not finish. "
+                 "Nothing was lost: run it again.")
+
+
+class Run:
+    """A prediction in flight: its record, its event log and its task."""
+
+    def __init__(self, prediction: Prediction, model: ModelSpec) -> None:
+        self.prediction = prediction
+        self.model = model
+        self.events: list[tuple[str, str, str]] = []  # (event, id, data)
+        self.emitted: list[Any] = []
+        self.task: asyncio.Task[None] | None = None
+        self.finished = asyncio.Event()
+        self.cancel_requested = False
+        self._changed = asyncio.Event()
+        self._epoch = int(parse_time(prediction.created_at).timestamp())
+
+    def add_event(self, event: str, data: str) -> None:
+        """Record an event and wake stream readers."""
+        self.events.append((event, f"{self._epoch}:{len(self.events)}", data))
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def changed(self, timeout: float) -> None:
+        """Wait for the next event, at most `timeout` seconds."""
+        waiter = self._changed
+        try:
+            await asyncio.wait_for(waiter.wait(), timeout)
+        except TimeoutError:
+            pass
+
+
+class _Context:
+    """The PredictContext a model runs with (see models/base.py)."""
+
+    def __init__(self, engine: Engine, run: Run) -> None:
+        self._engine = engine
+        self._run = run
+        self.prediction_id = run.prediction.id
+        self.metrics: dict[str, Any] = {}
+
+    def _on_loop(self, fn: Callable[[], None]) -> None:
+        if threading.get_ident() == self._engine.loop_thread:
+            fn()
+        else:
+            self._engine.loop.call_soon_threadsafe(fn)
+
+    def log(self, text: str) -> None:
+        def append() -> None:
+            self._run.prediction.logs += text + "\n"
+            self._run.add_event("logs", text)
+            self._engine.webhooks.notify(self._run.prediction, "logs")
+        self._on_loop(append)
+
+    def emit(self, item: Any) -> None:
+        def append() -> None:
+            self._run.emitted.append(item)
+            self._run.prediction.output = list(self._run.emitted)
+            self._run.add_event("output", item if isinstance(item, str) else _json(item))
+            self._engine.webhooks.notify(self._run.prediction, "output")
+        self._on_loop(append)
+
+    def seed(self, value: int | None) -> int:
+        chosen = self._engine.random.seed() if value is None else int(value)
+        self.log(f"Using seed: {chosen}")
+        return chosen
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+    async def run_in_thread(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.to_thread(fn, *args)
+
+    async def read_file(self, value: str) -> bytes:
+        return self._engine.read_file(value)
+
+
+def _json(value: Any) -> str:
+    import json
+    return json.dumps(value)
+
+
+class _RateLimiter:
+    """A token bucket: `rate` creates per second, bursts of up to max(1, rate)."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self.capacity = max(1.0, rate)
+        self.tokens = self.capacity
+        self.stamp = time.monotonic()
+
+    def admit(self) -> float:
+        """0 when admitted, else the seconds until a create would be admitted."""
+        current = time.monotonic()
+        self.tokens = min(self.capacity, self.tokens + (current - self.stamp) * self.rate)
+        self.stamp = current
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return 0.0
+        return (1 - self.tokens) / self.rate
+
+
+class Engine:
+    """Creates, runs, cancels and reports predictions."""
+
+    def __init__(self, *, catalog: Catalog, store: Store, random: RandomSource,
+                 faults: Faults, webhooks: Any) -> None:
+        self.catalog = catalog
+        self.store = store
+        self.random = random
+        self.webhooks = webhooks
+        self.runs: dict[str, Run] = {}
+        self.loop: asyncio.AbstractEventLoop
+        self.loop_thread = 0
+        self.closing = False
+        self._faults = faults
+        self._limiter = _RateLimiter(faults.create_rate_limit) if faults.create_rate_limit else None
+
+    # lifecycle of the engine
+    def attach(self) -> None:
+        """Bind to the running loop (server startup) and fail predictions a restart interrupted."""
+        self.loop = asyncio.get_running_loop()
+        self.loop_thread = threading.get_ident()
+        for prediction in self.store.unfinished_predictions():
+            self._interrupt(prediction)
+
+    def _interrupt(self, prediction: Prediction) -> None:
+        prediction.status = "failed"
+        prediction.error = RESTART_ERROR
+        prediction.completed_at = now()
+        prediction.logs += RESTART_ERROR + "\n"
+        self.store.save_prediction(prediction)
+
+    async def shutdown(self) -> None:
+        """Stop running predictions (recorded as failed, never lost) and end open streams."""
+        self.closing = True
+        for run in list(self.runs.values()):
+            if run.task and not run.task.done():
+                run.task.cancel()
+        for run in list(self.runs.values()):
+            if run.task:
+                await asyncio.gather(run.task, return_exceptions=True)
+            if not run.prediction.done:
+                self._interrupt(run.prediction)
+            run.add_event("done", '{"reason": "error"}')
+
+    # faults
+    @property
+    def faults(self) -> Faults:
+        """The current fault settings."""
+        return self._faults
+
+    @faults.setter
+    def faults(self, value: Faults) -> None:
+        self._faults = value
+        self._limiter = _RateLimiter(value.create_rate_limit) if value.create_rate_limit else None
+
+    async def before_request(self) -> None:
+        """Apply latency and injected errors to an API request (before any work is done)."""
+        if self._faults.latency:
+            await asyncio.sleep(self._faults.latency)
+        if self._faults.error_rate and self.random.uniform() < self._faults.error_rate:
+            raise InjectedFault(self._faults.error_status)
+
+    # predictions
+    def create(self, *, model: ModelSpec, input: Any, by_version: bool,
+               webhook: str | None = None, webhook_events_filter: list[str] | None = None,
+               deployment: str | None = None, cancel_after: float | None = None) -> Prediction:
+        """Validate, record and start a prediction; raises before recording anything."""
+        schema = self.catalog.input_schema(model)
+        problems = schema.validate(input)
+        if problems:
+            from ..schema import problem_detail
+            raise InvalidInput(problem_detail(problems), [p.to_json() for p in problems])
+        if self._limiter is not None:
+            wait = self._limiter.admit()
+            if wait:
+                raise RateLimited(wait)
+        created = now()
+        prediction = Prediction(
+            id=self.random.prediction_id(),
+            model=model.ref,
+            version=model.version_id if by_version or not model.official else "hidden",
+            input=input,
+            created_at=created,
+            deployment=deployment,
+            webhook=webhook,
+            webhook_events_filter=webhook_events_filter,
+            streamable=schema.output.is_iterator,
+        )
+        if cancel_after is not None:
+            deadline = parse_time(created) + _dt.timedelta(seconds=cancel_after)
+            prediction.deadline = deadline.isoformat(timespec="microseconds").replace("+00:00", "Z")
+            self.loop.call_later(cancel_after, self._expire, prediction.id)
+        self.store.save_prediction(prediction)
+        run = Run(prediction, model)
+        self.runs[prediction.id] = run
+        run.task = self.loop.create_task(self._execute(run, schema.with_defaults(input)))
+        self.webhooks.notify(prediction, "start")
+        return prediction
+
+    def get(self, prediction_id: str) -> Prediction:
+        """The live or stored prediction."""
+        run = self.runs.get(prediction_id)
+        if run is not None:
+            return run.prediction
+        found = self.store.get_prediction(prediction_id)
+        if found is None:
+            raise NotFound(f"Prediction {prediction_id!r} not found. List predictions with "
+                           "GET /v1/predictions.")
+        return found
+
+    async def wait(self, prediction_id: str, timeout: float) -> Prediction:
+        """The prediction once terminal, or as it is after `timeout` seconds."""
+        run = self.runs.get(prediction_id)
+        if run is not None and not run.prediction.done:
+            try:
+                await asyncio.wait_for(run.finished.wait(), timeout)
+            except TimeoutError:
+                pass
+        return self.get(prediction_id)
+
+    async def cancel(self, prediction_id: str) -> Prediction:
+        """Cancel a running prediction; a finished one is returned unchanged."""
+        run = self.runs.get(prediction_id)
+        if run is None or run.prediction.done:
+            return self.get(prediction_id)
+        run.cancel_requested = True
+        if run.task is not None:
+            run.task.cancel()
+            await asyncio.gather(run.task, return_exceptions=True)
+        return run.prediction
+
+    def _expire(self, prediction_id: str) -> None:
+        run = self.runs.get(prediction_id)
+        if run is not None and not run.prediction.done:
+            run.prediction.logs += "Cancel-After deadline reached: canceling.\n"
+            self.loop.create_task(self.cancel(prediction_id))
+
+    async def events(self, prediction_id: str, *, after: str | None = None,
+                     keepalive: float = 10.0) -> AsyncIterator[tuple[str, str, str] | None]:
+        """Stream events (None = keep-alive) from the start, or after a `Last-Event-ID`."""
+        run = self.runs.get(prediction_id)
+        if run is None:
+            for event in self._replay(self.get(prediction_id)):
+                yield event
+            return
+        index = 0
+        if after is not None:
+            ids = [event_id for _, event_id, _ in run.events]
+            index = ids.index(after) + 1 if after in ids else 0
+        while True:
+            while index < len(run.events):
+                event = run.events[index]
+                index += 1
+                yield event
+                if event[0] == "done":
+                    return
+            if self.closing:
+                return
+            before = len(run.events)
+            await run.changed(keepalive)
+            if len(run.events) == before:
+                yield None
+
+    @staticmethod
+    def _replay(prediction: Prediction) -> list[tuple[str, str, str]]:
+        """Events of a finished prediction no longer in memory (e.g. after a restart)."""
+        epoch = int(parse_time(prediction.created_at).timestamp())
+        events: list[tuple[str, str]] = []
+        if isinstance(prediction.output, list):
+            events += [("output", o if isinstance(o, str) else _json(o)) for o in prediction.output]
+        events += _terminal_events(prediction)
+        return [(name, f"{epoch}:{i}", data) for i, (name, data) in enumerate(events)]
+
+    async def _execute(self, run: Run, inputs: dict[str, Any]) -> None:
+        prediction = run.prediction
+        ctx = _Context(self, run)
+        try:
+            if self._faults.queue_delay:
+                await asyncio.sleep(self._faults.queue_delay)
+            prediction.status = "processing"
+            prediction.started_at = now()
+            self.store.save_prediction(prediction)
+            result = await run.model.predict(ctx, inputs)
+            schema = self.catalog.input_schema(run.model)
+            prediction.output = list(run.emitted) if schema.output.is_iterator else result
+            prediction.status = "succeeded"
+        except asyncio.CancelledError:
+            prediction.status = "canceled"
+            if not run.cancel_requested and self.closing:
+                prediction.status = "failed"
+                prediction.error = RESTART_ERROR
+        except Exception as exc:  # the model's own failure becomes the prediction's error
+            prediction.status = "failed"
+            prediction.error = str(exc) or type(exc).__name__
+            prediction.logs += "".join(traceback.format_exception(exc))
+        finally:
+            self._finish(run, ctx)
+
+    def _finish(self, run: Run, ctx: _Context) -> None:
+        prediction = run.prediction
+        prediction.completed_at = now()
+        completed = parse_time(prediction.completed_at)
+        metrics = dict(ctx.metrics)
+        if prediction.started_at:
+            metrics["predict_time"] = round((completed - parse_time(prediction.started_at))
+                                            .total_seconds(), 6)
+        metrics["total_time"] = round((completed - parse_time(prediction.created_at))
+                                      .total_seconds(), 6)
+        prediction.metrics = metrics
+        self.store.save_prediction(prediction)
+        for name, data in _terminal_events(prediction):
+            run.add_event(name, data)
+        run.finished.set()
+        self.webhooks.notify(prediction, "completed")
+        self.runs.pop(prediction.id, None)
+
+    # files as model inputs
+    def read_file(self, value: str) -> bytes:
+        """The bytes of a `data:` URI or of a file uploaded to this sandbox."""
+        if value.startswith("data:"):
+            header, _, payload = value.partition(",")
+            try:
+                if header.endswith(";base64"):
+                    return base64.b64decode(payload, validate=False)
+                return urllib.parse.unquote_to_bytes(payload)
+            except (binascii.Error, ValueError) as exc:
+                raise ValueError(f"could not decode the data: URI ({exc})") from exc
+        match = re.search(r"/v1/files/([^/?#]+)", value)
+        if match:
+            content = self.store.file_content(match.group(1))
+            if content is None:
+                raise ValueError(f"file {match.group(1)!r} was not found in the sandbox's files "
+                                 "(it may have been deleted); upload it again")
+            return content
+        raise ValueError(
+            f"the sandbox cannot fetch {value[:80]!r}: it never goes to the internet. Pass a "
+            "data: URI, a local file (the client uploads it), or the urls.get of an uploaded file.")
+
+    def count(self) -> int:
+        """How many predictions exist."""
+        return self.store.count_predictions()
+
+    def unfinished(self) -> list[str]:
+        """Ids of predictions still starting or processing."""
+        return [pid for pid, run in self.runs.items() if not run.prediction.done]
+
+
+def _terminal_events(prediction: Prediction) -> list[tuple[str, str]]:
+    if prediction.status == "succeeded":
+        return [("done", "{}")]
+    if prediction.status == "canceled":
+        return [("done", '{"reason": "canceled"}')]
+    return [("error", _json({"detail": prediction.error})), ("done", '{"reason": "error"}')]

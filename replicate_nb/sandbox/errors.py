@@ -1,0 +1,148 @@
+"""The sandbox's API errors, each rendered by the app as `application/problem+json`.
+
+    ProblemError                 status, title, detail (what went wrong and what to do)
+    ├── Unauthenticated          401
+    ├── NotFound                 404
+    ├── MethodNotAllowed         405
+    ├── Conflict                 409
+    ├── PayloadTooLarge          413
+    ├── UnsupportedMediaType     415
+    ├── InvalidRequest           422 (a malformed request body or header)
+    ├── InvalidInput             422 with `invalid_fields`
+    ├── InvalidVersion           422
+    ├── RateLimited              429 with `Retry-After`
+    └── InjectedFault            5xx, only under fault injection
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+
+class ProblemError(Exception):
+    """An API error with an RFC 7807 body; subclasses set `status` and `title`."""
+
+    status: int = 400
+    title: str = "Bad request"
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+    def to_json(self) -> dict[str, Any]:
+        """The problem+json body."""
+        return {"title": self.title, "detail": self.detail, "status": self.status, **self.extra}
+
+    def headers(self) -> dict[str, str]:
+        """Extra response headers (e.g. `Retry-After`)."""
+        return {}
+
+
+class Unauthenticated(ProblemError):
+    """No token, or the wrong one, when the sandbox requires a token."""
+
+    status = 401
+    title = "Unauthenticated"
+
+    def __init__(self, detail: str = "You did not pass a valid authentication token") -> None:
+        super().__init__(detail)
+
+
+class NotFound(ProblemError):
+    """An unknown route or resource."""
+
+    status = 404
+    title = "Not found"
+
+
+class MethodNotAllowed(ProblemError):
+    """A known path with a method it does not serve."""
+
+    status = 405
+    title = "Method not allowed"
+
+
+class Conflict(ProblemError):
+    """A resource that already exists, or an operation its state forbids."""
+
+    status = 409
+    title = "Conflict"
+
+
+class PayloadTooLarge(ProblemError):
+    """A request body or file over the size limit."""
+
+    status = 413
+    title = "Payload too large"
+
+
+class UnsupportedMediaType(ProblemError):
+    """A body in a content type the endpoint does not read."""
+
+    status = 415
+    title = "Unsupported media type"
+
+
+class InvalidRequest(ProblemError):
+    """A body, query or header that cannot be understood."""
+
+    status = 422
+    title = "Invalid request"
+
+
+class InvalidInput(ProblemError):
+    """Prediction input that does not match the model's input schema."""
+
+    status = 422
+    title = "Input validation failed"
+
+    def __init__(self, detail: str, invalid_fields: list[dict[str, Any]]) -> None:
+        super().__init__(detail, invalid_fields=invalid_fields)
+
+
+class InvalidVersion(ProblemError):
+    """A version that does not exist."""
+
+    status = 422
+    title = "Invalid version or not permitted"
+
+    def __init__(self, version: str) -> None:
+        super().__init__(
+            f"The specified version {version!r} does not exist (or perhaps you don't have "
+            "permission to use it?). List a model's versions with "
+            "GET /v1/models/{owner}/{name}/versions."
+        )
+
+
+class RateLimited(ProblemError):
+    """Too many prediction creates per second (fault injection)."""
+
+    status = 429
+    title = "Too many requests"
+
+    def __init__(self, retry_after: float) -> None:
+        self.retry_after = max(1, math.ceil(retry_after))
+        super().__init__(
+            f"Request was throttled. Expected available in {self.retry_after} second"
+            f"{'s' if self.retry_after != 1 else ''}.",
+            retry_after=self.retry_after,
+        )
+
+    def headers(self) -> dict[str, str]:
+        """`Retry-After` in whole seconds, as Replicate sends it."""
+        return {"Retry-After": str(self.retry_after)}
+
+
+class InjectedFault(ProblemError):
+    """A server error injected on purpose; no work was done, so a retry is safe."""
+
+    title = "Service unavailable (injected fault)"
+
+    def __init__(self, status: int) -> None:
+        self.status = status
+        super().__init__(
+            "The sandbox injected this error on purpose (faults.error_rate); nothing was changed. "
+            "Retry the request."
+        )

@@ -1,0 +1,144 @@
+"""The sandbox's resources as plain records, each with the `to_json()` the API answers with.
+
+Records never hold the server's address: URLs are built at serialisation time from the base URL of
+the request, so a data directory keeps working when the sandbox restarts on another port.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+from typing import Any
+
+TERMINAL_STATUSES = frozenset({"succeeded", "failed", "canceled"})
+
+
+def now() -> str:
+    """The current time as RFC 3339 with microseconds, as Replicate writes it."""
+    stamp = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="microseconds")
+    return stamp.replace("+00:00", "Z")
+
+
+def parse_time(value: str) -> _dt.datetime:
+    """Parse a timestamp written by `now()`."""
+    return _dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+@dataclasses.dataclass
+class Prediction:
+    """A prediction; `status` moves starting -> processing -> succeeded | failed | canceled."""
+
+    id: str
+    model: str
+    version: str
+    input: dict[str, Any]
+    created_at: str
+    status: str = "starting"
+    output: Any = None
+    logs: str = ""
+    error: str | None = None
+    started_at: str | None = None
+    completed_at: str | None = None
+    metrics: dict[str, Any] = dataclasses.field(default_factory=dict)
+    source: str = "api"
+    deployment: str | None = None
+    webhook: str | None = None
+    webhook_events_filter: list[str] | None = None
+    deadline: str | None = None
+    streamable: bool = False
+
+    @property
+    def done(self) -> bool:
+        """Whether the prediction reached a terminal status."""
+        return self.status in TERMINAL_STATUSES
+
+    def to_json(self, base_url: str) -> dict[str, Any]:
+        """The API's prediction object (urls carry only strings: the SDK rejects nulls)."""
+        api = f"{base_url}/v1/predictions/{self.id}"
+        urls = {"get": api, "cancel": f"{api}/cancel", "web": f"{base_url}/p/{self.id}"}
+        if self.streamable:
+            urls["stream"] = f"{base_url}/v1/streams/{self.id}"
+        body: dict[str, Any] = {
+            "id": self.id,
+            "model": self.model,
+            "version": self.version,
+            "input": self.input,
+            "logs": self.logs,
+            "output": self.output,
+            "data_removed": False,
+            "error": self.error,
+            "status": self.status,
+            "source": self.source,
+            "created_at": self.created_at,
+            "urls": urls,
+        }
+        for key in ("started_at", "completed_at", "deadline", "deployment", "webhook",
+                    "webhook_events_filter"):
+            value = getattr(self, key)
+            if value is not None:
+                body[key] = value
+        if self.metrics:
+            body["metrics"] = self.metrics
+        return body
+
+    def to_row(self) -> dict[str, Any]:
+        """Everything, for the store."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Prediction:
+        """Rebuild from `to_row()`."""
+        return cls(**row)
+
+
+@dataclasses.dataclass
+class File:
+    """An uploaded file's metadata (its bytes live in the store)."""
+
+    id: str
+    name: str
+    content_type: str
+    size: int
+    etag: str
+    checksums: dict[str, str]
+    metadata: dict[str, Any]
+    created_at: str
+    expires_at: str
+
+    def to_json(self, base_url: str) -> dict[str, Any]:
+        """The API's file object; `urls.get` is what clients put into prediction inputs."""
+        return {**dataclasses.asdict(self), "urls": {"get": f"{base_url}/v1/files/{self.id}"}}
+
+
+@dataclasses.dataclass
+class Deployment:
+    """A deployment: a name that points at a model version and a hardware configuration."""
+
+    owner: str
+    name: str
+    model: str
+    version: str
+    hardware: str
+    min_instances: int
+    max_instances: int
+    release_number: int
+    release_created_at: str
+
+    def to_json(self, account: dict[str, Any]) -> dict[str, Any]:
+        """The API's deployment object."""
+        return {
+            "owner": self.owner,
+            "name": self.name,
+            "current_release": {
+                "number": self.release_number,
+                "model": self.model,
+                "version": self.version,
+                "created_at": self.release_created_at,
+                "created_by": account,
+                "configuration": {
+                    "hardware": self.hardware,
+                    "min_instances": self.min_instances,
+                    "max_instances": self.max_instances,
+                },
+            },
+        }

@@ -1,0 +1,130 @@
+"""A sandbox server: wiring of store, catalog, engine and app, served by uvicorn on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from .app import KEEPALIVE_SECONDS, State, build_app
+from .catalog import Catalog
+from .control import Faults, RandomSource
+from .engine import Engine
+from .models import builtin_models
+from .store import Store
+from .webhooks import WebhookSender
+
+
+class Sandbox:
+    """A running sandbox; `.base_url` is what `replicate.Client(base_url=...)` needs.
+
+    Use `start()` to make one. It is a context manager: leaving the block stops the server.
+    """
+
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, require_token: str | None = None,
+                 faults: Faults | dict[str, Any] | None = None,
+                 data_dir: str | Path | None = None, seed: int | None = None,
+                 keepalive: float = KEEPALIVE_SECONDS) -> None:
+        self.host = host
+        self.data_dir = Path(data_dir) if data_dir is not None else None
+        self.store = Store(self.data_dir)
+        self.random = RandomSource(seed)
+        self.catalog = Catalog(builtin_models())
+        self.webhooks = WebhookSender(self.store, self.random)
+        self.engine = Engine(catalog=self.catalog, store=self.store, random=self.random,
+                             faults=Faults.coerce(faults), webhooks=self.webhooks)
+        self._require_token = require_token
+        self.app = build_app(State(self.engine, require_token=require_token), keepalive=keepalive)
+        self._socket = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._socket.bind((host, port))
+        self.port: int = self._socket.getsockname()[1]
+        self.webhooks.base_url = self.base_url
+        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="on",
+                                loop="asyncio", http="h11", timeout_graceful_shutdown=2,
+                                timeout_keep_alive=30)
+        self._server = uvicorn.Server(config)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        """`http://HOST:PORT`, without `/v1` (the Python client adds it; JS wants `.../v1`)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def faults(self) -> Faults:
+        """The fault settings in force; assign a `Faults` or a dict to change them live."""
+        return self.engine.faults
+
+    @faults.setter
+    def faults(self, value: Faults | dict[str, Any] | None) -> None:
+        self.engine.faults = Faults.coerce(value)
+
+    def __repr__(self) -> str:
+        token = ", require_token=[secure]" if self._require_token else ""
+        return f"<Sandbox {self.base_url}{token}>"
+
+    def start_in_thread(self, timeout: float = 10.0) -> Sandbox:
+        """Serve from a daemon thread; returns once the server accepts connections."""
+        self._thread = threading.Thread(target=self._serve, name=f"sandbox-{self.port}",
+                                        daemon=True)
+        self._thread.start()
+        waited = 0.0
+        while not self._server.started:
+            if not self._thread.is_alive():
+                raise RuntimeError(f"the sandbox on {self.base_url} failed to start")
+            self._thread.join(0.01)
+            waited += 0.01
+            if waited > timeout:
+                raise TimeoutError(f"the sandbox on {self.base_url} did not start in {timeout}s")
+        return self
+
+    def _serve(self) -> None:
+        asyncio.run(self._server.serve(sockets=[self._socket]))
+
+    def serve_forever(self) -> None:
+        """Serve in this thread until SIGINT or SIGTERM (the CLI)."""
+        self._server.run(sockets=[self._socket])
+        self._close()
+
+    def stop(self) -> None:
+        """Stop the server, finish its bookkeeping and release the port."""
+        if self._thread is not None:
+            self._server.should_exit = True
+            self._thread.join(15)
+            self._thread = None
+            self._close()
+
+    def _close(self) -> None:
+        self._socket.close()
+        self.store.close()
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def start(port: int = 0, *, host: str = "127.0.0.1", require_token: str | None = None,
+          faults: Faults | dict[str, Any] | None = None, data_dir: str | Path | None = None,
+          seed: int | None = None, keepalive: float = KEEPALIVE_SECONDS) -> Sandbox:
+    """Start a sandbox in a background thread on 127.0.0.1 (a free port by default).
+
+    Args:
+        port: the port; 0 picks a free one.
+        host: the interface; loopback unless you really mean to share it.
+        require_token: when set, API calls must send `Authorization: Bearer <token>`.
+        faults: fault injection (`Faults` or a dict of its fields); off by default.
+        data_dir: keep predictions and files in this folder across restarts.
+        seed: seed for ids, secrets and drawn seeds (reproducible sandboxes).
+        keepalive: seconds between keep-alive comments on idle streams.
+    """
+    sandbox = Sandbox(host=host, port=port, require_token=require_token, faults=faults,
+                      data_dir=data_dir, seed=seed, keepalive=keepalive)
+    return sandbox.start_in_thread()

@@ -1,0 +1,148 @@
+"""Webhook delivery, signed the way Replicate signs them, to loopback receivers only.
+
+Each prediction with a `webhook` gets `start`, `output`, `logs` and `completed` deliveries
+(filtered by `webhook_events_filter`; output and logs coalesced to at most one per 0.5 s), as
+`POST`s of the prediction JSON with `webhook-id`, `webhook-timestamp` and `webhook-signature`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import ipaddress
+import json
+import logging
+import time
+import urllib.parse
+from typing import Any
+
+import httpx
+
+from .control import RandomSource
+from .errors import InvalidRequest
+from .records import Prediction
+from .store import Store
+
+EVENTS = ("start", "output", "logs", "completed")
+THROTTLE_SECONDS = 0.5
+log = logging.getLogger("replicate_nb.sandbox")
+
+
+def sign(secret: str, message_id: str, timestamp: int, body: str) -> str:
+    """The `webhook-signature` value: `v1,<base64 HMAC-SHA256>` keyed by the decoded secret."""
+    key = base64.b64decode(secret.split("_", 1)[1])
+    digest = hmac.new(key, f"{message_id}.{timestamp}.{body}".encode(), hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+def check_webhook(url: str | None, events: Any) -> tuple[str | None, list[str] | None]:
+    """Validate a create's `webhook` and `webhook_events_filter`; loopback URLs only."""
+    if events is not None:
+        if not isinstance(events, list) or not all(e in EVENTS for e in events):
+            raise InvalidRequest(f"webhook_events_filter must be a list drawn from {list(EVENTS)}, "
+                                 f"got {events!r}.")
+    if url is None:
+        return None, events
+    if not isinstance(url, str):
+        raise InvalidRequest(f"webhook must be a URL string, got {url!r}.")
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    if parts.scheme not in ("http", "https") or not host:
+        raise InvalidRequest(f"webhook must be an http(s) URL, got {url!r}.")
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise InvalidRequest(
+            f"The sandbox delivers webhooks only to this machine (127.0.0.1, ::1 or localhost); "
+            f"{host!r} is not one. Run your receiver locally, e.g. http://127.0.0.1:PORT/hook.")
+    return url, events
+
+
+class WebhookSender:
+    """Delivers a prediction's webhook events, with retries on network failure."""
+
+    def __init__(self, store: Store, random: RandomSource, *, base_url: str = "") -> None:
+        self.base_url = base_url
+        self._random = random
+        self._store = store
+        self._pending: dict[tuple[str, str], asyncio.TimerHandle] = {}
+        self._last: dict[tuple[str, str], float] = {}
+        self._client: httpx.AsyncClient | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def secret(self) -> str:
+        """This sandbox's signing secret (`whsec_…`), kept across restarts with a data dir."""
+        value = self._store.setting("webhook_secret")
+        if value is None:
+            value = self._random.secret_key()
+            self._store.set_setting("webhook_secret", value)
+        return value
+
+    def notify(self, prediction: Prediction, event: str) -> None:
+        """Deliver `event` for a prediction if it asked for it (called on the server loop)."""
+        if not prediction.webhook:
+            return
+        wanted = prediction.webhook_events_filter or EVENTS
+        if event not in wanted and not (event == "completed" and "completed" in wanted):
+            return
+        key = (prediction.id, event)
+        if event in ("output", "logs"):
+            if key in self._pending:
+                return
+            delay = max(0.0, self._last.get(key, 0.0) + THROTTLE_SECONDS - time.monotonic())
+            loop = asyncio.get_running_loop()
+            self._pending[key] = loop.call_later(delay, self._fire, prediction, event)
+            return
+        if event == "completed":
+            for pending_key in [k for k in self._pending if k[0] == prediction.id]:
+                self._pending.pop(pending_key).cancel()
+            for pending_key in [k for k in self._last if k[0] == prediction.id]:
+                self._last.pop(pending_key)
+        self._fire(prediction, event)
+
+    def _fire(self, prediction: Prediction, event: str) -> None:
+        key = (prediction.id, event)
+        self._pending.pop(key, None)
+        if event in ("output", "logs"):
+            self._last[key] = time.monotonic()
+        body = json.dumps(prediction.to_json(self.base_url))
+        task = asyncio.get_running_loop().create_task(self._deliver(prediction.webhook, body))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _deliver(self, url: str | None, body: str, attempts: int = 3) -> None:
+        if url is None:
+            return
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=5.0, follow_redirects=False, trust_env=False)
+        message_id = "msg_" + self._random.token(18)
+        for attempt in range(attempts):
+            timestamp = int(time.time())
+            headers = {
+                "content-type": "application/json",
+                "webhook-id": message_id,
+                "webhook-timestamp": str(timestamp),
+                "webhook-signature": sign(self.secret, message_id, timestamp, body),
+            }
+            try:
+                response = await self._client.post(url, content=body, headers=headers)
+                if response.status_code < 500:
+                    return
+            except httpx.HTTPError as exc:
+                log.info("webhook to %s failed (attempt %d): %s", url, attempt + 1, exc)
+            await asyncio.sleep(0.2 * 2**attempt)
+
+    async def close(self) -> None:
+        """Finish deliveries under way and close the HTTP client."""
+        for handle in self._pending.values():
+            handle.cancel()
+        self._pending.clear()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=2)
+        if self._client is not None:
+            await self._client.aclose()

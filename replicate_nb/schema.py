@@ -1,0 +1,478 @@
+"""Read Cog version schemas: input fields, output kind, and input validation.
+
+This is the one place that understands a version's `openapi_schema` as Cog generates it
+(enums behind `allOf`/`$ref`, `anyOf` unions, `nullable`, `x-order`, `x-cog-*` extensions). The
+sandbox validates prediction inputs with it, producing Replicate's 422 `invalid_fields`, and fills
+defaults; the form generator picks widgets from `InputSchema.fields`. Nothing here knows widgets or
+HTTP. Treat a parsed schema dict as immutable: `parse` caches by object identity.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import jsonschema
+
+_REF_PREFIX = "#/components/schemas/"
+_DEFAULT_ORDER = 999
+_LONG_TEXT_WORDS = ("prompt", "template", "system", "text")
+_URI_SCHEMES = ("http:", "https:", "data:")
+_NULL_MESSAGE = "null is not allowed; leave the input out to use the default"
+_COMBINERS = ("$ref", "allOf", "anyOf", "oneOf")
+_DATA_KEYS = frozenset({"default", "enum", "const", "example", "examples"})
+_LEGACY_BOUNDS = {"ge": "minimum", "le": "maximum"}  # pydantic v1 extras in old Cog schemas
+_TYPE_WORDS = {
+    "string": "a string",
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "a boolean",
+    "array": "an array",
+    "object": "an object",
+}
+_RENAMES = {
+    "minimum": "number_gte",
+    "maximum": "number_lte",
+    "minLength": "string_gte",
+    "maxLength": "string_lte",
+    "additionalProperties": "additional_property_not_allowed",
+}
+_MESSAGES = {
+    "type": "Must be {expected} (got {got})",
+    "anyOf": "Must be {expected} (got {got})",
+    "minimum": "Must be greater than or equal to {bound} (got {got})",
+    "maximum": "Must be less than or equal to {bound} (got {got})",
+    "enum": "Does not match one of: {choices} (got {got})",
+    "minLength": "Must be at least {bound} characters long (got {got}, {length} characters)",
+    "maxLength": "Must be at most {bound} characters long (got {got}, {length} characters)",
+    "pattern": "Must match the pattern {bound} (got {got})",
+    "format": "Must be a valid {bound} (got {got})",
+    "format:uri": "Expected a URL or data: URI (got {got})",
+}
+
+
+class _Missing:
+    """Type of `MISSING`: falsy, and copies or unpickles to the same object."""
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __reduce__(self) -> str:
+        return "MISSING"
+
+
+MISSING: Any = _Missing()
+
+
+@dataclass(frozen=True)
+class Field:
+    """One model input, resolved so callers never chase `$ref`s.
+
+    `kind` is one of "enum", "boolean", "integer", "number", "string", "uri", "secret" or "json"
+    (arrays, objects, unions); `type` is the JSON type after resolution (None for unions).
+    `default` is `MISSING` when there is none, including Cog's `default: null` ("decided at run
+    time"). `order` is `x-order` (999 when missing); `schema` is the merged property schema.
+    """
+
+    name: str
+    title: str
+    description: str
+    kind: str
+    type: str | None
+    default: Any
+    required: bool
+    nullable: bool
+    order: int
+    minimum: float | int | None
+    maximum: float | int | None
+    min_length: int | None
+    max_length: int | None
+    pattern: str | None
+    choices: tuple | None
+    accept: str | None
+    deprecated: bool
+    schema: dict
+
+    @property
+    def is_long_text(self) -> bool:
+        """Whether a string field is likely multi-line (prompts, templates, long limits)."""
+        if self.kind != "string":
+            return False
+        words = f"{self.name} {self.title}".lower()
+        return (
+            any(word in words for word in _LONG_TEXT_WORDS)
+            or (isinstance(self.default, str) and "\n" in self.default)
+            or (self.max_length or 0) > 200
+        )
+
+    @property
+    def has_default(self) -> bool:
+        """Whether leaving the field out means a known value is used."""
+        return self.default is not MISSING
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """Shape of a version's output, so clients know whether to stream or fetch files."""
+
+    schema: dict
+    is_iterator: bool
+    is_concatenate: bool
+    is_file: bool
+    is_file_list: bool
+
+
+@dataclass(frozen=True)
+class InvalidField:
+    """One entry of Replicate's 422 `invalid_fields` list."""
+
+    type: str
+    field: str
+    description: str
+
+    def to_json(self) -> dict:
+        """The entry as Replicate serialises it."""
+        return {"type": self.type, "field": self.field, "description": self.description}
+
+
+_FORMATS = jsonschema.FormatChecker(formats=())
+
+
+@_FORMATS.checks("uri")
+def _is_uri_value(value: object) -> bool:
+    return not isinstance(value, str) or value.lower().startswith(_URI_SCHEMES)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _coerce_enum(values: list, json_type: Any) -> list:
+    """Convert enum values to the declared type when all convert (fusedream: "512" as integer)."""
+    convert = {"integer": int, "number": float, "string": str}.get(json_type)
+    if convert is None or all(isinstance(v, convert) and not isinstance(v, bool) for v in values):
+        return values
+    try:
+        coerced = [convert(v) for v in values]
+    except (TypeError, ValueError):
+        return values
+    if json_type == "number":
+        coerced = [int(v) if v.is_integer() else v for v in coerced]
+    same = all(str(a) == str(b) for a, b in zip(coerced, values, strict=True))
+    return coerced if same else values
+
+
+def _normalise(schema: dict) -> None:
+    """Rewrite OpenAPI 3.0 / pydantic v1 spellings as JSON Schema 2020-12, in place."""
+    types = schema.get("type")
+    if isinstance(types, list):
+        schema["nullable"] = schema.get("nullable") or "null" in types
+        types = [t for t in types if t != "null"]
+        schema["type"] = types[0] if len(types) == 1 else types
+        if not types:
+            del schema["type"]
+    for old, new in _LEGACY_BOUNDS.items():
+        if _is_number(schema.get(old)) and new not in schema:
+            schema[new] = schema[old]
+    for bound, exclusive in (("minimum", "exclusiveMinimum"), ("maximum", "exclusiveMaximum")):
+        if isinstance(schema.get(exclusive), bool) and schema.pop(exclusive) and bound in schema:
+            schema[exclusive] = schema.pop(bound)
+    if isinstance(schema.get("items"), list):
+        schema["prefixItems"] = schema.pop("items")
+    if isinstance(schema.get("enum"), list):
+        schema["enum"] = _coerce_enum(schema["enum"], schema.get("type"))
+    if "default" in schema and schema["default"] is None:
+        del schema["default"]
+
+
+def _resolve(schema: Any, components: dict, seen: frozenset[str] = frozenset()) -> dict:
+    """Merge `$ref`, `allOf` and single-member `anyOf`/`oneOf` into one schema, recursively.
+
+    A `null` union member becomes `nullable: true`; a cyclic `$ref` is left in place.
+    """
+    if not isinstance(schema, dict):
+        return {}
+    out: dict = {}
+    ref = schema.get("$ref")
+    name = ref.removeprefix(_REF_PREFIX) if isinstance(ref, str) else ""
+    if isinstance(ref, str) and ref.startswith(_REF_PREFIX) and name in components:
+        cyclic = name in seen
+        out.update(
+            {"$ref": ref} if cyclic else _resolve(components[name], components, seen | {name})
+        )
+    for member in schema.get("allOf") or ():
+        out.update(_resolve(member, components, seen))
+    for key in ("anyOf", "oneOf"):
+        union = schema.get(key) if isinstance(schema.get(key), list) else []
+        members = [m for m in union if not (isinstance(m, dict) and m.get("type") == "null")]
+        if len(members) < len(union):
+            out["nullable"] = True
+        if len(members) == 1:
+            out.update(_resolve(members[0], components, seen))
+        elif members:
+            out[key] = [_resolve(m, components, seen) for m in members]
+    for key, value in schema.items():
+        if key in ("items", "additionalProperties", "not") and isinstance(value, dict):
+            value = _resolve(value, components, seen)
+        elif key in ("properties", "patternProperties") and isinstance(value, dict):
+            value = {k: _resolve(v, components, seen) for k, v in value.items()}
+        elif key == "prefixItems" and isinstance(value, list):
+            value = [_resolve(v, components, seen) for v in value]
+        if key not in _COMBINERS:
+            out[key] = copy.deepcopy(value)
+    _normalise(out)
+    return out
+
+
+def _rewrite_refs(node: Any, components: dict) -> Any:
+    """Copy `node` with `#/components/schemas/X` refs as `#/$defs/X` (unknown refs dropped)."""
+    if isinstance(node, list):
+        return [_rewrite_refs(item, components) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {}
+    for key, value in node.items():
+        if key == "$ref" and isinstance(value, str):
+            name = value.removeprefix(_REF_PREFIX)
+            if value.startswith(_REF_PREFIX) and name in components:
+                out[key] = f"#/$defs/{name}"
+        else:
+            keep = key in _DATA_KEYS  # values, not schemas
+            out[key] = copy.deepcopy(value) if keep else _rewrite_refs(value, components)
+    return out
+
+
+def _kind(schema: dict, json_type: str | None) -> str:
+    if "enum" in schema:
+        return "enum"
+    if json_type in ("boolean", "integer", "number"):
+        return json_type
+    if json_type == "string":
+        if schema.get("x-cog-secret") or schema.get("format") == "password":
+            return "secret"
+        return "uri" if schema.get("format") == "uri" else "string"
+    return "json"
+
+
+def _json_type(schema: dict) -> str | None:
+    """The single JSON type of a resolved schema (inferred from an untyped enum), else None."""
+    json_type = schema.get("type")
+    if json_type is not None:
+        return json_type if isinstance(json_type, str) else None
+    names = {"str": "string", "int": "integer", "float": "number", "bool": "boolean"}
+    kinds = {names.get(type(v).__name__) for v in schema.get("enum") or ()}
+    return kinds.pop() if len(kinds) == 1 else None
+
+
+def _make_field(name: str, raw: Any, required: set[str], components: dict) -> Field:
+    own = raw if isinstance(raw, dict) else {}
+    schema = _resolve(own, components)
+    json_type = _json_type(schema)
+    description = own.get("description")
+    if description is None and "enum" not in schema:  # skip Cog's "An enumeration."
+        description = schema.get("description")
+    order = schema.get("x-order")
+
+    def bound(key: str) -> Any:
+        value = schema.get(key)
+        integral = json_type == "integer" or key.endswith("Length")
+        if integral and isinstance(value, float) and value.is_integer():
+            return int(value)
+        return value if _is_number(value) else None
+
+    def text(key: str) -> str | None:
+        return schema[key] if isinstance(schema.get(key), str) else None
+
+    return Field(
+        name=name,
+        title=str(own.get("title") or name.replace("_", " ").title()),
+        description=str(description or ""),
+        kind=_kind(schema, json_type),
+        type=json_type,
+        default=copy.deepcopy(schema.get("default", MISSING)),
+        required=name in required,
+        nullable=bool(schema.get("nullable")),
+        order=int(order) if _is_number(order) else _DEFAULT_ORDER,
+        minimum=bound("minimum"),
+        maximum=bound("maximum"),
+        min_length=bound("minLength"),
+        max_length=bound("maxLength"),
+        pattern=text("pattern"),
+        choices=tuple(schema["enum"]) if isinstance(schema.get("enum"), list) else None,
+        accept=text("x-cog-accept"),
+        deprecated=bool(schema.get("deprecated")),
+        schema=schema,
+    )
+
+
+def _is_legacy_cog(cog_version: str | None) -> bool:
+    """Whether Replicate treats this version's array output as an iterator (cog < 0.3.9)."""
+    if not cog_version:
+        return False
+    try:
+        from packaging.version import InvalidVersion, Version
+    except ImportError:  # simple X.Y.Z fallback
+        match = re.match(r"v?(\d+)(?:\.(\d+))?(?:\.(\d+))?", cog_version.strip())
+        return bool(match) and tuple(int(p or 0) for p in match.groups()) < (0, 3, 9)
+    try:
+        return Version(cog_version) < Version("0.3.9")
+    except InvalidVersion:
+        return False
+
+
+def _is_uri(s: Any) -> bool:
+    return isinstance(s, dict) and s.get("type") == "string" and s.get("format") == "uri"
+
+
+def _output_spec(components: dict, cog_version: str | None) -> OutputSpec:
+    schema = _resolve(components.get("Output"), components)
+    is_array = schema.get("type") == "array"
+    if is_array and _is_legacy_cog(cog_version):
+        schema["x-cog-array-type"] = "iterator"
+    return OutputSpec(
+        schema=schema,
+        is_iterator=is_array and schema.get("x-cog-array-type") == "iterator",
+        is_concatenate=is_array and schema.get("x-cog-array-display") == "concatenate",
+        is_file=_is_uri(schema),
+        is_file_list=is_array and _is_uri(schema.get("items")),
+    )
+
+
+def _show(value: Any, limit: int = 60) -> str:
+    """Quote a submitted value for an error message, shortened."""
+    text = repr(value) if isinstance(value, str) else json.dumps(value, default=str)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _describe(error: jsonschema.ValidationError) -> str:
+    """Human message for one jsonschema error, quoting the value and the rule it broke."""
+    kind, bound, got = str(error.validator), error.validator_value, error.instance
+    template = _MESSAGES.get(f"{kind}:{bound}") or _MESSAGES.get(kind)
+    if template is None:
+        return error.message
+    if kind in ("anyOf", "oneOf"):
+        types = [m.get("type") for m in bound if isinstance(m, dict)]
+    else:
+        types = bound if isinstance(bound, list) else [bound]
+    words = [_TYPE_WORDS.get(t, "a value") if isinstance(t, str) else "a value" for t in types]
+    return template.format(
+        expected=" or ".join(dict.fromkeys(words)),
+        bound=int(bound) if isinstance(bound, float) and bound.is_integer() else bound,
+        got=_show(got),
+        choices=", ".join(str(c) for c in bound) if kind == "enum" else "",
+        length=len(got) if isinstance(got, str) else "",
+    )
+
+
+class InputSchema:
+    """Parsed view of a version's openapi_schema (build once, reuse; validation is compiled).
+
+    Attributes:
+        fields: inputs in display order (`x-order`, missing counts as 999, then name).
+        output: the output's shape.
+        json_schema: a standalone draft 2020-12 schema of the whole input object, with the
+            components under `$defs` and `additionalProperties: false`.
+    """
+
+    def __init__(self, openapi_schema: dict, *, cog_version: str | None = None) -> None:
+        components = (openapi_schema.get("components") or {}).get("schemas") or {}
+        raw_input = components.get("Input") if isinstance(components.get("Input"), dict) else {}
+        raw_props = raw_input.get("properties") or {}
+        required = {n for n in raw_input.get("required") or () if n in raw_props}
+        fields = [_make_field(n, s, required, components) for n, s in raw_props.items()]
+        self.fields: list[Field] = sorted(fields, key=lambda f: (f.order, f.name))
+        self.output: OutputSpec = _output_spec(components, cog_version)
+        self.json_schema: dict = {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "title": "Input",
+            "type": "object",
+            "properties": {f.name: _rewrite_refs(f.schema, components) for f in self.fields},
+            "required": [f.name for f in self.fields if f.required],
+            "additionalProperties": False,
+            "$defs": {name: _rewrite_refs(s, components) for name, s in components.items()},
+        }
+        self._by_name = {f.name: f for f in self.fields}
+        self._validator = jsonschema.Draft202012Validator(self.json_schema, format_checker=_FORMATS)
+
+    def __repr__(self) -> str:
+        return f"<InputSchema {[f.name for f in self.fields]}>"
+
+    def field(self, name: str) -> Field:
+        """The field called `name`; KeyError naming the known inputs otherwise."""
+        try:
+            return self._by_name[name]
+        except KeyError:
+            known = ", ".join(self._by_name) or "none"
+            raise KeyError(f"unknown input {name!r}; known inputs: {known}") from None
+
+    def validate(self, value: object) -> list[InvalidField]:
+        """Every problem with a prediction's `input`, sorted by field then type ([] when valid)."""
+        if not isinstance(value, dict):
+            message = f"Must be an object of inputs (got {_show(value)})"
+            return [InvalidField("type", "input", message)]
+        nulls = {k for k, v in value.items() if v is None and k in self._by_name}
+        found = {InvalidField("type", f"input.{k}", _NULL_MESSAGE) for k in nulls}
+        for error in self._validator.iter_errors(value):
+            if not (error.absolute_path and error.absolute_path[0] in nulls):
+                found.update(self._convert(error))
+        return sorted(found, key=lambda e: (e.field, e.type, e.description))
+
+    def with_defaults(self, value: dict) -> dict:
+        """A copy of `value` plus the defaults of the fields it leaves out (when they have one)."""
+        out = dict(value)
+        for f in self.fields:
+            if f.name not in out and f.has_default:
+                out[f.name] = copy.deepcopy(f.default)
+        return out
+
+    def _convert(self, error: jsonschema.ValidationError) -> Iterator[InvalidField]:
+        """Replicate's `invalid_fields` entries for one jsonschema error."""
+        field = ".".join(["input", *(str(p) for p in error.absolute_path)])
+        kind, got = str(error.validator), error.instance
+        name = _RENAMES.get(kind, kind)
+        if kind == "required" and isinstance(got, dict):
+            for prop in error.validator_value:
+                if prop not in got:  # one error per missing name; duplicates are merged
+                    yield InvalidField(name, field, f"{prop} is required")
+        elif kind == "additionalProperties" and isinstance(got, dict):
+            props = error.schema.get("properties", {})
+            patterns = error.schema.get("patternProperties", {})
+            known = ", ".join(self._by_name if field == "input" else props) or "none"
+            what = "inputs" if field == "input" else "properties"
+            for key in sorted(got, key=str):
+                if key not in props and not any(re.search(p, key) for p in patterns):
+                    message = f"Additional property {key} is not allowed; known {what}: {known}"
+                    yield InvalidField(name, field, message)
+        else:
+            yield InvalidField(name, field, _describe(error))
+
+
+_CACHE: OrderedDict[tuple[int, str | None], tuple[dict, InputSchema]] = OrderedDict()
+_CACHE_LOCK = threading.Lock()
+
+
+def parse(openapi_schema: dict, *, cog_version: str | None = None) -> InputSchema:
+    """Parse a version's openapi_schema, reusing the result for the same dict object (LRU of 64)."""
+    key = (id(openapi_schema), cog_version)
+    with _CACHE_LOCK:
+        hit = _CACHE.pop(key, None)
+        if hit is None or hit[0] is not openapi_schema:
+            hit = (openapi_schema, InputSchema(openapi_schema, cog_version=cog_version))
+        _CACHE[key] = hit  # holding the dict keeps its id from being reused
+        if len(_CACHE) > 64:
+            _CACHE.popitem(last=False)
+    return hit[1]
+
+
+def problem_detail(invalid: Iterable[InvalidField]) -> str:
+    """Replicate's 422 `detail` text: one `- field: description` line per problem."""
+    return "".join(f"- {e.field}: {e.description}\n" for e in invalid)

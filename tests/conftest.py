@@ -1,0 +1,60 @@
+"""Shared fixtures: a real sandbox on a free 127.0.0.1 port, driven by the official client."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import replicate
+
+from replicate_nb import sandbox
+
+
+@pytest.fixture(scope="session")
+def sb() -> Iterator[sandbox.Sandbox]:
+    """One sandbox for the session (tests that change faults use their own)."""
+    with sandbox.start(keepalive=0.2) as server:
+        yield server
+
+
+def close_client(client: replicate.Client) -> None:
+    """Close the httpx clients a `replicate.Client` opened (it has no close method of its own)."""
+    sync = client._Client__client
+    if sync is not None:
+        sync.close()
+
+
+@pytest.fixture
+def make_client() -> Iterator[Callable[..., replicate.Client]]:
+    """Build official clients (polling fast) that are closed after the test."""
+    made: list[replicate.Client] = []
+
+    def make(base_url: str, **kwargs: Any) -> replicate.Client:
+        c = replicate.Client(base_url=base_url, **kwargs)
+        c.poll_interval = 0.02
+        made.append(c)
+        return c
+
+    yield make
+    for c in made:
+        close_client(c)
+
+
+@pytest.fixture
+def client(sb: sandbox.Sandbox, make_client: Callable[..., replicate.Client]) -> replicate.Client:
+    """The official client pointed at the session sandbox, polling fast."""
+    return make_client(sb.base_url)
+
+
+@pytest.fixture
+def fresh_sb() -> Iterator[sandbox.Sandbox]:
+    """A sandbox of the test's own (counting predictions, faults, tokens)."""
+    with sandbox.start(keepalive=0.2) as server:
+        yield server
+
+
+@pytest.fixture
+def fresh_client(fresh_sb: sandbox.Sandbox, make_client: Callable[..., replicate.Client]
+                 ) -> replicate.Client:
+    return make_client(fresh_sb.base_url)

@@ -1,0 +1,122 @@
+"""Models, versions, files, account, hardware, collections and webhooks secret."""
+
+from __future__ import annotations
+
+import io
+import json
+import socket
+
+import httpx
+import pytest
+from PIL import Image
+from replicate.exceptions import ReplicateError
+
+SDXL_VERSION = "7762fd07cf82c948538e41f63f77d685e02b063e37e496e96eefd46c929f9bdc"
+
+
+def test_model_get_has_latest_version_schema(client):
+    model = client.models.get("stability-ai/sdxl")
+    assert model.owner == "stability-ai" and model.name == "sdxl"
+    assert model.latest_version.id == SDXL_VERSION
+    assert "Input" in model.latest_version.openapi_schema["components"]["schemas"]
+    assert model.description.startswith("Sandbox stand-in")
+
+
+def test_models_list_and_search(client):
+    names = {m.id for m in client.models.list().results}
+    assert {"replicate/hello-world", "meta/meta-llama-3-8b-instruct", "sandbox/sleep"} <= names
+    found = [m.id for m in client.models.search("llama").results]
+    assert "meta/meta-llama-3-8b-instruct" in found
+    assert "stability-ai/sdxl" not in found
+
+
+def test_search_accepts_json_quoted_query(sb):
+    response = httpx.request("QUERY", f"{sb.base_url}/v1/models", content='"sdxl"',
+                             headers={"Content-Type": "text/plain"})
+    assert [m["name"] for m in response.json()["results"]] == ["sdxl"]
+
+
+def test_versions_list_and_get(client):
+    model = client.models.get("stability-ai/sdxl")
+    versions = model.versions.list()
+    assert [v.id for v in versions] == [SDXL_VERSION]
+    assert model.versions.get(SDXL_VERSION).cog_version
+
+
+def test_official_model_has_no_version_list(client):
+    with pytest.raises(ReplicateError) as info:
+        client.models.get("meta/meta-llama-3-8b-instruct").versions.list()
+    assert info.value.status == 404
+    assert "official model" in info.value.detail
+
+
+def test_unknown_model_is_404_naming_known_models(client):
+    with pytest.raises(ReplicateError) as info:
+        client.models.get("nobody/nothing")
+    assert info.value.status == 404
+    assert "replicate/hello-world" in info.value.detail
+
+
+def test_files_roundtrip(client, sb):
+    created = client.files.create(io.BytesIO(b"hello file"), filename="note.txt",
+                                  metadata={"purpose": "test"})
+    assert created.name == "note.txt" and created.size == 10
+    assert created.content_type == "text/plain"
+    assert created.metadata == {"purpose": "test"}
+    assert created.urls["get"] == f"{sb.base_url}/v1/files/{created.id}"
+    assert client.files.get(created.id).checksums["sha256"]
+    assert created.id in [f.id for f in client.files.list()]
+    download = httpx.get(f"{sb.base_url}/v1/files/{created.id}/download")
+    assert download.content == b"hello file"
+    assert client.files.delete(created.id) is True
+    with pytest.raises(ReplicateError) as info:
+        client.files.get(created.id)
+    assert info.value.status == 404
+
+
+def test_uploaded_file_url_is_a_model_input(client):
+    buffer = io.BytesIO()
+    Image.new("RGB", (16, 10), "red").save(buffer, format="PNG")
+    buffer.seek(0)
+    buffer.name = "small.png"
+    output = client.run("nightmareai/real-esrgan", input={"image": buffer, "scale": 2})
+    assert Image.open(io.BytesIO(output.read())).size == (32, 20)
+    prediction = client.predictions.list().results[0]
+    assert "/v1/files/" in prediction.input["image"]
+
+
+def test_data_uri_is_a_model_input(client):
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), "blue").save(buffer, format="PNG")
+    buffer.seek(0)
+    buffer.name = "blue.png"
+    output = client.run("nightmareai/real-esrgan", input={"image": buffer, "scale": 3},
+                        file_encoding_strategy="base64")
+    assert Image.open(io.BytesIO(output.read())).size == (24, 24)
+
+
+def test_file_over_100mb_is_413(sb):
+    head = (f"POST /v1/files HTTP/1.1\r\nHost: {sb.host}\r\n"
+            "Content-Type: multipart/form-data; boundary=b\r\n"
+            f"Content-Length: {101 * 1024 * 1024}\r\n\r\n")
+    with socket.create_connection((sb.host, sb.port), timeout=5) as conn:
+        conn.sendall(head.encode())
+        reply = conn.recv(65536).decode()
+    status_line, _, rest = reply.partition("\r\n")
+    assert " 413 " in status_line
+    body = json.loads(rest.split("\r\n\r\n", 1)[1])
+    assert body["detail"] == "Files must be less than 100MB in size"
+
+
+def test_account_hardware_collections(client):
+    account = client.accounts.current()
+    assert account.username == "sandbox"
+    assert "cpu" in [h.sku for h in client.hardware.list()]
+    slugs = [c.slug for c in client.collections.list()]
+    assert "text-to-image" in slugs
+    collection = client.collections.get("text-to-image")
+    assert "stability-ai/sdxl" in [m.id for m in collection]
+
+
+def test_webhook_secret_is_whsec(client):
+    assert client.webhooks.default.secret().key.startswith("whsec_")
