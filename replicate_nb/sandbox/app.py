@@ -219,8 +219,8 @@ async def list_predictions(request: Request) -> Response:
     engine = _state(request).engine
     items, next_cursor, previous_cursor = engine.store.list_predictions(position)
     base = _base_url(request)
-    live = [engine.runs.get(p.id) for p in items]
-    results = [(run.prediction if run else p).to_json(base) for run, p in zip(live, items, strict=True)]
+    results = [engine.get(p.id).to_json(base) if p.id in engine.runs else p.to_json(base)
+               for p in items]
     return _json({
         "next": f"{base}/v1/predictions?cursor={next_cursor}" if next_cursor else None,
         "previous": f"{base}/v1/predictions?cursor={previous_cursor}" if previous_cursor else None,
