@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import socket
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -58,3 +60,18 @@ def fresh_sb() -> Iterator[sandbox.Sandbox]:
 def fresh_client(fresh_sb: sandbox.Sandbox, make_client: Callable[..., replicate.Client]
                  ) -> replicate.Client:
     return make_client(fresh_sb.base_url)
+
+
+def send_head_only(sb: sandbox.Sandbox, method: str, path: str, headers: dict[str, str]
+                   ) -> tuple[int, dict[str, Any]]:
+    """Send a request head that announces a body and never send the body (oversize checks).
+
+    httpx refuses to send a Content-Length it does not honour, so this speaks HTTP on a socket.
+    """
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {sb.host}"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    with socket.create_connection((sb.host, sb.port), timeout=5) as conn:
+        conn.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        reply = conn.recv(65536).decode()
+    status_line, _, rest = reply.partition("\r\n")
+    return int(status_line.split()[1]), json.loads(rest.split("\r\n\r\n", 1)[1])

@@ -16,6 +16,7 @@ import threading
 import time
 import traceback
 import urllib.parse
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -26,6 +27,7 @@ from .models.base import ModelSpec
 from .records import Prediction, now, parse_time
 from .store import Store
 
+FINISHED_RUNS_KEPT = 1000
 RESTART_ERROR = ("The sandbox stopped while this prediction was running, so it did not finish. "
                  "Nothing was lost: run it again.")
 
@@ -139,6 +141,7 @@ class Engine:
         self.random = random
         self.webhooks = webhooks
         self.runs: dict[str, Run] = {}
+        self.finished: OrderedDict[str, Run] = OrderedDict()  # recent runs, for stream replays
         self.loop: asyncio.AbstractEventLoop
         self.loop_thread = 0
         self.closing = False
@@ -269,15 +272,16 @@ class Engine:
     async def events(self, prediction_id: str, *, after: str | None = None,
                      keepalive: float = 10.0) -> AsyncIterator[tuple[str, str, str] | None]:
         """Stream events (None = keep-alive) from the start, or after a `Last-Event-ID`."""
-        run = self.runs.get(prediction_id)
-        if run is None:
-            for event in self._replay(self.get(prediction_id)):
-                yield event
-            return
+        run = self.runs.get(prediction_id) or self.finished.get(prediction_id)
+        history = run.events if run is not None else self._replay(self.get(prediction_id))
         index = 0
         if after is not None:
-            ids = [event_id for _, event_id, _ in run.events]
+            ids = [event_id for _, event_id, _ in history]
             index = ids.index(after) + 1 if after in ids else 0
+        if run is None:
+            for event in history[index:]:
+                yield event
+            return
         while True:
             while index < len(run.events):
                 event = run.events[index]
@@ -296,7 +300,7 @@ class Engine:
     def _replay(prediction: Prediction) -> list[tuple[str, str, str]]:
         """Events of a finished prediction no longer in memory (e.g. after a restart)."""
         epoch = int(parse_time(prediction.created_at).timestamp())
-        events: list[tuple[str, str]] = []
+        events = [("logs", line) for line in prediction.logs.splitlines()]
         if isinstance(prediction.output, list):
             events += [("output", o if isinstance(o, str) else _json(o)) for o in prediction.output]
         events += _terminal_events(prediction)
@@ -344,6 +348,9 @@ class Engine:
         run.finished.set()
         self.webhooks.notify(prediction, "completed")
         self.runs.pop(prediction.id, None)
+        self.finished[prediction.id] = run
+        while len(self.finished) > FINISHED_RUNS_KEPT:
+            self.finished.popitem(last=False)
 
     # files as model inputs
     def read_file(self, value: str) -> bytes:

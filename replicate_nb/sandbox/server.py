@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import socket
 import threading
 from pathlib import Path
@@ -88,7 +89,13 @@ class Sandbox:
         asyncio.run(self._server.serve(sockets=[self._socket]))
 
     def serve_forever(self) -> None:
-        """Serve in this thread until SIGINT or SIGTERM (the CLI)."""
+        """Serve in this thread until SIGINT or SIGTERM (the CLI), then shut down cleanly.
+
+        uvicorn re-raises the stop signal once it has shut down; the no-op handlers installed
+        here absorb it, so a requested stop exits with status 0 after the bookkeeping is done.
+        """
+        for stop in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(stop, lambda *_: None)
         self._server.run(sockets=[self._socket])
         self._close()
 

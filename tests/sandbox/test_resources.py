@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import io
-import json
-import socket
 
 import httpx
 import pytest
 from PIL import Image
 from replicate.exceptions import ReplicateError
+
+from tests.conftest import send_head_only
 
 SDXL_VERSION = "7762fd07cf82c948538e41f63f77d685e02b063e37e496e96eefd46c929f9bdc"
 
@@ -96,15 +96,10 @@ def test_data_uri_is_a_model_input(client):
 
 
 def test_file_over_100mb_is_413(sb):
-    head = (f"POST /v1/files HTTP/1.1\r\nHost: {sb.host}\r\n"
-            "Content-Type: multipart/form-data; boundary=b\r\n"
-            f"Content-Length: {101 * 1024 * 1024}\r\n\r\n")
-    with socket.create_connection((sb.host, sb.port), timeout=5) as conn:
-        conn.sendall(head.encode())
-        reply = conn.recv(65536).decode()
-    status_line, _, rest = reply.partition("\r\n")
-    assert " 413 " in status_line
-    body = json.loads(rest.split("\r\n\r\n", 1)[1])
+    status, body = send_head_only(sb, "POST", "/v1/files", {
+        "Content-Type": "multipart/form-data; boundary=b",
+        "Content-Length": str(101 * 1024 * 1024)})
+    assert status == 413
     assert body["detail"] == "Files must be less than 100MB in size"
 
 

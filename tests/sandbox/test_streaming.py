@@ -1,0 +1,130 @@
+"""Server-sent events on `urls.stream`, read by the official client and byte by byte."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+LLAMA = "meta/meta-llama-3-8b-instruct"
+
+
+def _raw_events(url: str) -> tuple[list[dict[str, str]], list[str], str]:
+    """Parse a stream into events, also returning comment lines and the content type."""
+    events, comments, current = [], [], {}
+    with httpx.Client(timeout=10) as http, http.stream("GET", url) as response:
+        content_type = response.headers["content-type"]
+        for line in response.iter_lines():
+            if line == "":
+                if current:
+                    events.append(current)
+                current = {}
+            elif line.startswith(":"):
+                comments.append(line)
+            else:
+                field, _, value = line.partition(":")
+                value = value[1:] if value.startswith(" ") else value
+                current[field] = current[field] + "\n" + value if field in current else value
+    return events, comments, content_type
+
+
+def test_stream_tokens_match_run_output(client):
+    args = {"prompt": "Tell me about the sea", "max_tokens": 40}
+    events = list(client.stream(LLAMA, input=args))
+    assert events[-1].event.value == "done"
+    streamed = "".join(e.data for e in events if e.event.value == "output")
+    assert streamed == "".join(client.run(LLAMA, input=args))
+
+
+def test_stream_keeps_leading_spaces_and_ids(client):
+    prediction = client.models.predictions.create(model=LLAMA, input={"prompt": "hi",
+                                                                      "max_tokens": 25})
+    events, _, content_type = _raw_events(prediction.urls["stream"])
+    assert content_type.startswith("text/event-stream")
+    assert all("id" in e for e in events)
+    assert len({e["id"] for e in events}) == len(events)
+    assert [e["event"] for e in events][-1] == "done"
+    assert events[-1]["data"] == "{}"
+    tokens = [e["data"] for e in events if e["event"] == "output"]
+    prediction.wait()
+    assert tokens == prediction.output
+    assert any(t.startswith(" ") for t in tokens)
+
+
+def test_stream_carries_logs(client):
+    prediction = client.models.predictions.create(model=LLAMA, input={"prompt": "hi",
+                                                                      "max_tokens": 5})
+    events, _, _ = _raw_events(prediction.urls["stream"])
+    assert any(e["event"] == "logs" for e in events)
+
+
+def test_stream_of_finished_prediction_replays(client):
+    prediction = client.models.predictions.create(model=LLAMA, input={"prompt": "x",
+                                                                      "max_tokens": 8})
+    prediction.wait()
+    events, _, _ = _raw_events(prediction.urls["stream"])
+    assert [e["data"] for e in events if e["event"] == "output"] == prediction.output
+
+
+def test_failed_prediction_streams_error_then_done(sb, client):
+    prediction = client.models.predictions.create(model="sandbox/fail",
+                                                  input={"message": "nope", "after": 0.1})
+    events, _, _ = _raw_events(f"{sb.base_url}/v1/streams/{prediction.id}")
+    names = [e["event"] for e in events]
+    assert names[-2:] == ["error", "done"]
+    assert '"nope"' in events[-2]["data"]
+    assert events[-1]["data"] == '{"reason": "error"}'
+
+
+def test_error_event_raises_runtime_error_in_client(client):
+    prediction = client.models.predictions.create(model=LLAMA, input={"max_tokens": 0})
+    with pytest.raises(RuntimeError, match="max_tokens"):
+        list(prediction.stream())
+
+
+def test_canceled_prediction_stream_ends_with_reason(sb, client):
+    prediction = client.models.predictions.create(model="sandbox/sleep", input={"seconds": 20})
+    prediction.cancel()
+    events, _, _ = _raw_events(f"{sb.base_url}/v1/streams/{prediction.id}")
+    assert events[-1] == {"event": "done", "id": events[-1]["id"],
+                          "data": '{"reason": "canceled"}'}
+
+
+def test_idle_stream_sends_keepalive_comments():
+    from replicate_nb import sandbox
+
+    with sandbox.start(keepalive=0.02) as quick:
+        created = httpx.post(f"{quick.base_url}/v1/models/sandbox/sleep/predictions",
+                             json={"input": {"seconds": 0.5}}).json()
+        events, comments, _ = _raw_events(f"{quick.base_url}/v1/streams/{created['id']}")
+    assert len(comments) >= 3  # sleep logs every 0.1 s; pings come every 0.02 s between
+    assert all(c.startswith(": ") for c in comments)
+    assert events[-1]["event"] == "done"
+
+
+def test_last_event_id_resumes(client):
+    prediction = client.models.predictions.create(model=LLAMA, input={"prompt": "y",
+                                                                      "max_tokens": 12})
+    prediction.wait()
+    events, _, _ = _raw_events(prediction.urls["stream"])
+    with httpx.Client(timeout=10) as http:
+        resumed = http.get(prediction.urls["stream"],
+                           headers={"Last-Event-ID": events[4]["id"]}).text
+    assert f"id: {events[4]['id']}\n" not in resumed
+    assert f"id: {events[5]['id']}\n" in resumed
+
+
+def test_unknown_stream_is_404_problem(sb):
+    response = httpx.get(f"{sb.base_url}/v1/streams/nope")
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_stream_needs_no_token(sb):
+    from replicate_nb import sandbox
+
+    with sandbox.start(require_token="secret-token") as locked:
+        created = httpx.post(f"{locked.base_url}/v1/models/{LLAMA}/predictions",
+                             json={"input": {"prompt": "a", "max_tokens": 3}},
+                             headers={"Authorization": "Bearer secret-token"}).json()
+        events, _, _ = _raw_events(created["urls"]["stream"])
+        assert events[-1]["event"] == "done"

@@ -1,0 +1,116 @@
+"""Webhooks: signed like Replicate's, filtered, delivered to a local receiver."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from replicate.webhook import WebhookSigningSecret
+
+from replicate_nb.sandbox.webhooks import sign
+
+
+class Receiver:
+    """A loopback HTTP server that records every webhook it gets."""
+
+    def __init__(self) -> None:
+        received = self.received = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"])).decode()
+                received.append({"headers": dict(self.headers), "body": body})
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def events(self) -> list[tuple[str, str]]:
+        return [(json.loads(r["body"])["status"], r["headers"]["webhook-id"])
+                for r in self.received]
+
+    def wait_for(self, status: str, timeout: float = 5) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(s == status for s, _ in self.events()):
+                return
+            time.sleep(0.02)
+        raise AssertionError(f"no {status!r} webhook; got {self.events()}")
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    yield r
+    r.close()
+
+
+def test_signature_matches_replicate_test_vector():
+    assert sign("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "msg_p5jXN8AQM9LWM0D4loKWxJek",
+                1614265330, '{"test": 2432232314}') == \
+        "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+
+
+def test_webhooks_are_delivered_and_validate(client, receiver):
+    prediction = client.models.predictions.create(
+        model="sandbox/sleep", input={"seconds": 0.3}, webhook=receiver.url)
+    receiver.wait_for("succeeded")
+    statuses = [s for s, _ in receiver.events()]
+    assert statuses[0] == "starting" and statuses[-1] == "succeeded"
+    assert "processing" in statuses  # logs events while running
+    secret = WebhookSigningSecret(key=client.webhooks.default.secret().key)
+    for delivery in receiver.received:
+        client.webhooks.validate(headers=delivery["headers"], body=delivery["body"],
+                                 secret=secret, tolerance=60)
+        assert json.loads(delivery["body"])["id"] == prediction.id
+
+
+def test_tampered_body_fails_validation(client, receiver):
+    from replicate.webhook import InvalidSignatureError
+
+    client.models.predictions.create(model="replicate/hello-world", input={"text": "a"},
+                                     webhook=receiver.url)
+    receiver.wait_for("succeeded")
+    secret = WebhookSigningSecret(key=client.webhooks.default.secret().key)
+    delivery = receiver.received[-1]
+    with pytest.raises(InvalidSignatureError):
+        client.webhooks.validate(headers=delivery["headers"],
+                                 body=delivery["body"].replace("hello", "HELLO"), secret=secret)
+
+
+def test_events_filter_limits_deliveries(client, receiver):
+    client.models.predictions.create(model="sandbox/sleep", input={"seconds": 0.3},
+                                     webhook=receiver.url, webhook_events_filter=["completed"])
+    receiver.wait_for("succeeded")
+    time.sleep(0.2)
+    assert [s for s, _ in receiver.events()] == ["succeeded"]
+
+
+def test_output_and_logs_are_throttled(client, receiver):
+    client.models.predictions.create(
+        model="meta/meta-llama-3-8b-instruct", input={"prompt": "hi", "max_tokens": 60},
+        webhook=receiver.url, webhook_events_filter=["output", "logs", "completed"])
+    receiver.wait_for("succeeded")
+    assert len(receiver.received) < 10  # 60 tokens coalesced into few deliveries
+    assert len({mid for _, mid in receiver.events()}) == len(receiver.received)
+
+
+def test_unreachable_webhook_does_not_hurt_the_prediction(client):
+    prediction = client.models.predictions.create(
+        model="replicate/hello-world", input={"text": "a"}, webhook="http://127.0.0.1:9/none")
+    prediction.wait()
+    assert prediction.status == "succeeded"
