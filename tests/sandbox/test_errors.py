@@ -28,7 +28,8 @@ def test_token_required_missing_and_wrong(make_client):
             assert info.value.status == 401
             assert "wrong" not in str(info.value) and "right" not in str(info.value)
         assert make_client(locked.base_url, api_token="right").models.list().results
-        legacy = httpx.get(f"{locked.base_url}/v1/account", headers={"Authorization": "Token right"})
+        legacy = httpx.get(f"{locked.base_url}/v1/account",
+                           headers={"Authorization": "Token right"})
         assert legacy.status_code == 200
         assert "right" not in repr(locked)
 
