@@ -1,0 +1,66 @@
+"""The errors replicate_nb's helpers raise, all under one base class.
+
+    ReplicateNbError(Exception)
+    ├── BackendError(RuntimeError)       the chosen backend cannot be used
+    ├── EventLoopError(RuntimeError)     a sync twin or loop helper called where it cannot work
+    ├── InvalidModelRef(ValueError)      a model reference that is not `owner/name[:version]`
+    ├── BatchInputError(TypeError)       a batch input that is not a dict of model inputs
+    └── PredictionTimeout(TimeoutError)  a prediction outran its timeout and was canceled
+
+Each class also subclasses the stdlib type whose meaning matches, so `except TimeoutError` keeps
+working. Messages quote what the user passed and say what to do next. Errors of the official SDK
+(`replicate.exceptions.ReplicateError`, `ModelError`) are never wrapped: they pass through as is.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ReplicateNbError(Exception):
+    """Base class of every error replicate_nb's helpers raise."""
+
+
+class BackendError(ReplicateNbError, RuntimeError):
+    """The chosen backend cannot be used (e.g. `backend="replicate"` with no API token)."""
+
+
+class EventLoopError(ReplicateNbError, RuntimeError):
+    """A helper was called from a place where its event-loop contract cannot hold."""
+
+
+class InvalidModelRef(ReplicateNbError, ValueError):
+    """A model reference that is not `owner/name` or `owner/name:version`."""
+
+    def __init__(self, ref: object) -> None:
+        self.ref = ref
+        super().__init__(
+            f"{ref!r} is not a model reference. Write it as 'owner/name' (e.g. "
+            "'replicate/hello-world') or 'owner/name:version' to pin a version."
+        )
+
+
+class BatchInputError(ReplicateNbError, TypeError):
+    """A batch input that is not a dict of model inputs."""
+
+    def __init__(self, index: int, value: Any) -> None:
+        self.index = index
+        self.value = value
+        shown = repr(value)
+        shown = shown if len(shown) <= 60 else shown[:57] + "..."
+        super().__init__(
+            f"inputs[{index}] is {shown} ({type(value).__name__}), but each input must be a dict "
+            "of model inputs, e.g. [{'text': 'Alice'}, {'text': 'Bob'}]."
+        )
+
+
+class PredictionTimeout(ReplicateNbError, TimeoutError):
+    """A prediction ran longer than its timeout, so it was canceled on the server."""
+
+    def __init__(self, prediction_id: str, timeout: float) -> None:
+        self.prediction_id = prediction_id
+        self.timeout = timeout
+        super().__init__(
+            f"prediction {prediction_id} ran longer than timeout={timeout:g} s, so it was "
+            "canceled; pass a larger timeout (or timeout=None) to let it finish."
+        )

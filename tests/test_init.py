@@ -1,0 +1,42 @@
+"""The facade: documented names, lazily imported."""
+
+from __future__ import annotations
+
+import inspect
+import subprocess
+import sys
+
+import replicate_nb
+
+
+def test_all_is_sorted_and_complete():
+    assert replicate_nb.__all__ == sorted(replicate_nb.__all__)
+    for name in replicate_nb.__all__:
+        assert getattr(replicate_nb, name) is not None, name
+
+
+def test_every_public_coroutine_has_a_sync_twin():
+    for name in replicate_nb.__all__:
+        if inspect.iscoroutinefunction(getattr(replicate_nb, name)):
+            assert name.startswith("async_"), name
+            twin = name.removeprefix("async_")
+            assert twin in replicate_nb.__all__, f"{name} has no sync twin {twin}"
+            assert not inspect.iscoroutinefunction(getattr(replicate_nb, twin))
+
+
+def test_import_is_lazy():
+    code = ("import sys, replicate_nb; "
+            "print(sorted(m for m in ('ipywidgets', 'IPython', 'replicate', 'starlette') "
+            "if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.strip() == "[]"
+
+
+def test_unknown_name_raises_attribute_error():
+    try:
+        replicate_nb.nothing_here  # noqa: B018
+    except AttributeError as exc:
+        assert "nothing_here" in str(exc)
+    else:
+        raise AssertionError("expected AttributeError")
