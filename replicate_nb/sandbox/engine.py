@@ -11,6 +11,7 @@ import asyncio
 import base64
 import binascii
 import datetime as _dt
+import json
 import re
 import threading
 import time
@@ -20,6 +21,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+from ..schema import problem_detail
 from .catalog import Catalog
 from .control import Faults, RandomSource
 from .errors import InjectedFault, InvalidInput, NotFound, RateLimited
@@ -107,7 +109,6 @@ class _Context:
 
 
 def _json(value: Any) -> str:
-    import json
     return json.dumps(value)
 
 
@@ -202,7 +203,6 @@ class Engine:
         schema = self.catalog.input_schema(model)
         problems = schema.validate(input)
         if problems:
-            from ..schema import problem_detail
             raise InvalidInput(problem_detail(problems), [p.to_json() for p in problems])
         if self._limiter is not None:
             wait = self._limiter.admit()
