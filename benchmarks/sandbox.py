@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import gc
 import json
 import os
 import platform
@@ -49,7 +50,7 @@ MODEL = "replicate/hello-world"
 INPUT = {"text": "x"}
 PER_CLIENT = 100  # an SDK client's httpx pool: 100 connections
 BARE_PATH = "/v1/account"
-STALL_MS = 20.0  # a bare loopback GET slower than this is a stall, not work
+STALL_MS = 20.0  # a loopback call slower than this (and 10x the canned one) is a stall
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,14 +68,15 @@ class Settings:
         return max(1, -(-self.burst // PER_CLIENT))
 
 
-FULL = Settings(runs=300, warmup=50, burst=1000, rounds=3)
-QUICK = Settings(runs=40, warmup=10, burst=200, rounds=1)
+FULL = Settings(runs=300, warmup=50, burst=1000, rounds=5)
+QUICK = Settings(runs=40, warmup=10, burst=200, rounds=2)
 
 
 # the canned zero-work server
 CANNED_ID = "canned0000000000000000000x"
 CANNED_VERSION = "5c7d5dc6dd8bf75c1acaa8565735e7986bc5b66206b55cca93cb72c9bf15ccaa"
 CANNED_ROUTE = f"/v1/models/{MODEL}/predictions"
+CANNED_THREAD = "canned-server"
 
 
 def canned_prediction(base_url: str) -> bytes:
@@ -123,14 +125,13 @@ class CannedServer:
     """
 
     def __init__(self) -> None:
-        self._holder: dict[str, bytes] = {}
         config = uvicorn.Config(self._app, host="127.0.0.1", port=0, http="h11", loop="asyncio",
                                 lifespan="off", interface="asgi3", log_level="warning",
                                 access_log=False,
                                 timeout_graceful_shutdown=2, timeout_keep_alive=30)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=lambda: asyncio.run(self._server.serve()),
-                                        name="canned-server", daemon=True)
+                                        name=CANNED_THREAD, daemon=True)
         self._inner: Callable[..., Awaitable[None]] | None = None
         self.base_url = ""
 
@@ -230,18 +231,40 @@ def measure_latency(base_url: str, settings: Settings) -> dict[str, Latency]:
 
 
 # burst
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """A server to measure: its URL and the name of the thread that serves it."""
+
+    name: str
+    base_url: str
+    thread_name: str
+
+
 @dataclasses.dataclass
 class Burst:
-    """One burst: how long it took and how its predictions ended."""
+    """One burst: how long it took, how its predictions ended and the CPU each side used."""
 
     seconds: float
     total: int
     failures: Counter[str]
+    server_cpu: float | None  # CPU seconds of the server's thread, None where unmeasurable
+    client_cpu: float  # CPU seconds of this (client) thread
 
     @property
     def rate(self) -> float:
         """Predictions per second over the whole burst."""
         return self.total / self.seconds
+
+
+def thread_cpu_clock(thread_name: str) -> Callable[[], float] | None:
+    """A reader of a thread's CPU time (Linux), or None when the thread cannot be found."""
+    if not hasattr(time, "pthread_getcpuclockid"):
+        return None
+    for thread in threading.enumerate():
+        if thread.name == thread_name and thread.ident is not None:
+            clock = time.pthread_getcpuclockid(thread.ident)
+            return lambda: time.clock_gettime(clock)
+    return None
 
 
 async def one_prediction(client: replicate.Client) -> str | None:
@@ -255,31 +278,38 @@ async def one_prediction(client: replicate.Client) -> str | None:
     return None
 
 
-async def burst_async(base_url: str, settings: Settings) -> Burst:
+async def burst_async(target: Target, settings: Settings) -> Burst:
     """`settings.burst` async_runs at once, PER_CLIENT per SDK client."""
-    clients = [replicate.Client(base_url=base_url) for _ in range(settings.clients)]
+    clients = [replicate.Client(base_url=target.base_url) for _ in range(settings.clients)]
     for client in clients:
         _ = client._async_client  # build the httpx clients (SSL contexts) outside the timing
     calls = [one_prediction(clients[i % len(clients)]) for i in range(settings.burst)]
+    server_clock = thread_cpu_clock(target.thread_name)
     try:
+        server_start = server_clock() if server_clock else 0.0
+        client_start = time.thread_time()
         start = time.perf_counter()
         outcomes = await asyncio.gather(*calls)
         seconds = time.perf_counter() - start
+        client_cpu = time.thread_time() - client_start
+        server_cpu = server_clock() - server_start if server_clock else None
     finally:
         for client in clients:
             await aclose_client(client)
-    return Burst(seconds, settings.burst, Counter(o for o in outcomes if o is not None))
+    return Burst(seconds, settings.burst, Counter(o for o in outcomes if o is not None),
+                 server_cpu, client_cpu)
 
 
-def run_bursts(targets: dict[str, str], settings: Settings) -> dict[str, list[Burst]]:
+def run_bursts(targets: list[Target], settings: Settings) -> dict[str, list[Burst]]:
     """Alternate bursts between the servers, `settings.rounds` each, after a small warm-up."""
     warm = dataclasses.replace(settings, burst=min(settings.burst, 2 * PER_CLIENT))
-    results: dict[str, list[Burst]] = {name: [] for name in targets}
-    for url in targets.values():
-        asyncio.run(burst_async(url, warm))
+    results: dict[str, list[Burst]] = {target.name: [] for target in targets}
+    for target in targets:
+        asyncio.run(burst_async(target, warm))
     for _ in range(settings.rounds):
-        for name, url in targets.items():
-            results[name].append(asyncio.run(burst_async(url, settings)))
+        for target in targets:
+            gc.collect()  # start every burst from the same heap state
+            results[target.name].append(asyncio.run(burst_async(target, settings)))
     return results
 
 
@@ -304,49 +334,85 @@ def print_context(settings: Settings) -> None:
           f"{platform.system()} {platform.release()}")
     print(f"python:   {platform.python_implementation()} {platform.python_version()}")
     print(f"versions: {versions}")
-    print(f"command:  {shlex.join(['python', *sys.argv])}  (cwd {os.getcwd()})")
+    print(f"command:  {shlex.join([os.path.relpath(sys.executable), *sys.argv])}  "
+          f"(cwd {os.getcwd()})")
     print(f"settings: {settings}")
+
+
+def stalls(sandbox_lat: dict[str, Latency], canned_lat: dict[str, Latency]) -> list[str]:
+    """Calls that take a fixed stall on the sandbox: > STALL_MS and > 10x the canned server."""
+    found = []
+    for call in ("run", "bare"):
+        mine, theirs = sandbox_lat[call].median, canned_lat[call].median
+        if mine * 1000 > STALL_MS and mine > 10 * theirs:
+            found.append(call)
+    return found
 
 
 def print_latency(sandbox_lat: dict[str, Latency], canned_lat: dict[str, Latency]) -> float:
     """The latency table; returns the run/bare ratio on the sandbox."""
-    print("\n== latency: one client, keep-alive, sequential calls ==")
-    rows = [("sandbox", "client.run(hello-world)", sandbox_lat["run"]),
-            ("sandbox", f"bare httpx GET {BARE_PATH}", sandbox_lat["bare"]),
-            ("canned", "client.run(hello-world)", canned_lat["run"]),
-            ("canned", f"bare httpx GET {BARE_PATH}", canned_lat["bare"])]
-    for server, call, lat in rows:
-        print(f"  {server:8} {call:32} median {ms(lat.median):>10}   p90 {ms(lat.p90):>10}")
+    print("\n== latency: sequential calls, each kind on its own keep-alive connection, "
+          "interleaved ==")
+    labels = {"run": "client.run(hello-world)", "bare": f"bare httpx GET {BARE_PATH}"}
+    for server, lat in (("sandbox", sandbox_lat), ("canned", canned_lat)):
+        for call, label in labels.items():
+            print(f"  {server:8} {label:32} median {ms(lat[call].median):>10}   "
+                  f"p90 {ms(lat[call].p90):>10}")
     ratio = sandbox_lat["run"].median / sandbox_lat["bare"].median
-    print(f"  ratio run/bare on the sandbox: {ratio:.2f}x  (aim <= 3x: {verdict(ratio <= 3)})")
-    floor = canned_lat["bare"].median
-    print(f"  sandbox run vs a bare GET to the canned server: "
-          f"{sandbox_lat['run'].median / floor:.1f}x")
-    bare = sandbox_lat["bare"].median
-    if bare * 1000 > STALL_MS and bare > 10 * floor:
-        print(f"  WARNING: a bare GET to the sandbox takes {ms(bare)}, {bare / floor:.0f}x the "
-              "same GET to the canned server: a fixed stall (Nagle + delayed ACK, ~40 ms) rather "
-              "than work. The ratio above then compares two stalls; see benchmarks/README.md.")
+    stalled = stalls(sandbox_lat, canned_lat)
+    note = ": it compares stalls, see the warning" if stalled else ""
+    print(f"  ratio run/bare on the sandbox: {ratio:.2f}x  "
+          f"(aim <= 3x: {verdict(ratio <= 3 and not stalled)}{note})")
+    run = sandbox_lat["run"].median
+    print(f"  sandbox run / canned bare GET: {run / canned_lat['bare'].median:.1f}x   "
+          f"sandbox run / canned run: {run / canned_lat['run'].median:.1f}x")
+    for call in stalled:
+        mine, theirs = sandbox_lat[call].median, canned_lat[call].median
+        print(f"  WARNING: {labels[call]} on the sandbox takes {ms(mine)}, {mine / theirs:.0f}x "
+              "the same call on the canned server: a fixed ~40 ms stall, not work (Nagle + "
+              "delayed ACK, see benchmarks/README.md).")
     return ratio
 
 
+def cpu_per_prediction(bursts: list[Burst], attr: str) -> float | None:
+    """Median CPU seconds per prediction of one side ('server_cpu' or 'client_cpu')."""
+    values = [getattr(b, attr) / b.total for b in bursts if getattr(b, attr) is not None]
+    return statistics.median(values) if values else None
+
+
+def us(seconds: float | None) -> str:
+    """Seconds as microseconds, or n/a."""
+    return "    n/a" if seconds is None else f"{seconds * 1e6:5.0f} us"
+
+
 def print_bursts(bursts: dict[str, list[Burst]], settings: Settings) -> float:
-    """The burst table; returns the sandbox/ceiling throughput ratio (medians)."""
+    """The burst table; returns the sandbox/ceiling ratio (median of per-round pairs)."""
     print(f"\n== burst: {settings.burst} async_run at once, spread over {settings.clients} "
-          f"replicate.Clients x {PER_CLIENT} (one client's pool holds {PER_CLIENT} "
+          f"replicate.Clients x {PER_CLIENT} (one SDK client's pool holds {PER_CLIENT} "
           "connections) ==")
-    medians = {}
     for name, rounds in bursts.items():
-        rates = [b.rate for b in rounds]
-        medians[name] = statistics.median(rates)
         failures = sum((b.failures for b in rounds), Counter())
-        print(f"  {name:8} median {medians[name]:8.0f} predictions/s   rounds "
-              f"[{', '.join(f'{r:.0f}' for r in rates)}]   "
-              f"burst time {statistics.median(b.seconds for b in rounds):.2f} s   "
+        print(f"  {name:8} median {statistics.median(b.rate for b in rounds):5.0f} "
+              f"predictions/s   rounds [{', '.join(f'{b.rate:.0f}' for b in rounds)}]   "
+              f"burst {statistics.median(b.seconds for b in rounds):.2f} s   "
               f"failures {sum(failures.values())}/{settings.burst * len(rounds)}"
               + (f" {dict(failures)}" if failures else ""))
-    ratio = medians["sandbox"] / medians["canned"]
-    print(f"  ratio sandbox/ceiling: {ratio:.2f}  (aim >= 0.8: {verdict(ratio >= 0.8)})")
+    pairs = [mine.rate / theirs.rate for mine, theirs in zip(bursts["sandbox"], bursts["canned"],
+                                                              strict=True)]
+    ratio = statistics.median(pairs)
+    print(f"  ratio sandbox/ceiling: {ratio:.2f}  (aim >= 0.8: {verdict(ratio >= 0.8)}; median "
+          f"of the rounds run back to back: [{', '.join(f'{r:.2f}' for r in pairs)}])")
+    print("  CPU per prediction (servers and client share one process, hence one GIL):")
+    totals = {}
+    for name, rounds in bursts.items():
+        server = cpu_per_prediction(rounds, "server_cpu")
+        client = cpu_per_prediction(rounds, "client_cpu")
+        totals[name] = None if server is None or client is None else server + client
+        print(f"    {name:8} server thread {us(server)}   client thread {us(client)}   "
+              f"sum {us(totals[name])}")
+    if totals["sandbox"] and totals["canned"]:
+        print(f"  CPU-cost ratio canned/sandbox: {totals['canned'] / totals['sandbox']:.2f}  "
+              "(the throughput ratio if CPU were the only limit; steadier than wall time)")
     return ratio
 
 
@@ -360,10 +426,11 @@ def raise_fd_limit(needed: int) -> None:
 
 
 @contextlib.contextmanager
-def servers() -> Iterator[dict[str, str]]:
+def servers() -> Iterator[list[Target]]:
     """The sandbox and the canned server, stopped on the way out."""
     with sandbox.start() as sb, CannedServer() as canned:
-        yield {"sandbox": sb.base_url, "canned": canned.base_url}
+        yield [Target("sandbox", sb.base_url, f"sandbox-{sb.port}"),
+               Target("canned", canned.base_url, CANNED_THREAD)]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -381,11 +448,11 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     print("replicate-nb sandbox benchmark")
     print_context(settings)
-    with servers() as urls:
-        sandbox_lat = measure_latency(urls["sandbox"], settings)
-        canned_lat = measure_latency(urls["canned"], settings)
+    with servers() as targets:
+        sandbox_lat = measure_latency(targets[0].base_url, settings)
+        canned_lat = measure_latency(targets[1].base_url, settings)
         print_latency(sandbox_lat, canned_lat)
-        bursts = run_bursts(urls, settings)
+        bursts = run_bursts(targets, settings)
         print_bursts(bursts, settings)
     failures = sum(sum(b.failures.values()) for rounds in bursts.values() for b in rounds)
     print(f"\ntotal time {time.perf_counter() - started:.1f} s")

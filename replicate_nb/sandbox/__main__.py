@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 
@@ -22,6 +23,14 @@ def _parser() -> argparse.ArgumentParser:
                         help="require this API token (default: $REPLICATE_NB_SANDBOX_TOKEN, "
                              "else none)")
     parser.add_argument("--seed", type=int, help="seed for ids and drawn seeds")
+    parser.add_argument("--model", action="append", default=[], metavar="OWNER/NAME=MODULE:ATTR",
+                        help="serve a function or predictor class importable from the current "
+                             "directory (repeatable), e.g. me/greeter=predict:Predictor")
+    parser.add_argument("--replay", action="append", default=[], metavar="FILE",
+                        help="serve the models and recorded predictions of a recording made with "
+                             "replicate_nb.record (repeatable)")
+    parser.add_argument("--replay-fallback", action="store_const", const="stand-in",
+                        help="answer unrecorded inputs with the built-in stand-in, not a 422")
     faults = parser.add_argument_group("fault injection (off by default)")
     faults.add_argument("--rate-limit", type=float, metavar="PER_SECOND",
                         help="prediction creates per second before 429 + Retry-After")
@@ -35,6 +44,25 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _import_model(spec: str) -> tuple[str, object]:
+    """`owner/name=module:attr` -> the name and the object, imported from the current directory."""
+    ref, _, target = spec.partition("=")
+    module_name, _, attr = target.partition(":")
+    if not ref or not module_name or not attr:
+        raise ValueError(f"--model {spec!r}: write it as owner/name=module:attr, e.g. "
+                         "me/greeter=predict:Predictor")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    found: object = importlib.import_module(module_name)
+    for part in attr.split("."):
+        try:
+            found = getattr(found, part)
+        except AttributeError:
+            raise AttributeError(f"--model {spec!r}: module {module_name!r} has no "
+                                 f"{attr!r}") from None
+    return ref, found
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, print the address, serve until interrupted."""
     args = _parser().parse_args(argv)
@@ -43,8 +71,12 @@ def main(argv: list[str] | None = None) -> int:
                         error_status=args.error_status, latency=args.latency,
                         queue_delay=args.queue_delay)
         sandbox = Sandbox(host=args.host, port=args.port, require_token=args.require_token,
-                          faults=faults, data_dir=args.data_dir, seed=args.seed)
-    except (ValueError, OSError) as exc:
+                          faults=faults, data_dir=args.data_dir, seed=args.seed,
+                          replay=args.replay or None, replay_fallback=args.replay_fallback)
+        for spec in args.model:
+            ref, target = _import_model(spec)
+            sandbox.register(ref, target, replace=True)
+    except (ValueError, TypeError, OSError, ImportError, AttributeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"Sandbox listening on {sandbox.base_url}", flush=True)

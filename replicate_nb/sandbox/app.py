@@ -108,7 +108,7 @@ async def _json_object(request: Request) -> dict[str, Any]:
         raise InvalidRequest('The request body is empty; send a JSON object such as {"input": {}}.')
     try:
         body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise InvalidRequest(f"The request body is not valid JSON: {exc}.") from exc
     if not isinstance(body, dict):
         raise InvalidRequest(f"The request body must be a JSON object, not {type(body).__name__}.")
@@ -267,7 +267,7 @@ async def search_models(request: Request) -> Response:
     try:  # the JS client sends the query JSON-encoded
         decoded = json.loads(raw)
         query = decoded if isinstance(decoded, str) else raw
-    except ValueError:
+    except (ValueError, RecursionError):
         query = raw
     catalog = _state(request).engine.catalog
     base = _base_url(request)
@@ -352,7 +352,7 @@ async def _metadata(part: Any) -> dict[str, Any]:
     raw = await part.read() if isinstance(part, UploadFile) else part
     try:
         value = json.loads(raw or "{}")
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise InvalidRequest(f"File metadata must be a JSON object: {exc}") from exc
     if not isinstance(value, dict):
         raise InvalidRequest("File metadata must be a JSON object.")
@@ -433,7 +433,7 @@ async def create_deployment(request: Request) -> Response:
         max_instances=_instances(body, "max_instances", 1, 20), release_number=1,
         release_created_at=now())
     state.engine.store.save_deployment(deployment)
-    return _json(deployment.to_json(ACCOUNT), 201)
+    return _json(deployment.to_json(ACCOUNT), 200)  # deployments.create answers 200 [OAS]
 
 
 def _split_ref(ref: str) -> tuple[str, str]:

@@ -26,7 +26,7 @@ class RandomSource:
     def prediction_id(self) -> str:
         """A 26-character lowercase base32 id, like `kr2d2jhqbsrj60cjb2vtmekgh4`."""
         with self._lock:
-            return "".join(self._rng.choice(_ID_ALPHABET) for _ in range(26))
+            return "".join(self._rng.choices(_ID_ALPHABET, k=26))
 
     def token(self, nbytes: int = 24) -> str:
         """URL-safe random text (file ids, stream tokens, webhook message ids)."""

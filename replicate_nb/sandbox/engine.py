@@ -70,6 +70,7 @@ class _Context:
         self._engine = engine
         self._run = run
         self.prediction_id = run.prediction.id
+        self.sent_input = run.prediction.input  # as the client sent it, before defaults
         self.metrics: dict[str, Any] = {}
 
     def _on_loop(self, fn: Callable[[], None]) -> None:
@@ -204,6 +205,9 @@ class Engine:
         problems = schema.validate(input)
         if problems:
             raise InvalidInput(problem_detail(problems), [p.to_json() for p in problems])
+        check_input = getattr(model.predict, "check_input", None)  # e.g. replays: a recorded input?
+        if check_input is not None:
+            check_input(input)
         if self._limiter is not None:
             wait = self._limiter.admit()
             if wait:
@@ -245,12 +249,14 @@ class Engine:
     async def wait(self, prediction_id: str, timeout: float) -> Prediction:
         """The prediction once terminal, or as it is after `timeout` seconds."""
         run = self.runs.get(prediction_id)
-        if run is not None and not run.prediction.done:
+        if run is None:
+            return self.get(prediction_id)
+        if not run.prediction.done:
             try:
                 await asyncio.wait_for(run.finished.wait(), timeout)
             except TimeoutError:
                 pass
-        return self.get(prediction_id)
+        return run.prediction
 
     async def cancel(self, prediction_id: str) -> Prediction:
         """Cancel a running prediction; a finished one is returned unchanged."""
@@ -312,9 +318,8 @@ class Engine:
         try:
             if self._faults.queue_delay:
                 await asyncio.sleep(self._faults.queue_delay)
-            prediction.status = "processing"
+            prediction.status = "processing"  # stored at the end; a restart fails it anyway
             prediction.started_at = now()
-            self.store.save_prediction(prediction)
             result = await run.model.predict(ctx, inputs)
             schema = self.catalog.input_schema(run.model)
             prediction.output = list(run.emitted) if schema.output.is_iterator else result
@@ -327,7 +332,8 @@ class Engine:
         except Exception as exc:  # the model's own failure becomes the prediction's error
             prediction.status = "failed"
             prediction.error = str(exc) or type(exc).__name__
-            prediction.logs += "".join(traceback.format_exception(exc))
+            if getattr(exc, "log_traceback", True):  # a replayed failure brings its own logs
+                prediction.logs += "".join(traceback.format_exception(exc))
         finally:
             self._finish(run, ctx)
 

@@ -83,7 +83,7 @@ class Prediction:
 
     def to_row(self) -> dict[str, Any]:
         """Everything, for the store."""
-        return dataclasses.asdict(self)
+        return {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Prediction:

@@ -6,16 +6,20 @@ import asyncio
 import signal
 import socket
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import uvicorn
 
+from . import replay as replaying
 from .app import KEEPALIVE_SECONDS, State, build_app
 from .catalog import Catalog
 from .control import Faults, RandomSource
 from .engine import Engine
 from .models import builtin_models
+from .models.base import ModelSpec
+from .predictors import build_model
 from .store import Store
 from .webhooks import WebhookSender
 
@@ -29,18 +33,25 @@ class Sandbox:
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0, require_token: str | None = None,
                  faults: Faults | dict[str, Any] | None = None,
                  data_dir: str | Path | None = None, seed: int | None = None,
-                 keepalive: float = KEEPALIVE_SECONDS) -> None:
+                 keepalive: float = KEEPALIVE_SECONDS,
+                 replay: str | Path | Sequence[str | Path] | None = None,
+                 replay_fallback: str | None = None) -> None:
         self.host = host
         self.data_dir = Path(data_dir) if data_dir is not None else None
         self.store = Store(self.data_dir)
         self.random = RandomSource(seed)
         self.catalog = Catalog(builtin_models())
+        if replay is not None:
+            replaying.install(self.catalog, replay, store=self.store, fallback=replay_fallback)
         self.webhooks = WebhookSender(self.store, self.random)
         self.engine = Engine(catalog=self.catalog, store=self.store, random=self.random,
                              faults=Faults.coerce(faults), webhooks=self.webhooks)
         self._require_token = require_token
         self.app = build_app(State(self.engine, require_token=require_token), keepalive=keepalive)
-        self._socket = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        # IPPROTO_TCP explicitly: asyncio enables TCP_NODELAY only on sockets that say TCP, and
+        # without it every response waits ~40 ms for the client's delayed ACK (Nagle).
+        self._socket = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET,
+                                     socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind((host, port))
         self.port: int = self._socket.getsockname()[1]
@@ -65,6 +76,26 @@ class Sandbox:
     @faults.setter
     def faults(self, value: Faults | dict[str, Any] | None) -> None:
         self.engine.faults = Faults.coerce(value)
+
+    def register(self, ref: str, target: Any, *, description: str | None = None,
+                 replace: bool = False) -> ModelSpec:
+        """Serve your own Python function or Cog-style predictor class as model `ref`.
+
+        `target` is a function with type hints (parameters may default to `replicate_nb.Input`),
+        or a class (or instance) with `predict(...)` and optionally `setup()`, which runs once,
+        before the first prediction. Generators stream. See `predictors.build_model`.
+
+        Raises:
+            ValueError: `ref` is not `owner/name`, is taken (pass `replace=True`), or a default
+                is out of its bounds.
+            TypeError: a parameter or the return type has a missing or unsupported annotation.
+        """
+        model = build_model(ref, target, description=description)
+        if not replace and model.ref in {m.ref for m in self.catalog.models()}:
+            raise ValueError(f"the sandbox already serves {model.ref!r}; pass replace=True to "
+                             "swap it, or choose another name")
+        self.catalog.add(model, replace=replace)
+        return model
 
     def __repr__(self) -> str:
         token = ", require_token=[secure]" if self._require_token else ""
@@ -120,7 +151,9 @@ class Sandbox:
 
 def start(port: int = 0, *, host: str = "127.0.0.1", require_token: str | None = None,
           faults: Faults | dict[str, Any] | None = None, data_dir: str | Path | None = None,
-          seed: int | None = None, keepalive: float = KEEPALIVE_SECONDS) -> Sandbox:
+          seed: int | None = None, keepalive: float = KEEPALIVE_SECONDS,
+          replay: str | Path | Sequence[str | Path] | None = None,
+          replay_fallback: str | None = None) -> Sandbox:
     """Start a sandbox in a background thread on 127.0.0.1 (a free port by default).
 
     Args:
@@ -131,7 +164,12 @@ def start(port: int = 0, *, host: str = "127.0.0.1", require_token: str | None =
         data_dir: keep predictions and files in this folder across restarts.
         seed: seed for ids, secrets and drawn seeds (reproducible sandboxes).
         keepalive: seconds between keep-alive comments on idle streams.
+        replay: one or more recordings made with `replicate_nb.record`: their models replace
+            built-ins of the same name and recorded inputs get their recorded results.
+        replay_fallback: `"stand-in"` to answer unrecorded inputs with the built-in stand-in
+            (when there is one) instead of a 422.
     """
     sandbox = Sandbox(host=host, port=port, require_token=require_token, faults=faults,
-                      data_dir=data_dir, seed=seed, keepalive=keepalive)
+                      data_dir=data_dir, seed=seed, keepalive=keepalive, replay=replay,
+                      replay_fallback=replay_fallback)
     return sandbox.start_in_thread()

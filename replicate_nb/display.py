@@ -1,0 +1,287 @@
+"""Show prediction outputs in a notebook: images, audio, video, files, text, lists, dicts, cards.
+
+Every display carries a deterministic `text/plain` label (MIME type, pixel size, byte size) beside
+its rich form: nbval compares text/plain and text/html (never images), so stored notebooks stay
+comparable. The `render_*` functions build mime bundles for the IPython formatters that
+`%load_ext replicate_nb` registers; `stream_text` prints tokens as a model produces them.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import AsyncIterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from html import escape
+from typing import Any
+
+import httpx
+import replicate
+from IPython.display import display
+from IPython.lib.pretty import pretty
+from replicate.helpers import FileOutput
+from replicate.prediction import Prediction
+from replicate.stream import ServerSentEvent
+
+from replicate_nb.aio import loop_client, run_sync
+from replicate_nb.connect import current_client
+from replicate_nb.outputs import is_file_ref, read_output, text
+
+_NATIVE_IMAGES = frozenset({"image/png", "image/jpeg", "image/gif"})  # frontends render these raw
+_BROWSER = {
+    "image": frozenset({"png", "jpeg", "gif", "webp", "apng", "avif", "bmp"}),
+    "audio": frozenset({"wav", "mpeg", "ogg", "flac", "aac", "mp4"}),
+    "video": frozenset({"mp4", "webm"}),
+}
+_EXTENSIONS = {"application/json": ".json", "text/plain": ".txt", "application/pdf": ".pdf",
+               "application/zip": ".zip"}
+_STATUS_COLOURS = {"succeeded": "#1a7f37", "failed": "#cf222e", "canceled": "#6e7781"}
+_TIMES = "\N{MULTIPLICATION SIGN}"
+_PRETTY_LIMIT = 50
+_LOG_LINES = 10
+_OUTPUT_EVENT = ServerSentEvent.EventType.OUTPUT
+
+
+@dataclass(frozen=True)
+class _Shown:
+    """One value rendered: its text/plain, an HTML fragment, and how show() displays it."""
+
+    plain: str
+    html: str
+    bundle: dict[str, Any] | None = None  # a richer top-level form than plain + HTML
+    parts: tuple[_Shown, ...] = ()  # show() displays these one after another instead
+    is_image: bool = False
+
+    def data(self) -> dict[str, Any]:
+        return self.bundle if self.bundle is not None else {
+            "text/plain": self.plain, "text/html": self.html}
+
+
+def show(output: Any) -> None:
+    """Display any model output in the notebook, each part with a deterministic text/plain.
+
+    Files (FileOutput, `data:` URIs, URLs, bytes) are sniffed by content: images are shown,
+    audio and video get players, anything else a download link. Lists of images become a
+    grid, other lists a vertical sequence, dicts a table; token lists and iterators are
+    joined into text; a `Prediction` becomes a status card.
+    """
+    shown = _render(output)
+    for part in shown.parts or (shown,):
+        display(part.data(), raw=True)
+
+
+def describe(data: bytes, mime: str) -> str:
+    """A short, stable label for file bytes, e.g. `<image/png 64×48, 1.2 kB>`."""  # noqa: RUF002
+    size = _size(len(data))
+    dims = _image_size(data) if mime.startswith("image/") else None
+    return f"<{mime} {dims[0]}{_TIMES}{dims[1]}, {size}>" if dims else f"<{mime}, {size}>"
+
+
+def render_file_output(output: FileOutput) -> dict[str, Any]:
+    """The mime bundle of a FileOutput, with text/plain like `FileOutput(<image/png …>)`."""
+    shown = _render(output)
+    return {**shown.data(), "text/plain": f"FileOutput({shown.plain})"}
+
+
+def render_prediction(prediction: Prediction) -> dict[str, Any]:
+    """The mime bundle of a prediction card: status, model, time, progress, logs, output."""
+    return _prediction(prediction).data()
+
+
+def stream_text(ref: str, input: dict[str, Any] | None = None, *,
+                client: replicate.Client | None = None) -> str:
+    """Run a streaming model, printing tokens as they arrive; returns the full text.
+
+    Tokens go to stdout without newlines (one stream output in the notebook), then a final
+    newline. An `error` event raises the SDK's RuntimeError unchanged.
+    """
+    client = client if client is not None else current_client()
+    parts: list[str] = []
+    try:
+        for event in client.stream(ref, input=input or {}):
+            _print_token(event, parts)
+    finally:
+        if parts:
+            print(flush=True)
+    return "".join(parts)
+
+
+async def async_stream_text(ref: str, input: dict[str, Any] | None = None, *,
+                            client: replicate.Client | None = None) -> str:
+    """Like `stream_text`, awaited on the running event loop (with a client for that loop)."""
+    client = loop_client(client if client is not None else current_client())
+    parts: list[str] = []
+    try:
+        async for event in await client.async_stream(ref, input=input or {}):
+            _print_token(event, parts)
+    finally:
+        if parts:
+            print(flush=True)
+    return "".join(parts)
+
+
+def _print_token(event: ServerSentEvent, parts: list[str]) -> None:
+    if event.event is _OUTPUT_EVENT:
+        token = str(event.data)  # a token starting with https:/data: arrives as a FileOutput
+        print(token, end="", flush=True)
+        parts.append(token)
+
+
+def _render(value: Any) -> _Shown:
+    if isinstance(value, Prediction):
+        return _prediction(value)
+    if is_file_ref(value) or isinstance(value, (bytes, bytearray, memoryview)):
+        return _file(value)
+    if isinstance(value, str):
+        return _text(value)
+    if isinstance(value, Mapping) and value:
+        return _table(value)
+    if isinstance(value, AsyncIterable):
+        return _sequence(run_sync(_collect(value)))
+    if isinstance(value, (list, tuple, Iterator)):
+        return _sequence(list(value))
+    return _pretty(value)
+
+
+async def _collect(items: AsyncIterable[Any]) -> list[Any]:
+    return [item async for item in items]
+
+
+def _text(value: str) -> _Shown:
+    html = f'<pre style="white-space:pre-wrap;margin:0">{escape(value)}</pre>'
+    return _Shown(value, html, bundle={"text/plain": value})
+
+
+def _pretty(value: Any, *, width: int = 79) -> _Shown:
+    plain = pretty(value, max_width=width, max_seq_length=_PRETTY_LIMIT)
+    return _Shown(plain, f"<pre style=\"margin:0\">{escape(plain)}</pre>",
+                  bundle={"text/plain": plain})
+
+
+def _sequence(items: list[Any]) -> _Shown:
+    if items and all(isinstance(i, str) and not is_file_ref(i) for i in items):
+        return _text(text(items))
+    if _is_plain_data(items):  # vectors read better on one line than one number per line
+        return _pretty(items, width=10_000)
+    parts = tuple(_render(item) for item in items)
+    multiline = any("\n" in p.plain for p in parts)
+    plain = "\n".join(p.plain for p in parts) if multiline else (
+        "[" + ", ".join(p.plain for p in parts) + "]")
+    if all(p.is_image for p in parts):
+        cells = "".join(
+            f'<figure style="margin:0;max-width:256px">{p.html}'
+            f'<figcaption style="font-size:smaller">{escape(p.plain)}</figcaption></figure>'
+            for p in parts)
+        html = f'<div style="display:flex;flex-wrap:wrap;gap:8px">{cells}</div>'
+        return _Shown(plain, html)
+    html = "".join(f'<div style="margin-bottom:6px">{p.html}</div>' for p in parts)
+    return _Shown(plain, html, parts=parts)
+
+
+def _is_plain_data(value: Any) -> bool:
+    """Numbers, booleans and None, possibly in nested lists (embeddings, scores)."""
+    if isinstance(value, (list, tuple)):
+        return all(_is_plain_data(v) for v in value)
+    return value is None or isinstance(value, (bool, int, float))
+
+
+def _table(mapping: Mapping[Any, Any]) -> _Shown:
+    rows, lines = [], []
+    for key, value in mapping.items():
+        shown = _render(value)
+        rows.append(f'<tr><th style="text-align:left;vertical-align:top">{escape(str(key))}</th>'
+                    f'<td style="text-align:left">{shown.html}</td></tr>')
+        lines.append(f"{key}: " + shown.plain.replace("\n", "\n  "))
+    return _Shown("\n".join(lines), f"<table>{''.join(rows)}</table>")
+
+
+def _file(value: FileOutput | str | bytes) -> _Shown:
+    url = value.url if isinstance(value, FileOutput) else value if isinstance(value, str) else None
+    href = url if url and url.startswith(("https:", "http:")) else None
+    try:
+        data, mime = read_output(value)
+    except httpx.HTTPError as e:
+        label = f"<{href}: could not download ({type(e).__name__})>"
+        return _Shown(label, f'<a href="{escape(href or "")}">{escape(label)}</a>')
+    return _media(data, mime, href)
+
+
+def _media(data: bytes, mime: str, href: str | None) -> _Shown:
+    label = describe(data, mime)
+    kind, _, subtype = mime.partition("/")
+    src = f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+    if subtype not in _BROWSER.get(kind, ()):
+        name = "output" + _EXTENSIONS.get(mime, ".bin")
+        html = (f'<a href="{escape(href or src)}" download="{name}">{name}</a> '
+                f"({escape(mime)}, {_size(len(data))})")
+        return _Shown(label, html)
+    if kind == "image":
+        html = f'<img src="{src}" alt="{escape(label)}" style="max-width:100%">'
+        bundle = {mime: src.partition(",")[2], "text/plain": label} if mime in _NATIVE_IMAGES \
+            else None
+        return _Shown(label, html, bundle=bundle, is_image=True)
+    size = ' style="max-width:100%"' if kind == "video" else ""
+    return _Shown(label, f'<{kind} controls src="{src}" title="{escape(label)}"{size}></{kind}>')
+
+
+def _prediction(p: Prediction) -> _Shown:
+    ref = f"{p.model}:{p.version[:8]}" if p.version and p.version != "hidden" else p.model
+    facts = [ref]
+    elapsed = _elapsed(p)
+    if elapsed is not None:
+        facts.append(f"{elapsed:.2f} s")
+    progress = p.progress
+    if progress is not None:
+        facts.append(f"{round(progress.percentage * 100)}% ({progress.current}/{progress.total})")
+    lines = [f"Prediction {p.status}: " + ", ".join(facts)]
+    colour = _STATUS_COLOURS.get(p.status, "#0969da")
+    head = (f'<b style="color:{colour}">{escape(p.status)}</b> '
+            f"<code>{escape(ref)}</code> " + escape(" · ".join(facts[1:])))
+    if progress is not None:
+        head += f' <progress value="{progress.current}" max="{progress.total}"></progress>'
+    body = [f"<div>{head}</div>"]
+    if p.error:
+        lines.append(f"error: {p.error}")
+        body.append(f'<div style="color:{_STATUS_COLOURS["failed"]}">{escape(str(p.error))}</div>')
+    logs = [line for line in (p.logs or "").splitlines() if line.strip()][-_LOG_LINES:]
+    if logs:
+        lines += [f"logs (last {len(logs)} lines):", *(f"  {line}" for line in logs)]
+        body.append(f'<pre style="margin:4px 0;font-size:smaller">{escape(chr(10).join(logs))}'
+                    "</pre>")
+    if p.output is not None:
+        output = _render(p.output)
+        lines.append("output: " + output.plain.replace("\n", "\n  "))
+        body.append(f"<div>{output.html}</div>")
+    html = ('<div style="border:1px solid #8886;border-radius:6px;padding:6px 10px">'
+            + "".join(body) + "</div>")
+    return _Shown("\n".join(lines), html)
+
+
+def _elapsed(p: Prediction) -> float | None:
+    """Seconds the model ran: `metrics.predict_time`, else completed_at - started_at."""
+    predict_time = (p.metrics or {}).get("predict_time")
+    if isinstance(predict_time, (int, float)):
+        return float(predict_time)
+    if p.started_at and p.completed_at:
+        start, end = (datetime.fromisoformat(t.replace("Z", "+00:00"))
+                      for t in (p.started_at, p.completed_at))
+        return (end - start).total_seconds()
+    return None
+
+
+def _size(n: int) -> str:
+    if n < 1000:
+        return f"{n} B"
+    return f"{n / 1000:.1f} kB" if n < 1_000_000 else f"{n / 1_000_000:.1f} MB"
+
+
+def _image_size(data: bytes) -> tuple[int, int] | None:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return image.size
+    except (UnidentifiedImageError, OSError, ValueError):
+        return None
+

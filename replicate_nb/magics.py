@@ -1,0 +1,170 @@
+"""IPython glue: the `%replicate_connect` and `%%replicate` magics, and rich output formatters.
+
+`%load_ext replicate_nb` calls `load_ipython_extension`, which makes FileOutput and Prediction
+objects display richly and registers the magics. The cell magic turns its body into model input:
+a JSON object, `key: value` lines coerced by the model's input schema, or plain text for the
+model's prompt field.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import replicate
+from IPython.core.error import UsageError
+from IPython.core.interactiveshell import InteractiveShell
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.display import display
+from replicate.helpers import FileOutput
+from replicate.prediction import Prediction
+
+from replicate_nb import schema
+from replicate_nb.connect import connect, current_client
+from replicate_nb.display import render_file_output, render_prediction, show, stream_text
+from replicate_nb.errors import BackendError, InvalidModelRef
+
+_REF = re.compile(r"^[^/\s]+/[^/:\s]+(:\S+)?$")  # the SDK's owner/name[:version] shape
+_KEY_LINE = re.compile(r"^([A-Za-z_]\w*)\s*:\s?(.*)$")
+_PROMPT_FIELDS = ("prompt", "text", "prompts", "input", "query", "question", "message")
+_TRUE = frozenset({"true", "yes", "on", "1"})
+_FALSE = frozenset({"false", "no", "off", "0"})
+
+
+def load_ipython_extension(ipython: InteractiveShell) -> None:
+    """Register the FileOutput and Prediction formatters and the replicate magics."""
+    formatter = ipython.display_formatter.mimebundle_formatter
+    formatter.for_type(FileOutput, render_file_output)
+    formatter.for_type(Prediction, render_prediction)
+    ipython.register_magics(ReplicateMagics)
+
+
+@magics_class
+class ReplicateMagics(Magics):
+    """The replicate_nb magics."""
+
+    @magic_arguments()
+    @argument("backend", nargs="?", default="auto", choices=("auto", "sandbox", "replicate"),
+              help="where to send predictions (default: auto)")
+    @line_magic
+    def replicate_connect(self, line: str) -> None:
+        """Connect to Replicate or to an offline sandbox, and show the status line."""
+        args = parse_argstring(self.replicate_connect, line)
+        try:
+            client = connect(backend=args.backend)
+        except BackendError as e:
+            raise UsageError(str(e)) from None
+        display(client)
+
+    @magic_arguments()
+    @argument("ref", help="the model, as owner/name or owner/name:version")
+    @argument("--stream", action="store_true", help="print text tokens as they arrive")
+    @argument("-o", "--output", metavar="NAME", help="also store the output in this variable")
+    @cell_magic
+    def replicate(self, line: str, cell: str) -> None:
+        """Run a model; the cell body is its input (JSON, `key: value` lines, or a prompt)."""
+        args = parse_argstring(self.replicate, line)
+        if not _REF.match(args.ref):
+            raise UsageError(str(InvalidModelRef(args.ref)))
+        client = current_client()
+        model_input = parse_input(cell, lambda: _input_schema(client, args.ref), ref=args.ref)
+        if args.stream:
+            result: Any = stream_text(args.ref, model_input, client=client)
+        else:
+            result = client.run(args.ref, input=model_input)
+            if isinstance(result, Iterator):  # keep the items for --output once shown
+                result = list(result)
+            show(result)
+        if args.output:
+            self.shell.user_ns[args.output] = result
+
+
+def parse_input(body: str, get_schema: Callable[[], schema.InputSchema], *,
+                ref: str = "the model") -> dict[str, Any]:
+    """Turn a cell body into model input: JSON object, `key: value` lines, or prompt text.
+
+    The schema is fetched (via `get_schema`) only for the last two forms: it tells which keys
+    exist, how to coerce their values, and which field takes plain text.
+    """
+    body = body.strip()
+    if not body:
+        return {}
+    if body.startswith("{"):
+        try:
+            return json.loads(body)  # starts with "{", so a dict when it parses
+        except json.JSONDecodeError as e:
+            raise UsageError(f"the cell looks like JSON but is not valid JSON: {e}") from None
+    fields = {f.name: f for f in get_schema().fields}
+    pairs = _key_values(body, fields)
+    if pairs is not None:
+        return {name: _coerce(fields[name], raw) for name, raw in pairs.items()}
+    return {_prompt_field(fields, ref).name: body}
+
+
+def _key_values(body: str, fields: dict[str, schema.Field]) -> dict[str, str] | None:
+    """`key: value` pairs when the first line names a known input; later lines that do not
+    start with a known `key:` continue the previous value. None for plain text."""
+    pairs: dict[str, str] = {}
+    key = None
+    for line in body.splitlines():
+        match = _KEY_LINE.match(line)
+        if match and match[1] in fields:
+            key = match[1]
+            pairs[key] = match[2]
+        elif key is None:
+            return None
+        else:
+            pairs[key] += "\n" + line
+    return {name: raw.strip() for name, raw in pairs.items()}
+
+
+def _coerce(field: schema.Field, raw: str) -> Any:
+    if field.kind == "enum":
+        for choice in field.choices or ():
+            if str(choice) == raw:
+                return choice
+        choices = ", ".join(str(c) for c in field.choices or ())
+        raise UsageError(f"{field.name}: {raw!r} is not one of: {choices}")
+    try:
+        if field.kind == "integer":
+            return int(raw)
+        if field.kind == "number":
+            return float(raw)
+    except ValueError:
+        raise UsageError(f"{field.name}: {raw!r} is not {'an' if field.kind == 'integer' else 'a'}"
+                         f" {field.kind}") from None
+    if field.kind == "boolean":
+        if raw.lower() in _TRUE | _FALSE:
+            return raw.lower() in _TRUE
+        raise UsageError(f"{field.name}: {raw!r} is not a boolean (write true or false)")
+    if field.kind == "json" or (raw.startswith('"') and raw.endswith('"') and len(raw) > 1):
+        try:
+            return json.loads(raw)
+        except ValueError:
+            if field.kind == "json" and field.type is not None:
+                raise UsageError(f"{field.name}: {raw!r} is not valid JSON") from None
+    return raw
+
+
+def _prompt_field(fields: dict[str, schema.Field], ref: str) -> schema.Field:
+    for name in _PROMPT_FIELDS:
+        if name in fields:
+            return fields[name]
+    for field in fields.values():
+        if field.required and field.kind == "string":
+            return field
+    raise UsageError(
+        f"{ref} has no prompt-like text input, so plain text cannot be its input; write JSON "
+        f"or `key: value` lines (its inputs: {', '.join(fields) or 'none'})")
+
+
+def _input_schema(client: replicate.Client, ref: str) -> schema.InputSchema:
+    name, _, version_id = ref.partition(":")
+    model = client.models.get(name)
+    version = model.versions.get(version_id) if version_id else model.latest_version
+    if version is None:
+        raise UsageError(f"{name} publishes no input schema; write its input as a JSON object")
+    return schema.parse(version.openapi_schema, cog_version=version.cog_version)

@@ -1,0 +1,397 @@
+"""Record what a client does against the real API into a replay file the sandbox can serve.
+
+    with replicate_nb.record("workshop.replay.json"):
+        replicate.run("replicate/hello-world", input={"text": "Alice"})
+
+    sandbox.start(replay="workshop.replay.json")   # later, offline: same input, same output
+
+While the block runs, response hooks on the client's httpx clients (sync and async) note the
+models and versions it reads, the predictions it creates or polls (with the input as sent), and
+the server-sent events of any stream it reads. On exit the hooks are removed, unfinished
+predictions are fetched until final, missing models are fetched, output files are downloaded and
+embedded (or stored beside the recording, in `<name>.files/`, when larger than
+`max_inline_bytes`), and the file is written. Request headers are never kept, so the API token
+cannot be written; any text equal to the token is also masked before writing, as a second guard.
+The format is described in `docs/replay-format.md`.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import datetime as _dt
+import hashlib
+import json
+import mimetypes
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from .sandbox import replay as _replay
+from .sandbox.models import data_uri
+
+DEFAULT_MAX_INLINE_BYTES = 256 * 1024
+"""Output files up to this size are embedded as `data:` URIs; larger ones are stored beside."""
+_TERMINAL = ("succeeded", "failed", "canceled")
+_MODEL = re.compile(r"^/v1/models/([^/]+)/([^/]+)$")
+_VERSIONS = re.compile(r"^/v1/models/([^/]+)/([^/]+)/versions(?:/([^/]+))?$")
+_CREATE = re.compile(r"^/v1/(?:predictions|(?:models|deployments)/[^/]+/[^/]+/predictions)$")
+_PREDICTION = re.compile(r"^/v1/predictions/([^/]+)(?:/cancel)?$")
+_KEPT = ("id", "model", "version", "status", "output", "error", "logs", "metrics", "created_at",
+         "started_at", "completed_at", "deployment")
+_MODEL_KEPT = ("owner", "name", "description", "visibility", "is_official", "github_url",
+               "paper_url", "license_url", "cover_image_url", "created_at")
+
+
+@contextlib.contextmanager
+def record(path: str | Path, *, client: Any = None,
+           max_inline_bytes: int = DEFAULT_MAX_INLINE_BYTES,
+           wait: float = 60.0) -> Iterator[Recorder]:
+    """Record the predictions `client` runs in this block into a replay file at `path`.
+
+    Args:
+        path: the recording to write (JSON); files too large to embed go to `<stem>.files/`.
+        client: a `replicate.Client`; by default the one `replicate_nb.connect()` installed,
+            else the SDK's default client.
+        max_inline_bytes: output files up to this size are embedded as `data:` URIs.
+        wait: on exit, how long to keep polling predictions that have not finished yet.
+    """
+    if client is None:
+        from .connect import current_client
+
+        client = current_client()
+    recorder = Recorder(path, client=client, max_inline_bytes=max_inline_bytes)
+    recorder.attach()
+    try:
+        yield recorder
+    finally:
+        recorder.detach()
+        recorder.save(wait=wait)
+
+
+class Recorder:
+    """What a recording has seen so far; `record()` makes one and saves it on exit."""
+
+    def __init__(self, path: str | Path, *, client: Any, max_inline_bytes: int) -> None:
+        self.path = Path(path)
+        self.files_dir = self.path.with_name(f"{self.path.name.removesuffix('.json')}.files")
+        self._client = client
+        self._max_inline = max_inline_bytes
+        self._lock = threading.Lock()
+        self._api = client._client.base_url
+        self._models: dict[str, dict[str, Any]] = {}
+        self._versions: dict[str, dict[str, dict[str, Any]]] = {}
+        self._predictions: dict[str, dict[str, Any]] = {}
+        self._sent: dict[str, Any] = {}
+        self._uploads: dict[str, str] = {}
+        self._streams: dict[str, list[dict[str, str]]] = {}
+        self._masks: set[str] = {getattr(client, "_api_token", None) or ""}
+        self._converted: dict[str, Any] = {}
+
+    # hooks
+    def attach(self) -> None:
+        """Add the response hooks to the client's sync and async httpx clients."""
+        for http, hook in self._pairs():
+            hooks = http.event_hooks
+            hooks["response"] = [*hooks["response"], hook]
+            http.event_hooks = hooks
+
+    def detach(self) -> None:
+        """Remove the hooks `attach` added."""
+        for http, hook in self._pairs():
+            hooks = http.event_hooks
+            hooks["response"] = [h for h in hooks["response"] if h != hook]
+            http.event_hooks = hooks
+
+    def _pairs(self) -> list[tuple[Any, Callable[..., Any]]]:
+        return [(self._client._client, self._on_response),
+                (self._client._async_client, self._on_async_response)]
+
+    def _on_response(self, response: httpx.Response) -> None:
+        if self._wants(response) == "json":
+            response.read()
+            self._observe(response)
+
+    async def _on_async_response(self, response: httpx.Response) -> None:
+        if self._wants(response) == "json":
+            await response.aread()
+            self._observe(response)
+
+    def _wants(self, response: httpx.Response) -> str | None:
+        """Classify a response: "json" to observe, "sse" (tee installed) or None to ignore."""
+        auth = response.request.headers.get("authorization", "")
+        if " " in auth:
+            self._masks.add(auth.split(" ", 1)[1].strip())
+        if response.status_code >= 400:
+            return None
+        kind = response.headers.get("content-type", "")
+        if kind.startswith("text/event-stream"):
+            url = str(response.request.url)
+            with self._lock:
+                if url in self._streams:
+                    return None  # the first complete read of a stream is the one kept
+                events: list[dict[str, str]] = []
+                self._streams[url] = events
+            response.stream = _Tee(response.stream, _EventParser(events.append))
+            return "sse"
+        url = response.request.url
+        same_api = (url.scheme, url.host, url.port) == (self._api.scheme, self._api.host,
+                                                        self._api.port)
+        return "json" if same_api and "json" in kind and url.path.startswith("/v1/") else None
+
+    def _observe(self, response: httpx.Response) -> None:
+        request, path = response.request, response.request.url.path
+        try:
+            body = response.json()
+        except ValueError:
+            return
+        with self._lock:
+            if request.method == "POST" and path == "/v1/files":
+                sha256 = (body.get("checksums") or {}).get("sha256")
+                if sha256 and body.get("urls", {}).get("get"):
+                    self._uploads[body["urls"]["get"]] = sha256
+            elif request.method == "GET" and _MODEL.match(path):
+                self._add_model(body)
+            elif request.method == "GET" and (match := _VERSIONS.match(path)):
+                ref = f"{match[1]}/{match[2]}"
+                for version in body.get("results", [body]) if match[3] is None else [body]:
+                    self._add_version(ref, version)
+            elif request.method == "POST" and _CREATE.match(path):
+                try:
+                    self._sent[body["id"]] = json.loads(request.content).get("input")
+                except (ValueError, AttributeError, KeyError):
+                    pass
+                self._add_prediction(body)
+            elif _PREDICTION.match(path):
+                self._add_prediction(body)
+            elif path == "/v1/predictions" and request.method == "GET":
+                for item in body.get("results") or []:
+                    if item.get("id") in self._predictions:
+                        self._add_prediction(item)
+
+    def _add_model(self, body: dict[str, Any]) -> None:
+        if not isinstance(body, dict) or "owner" not in body or "name" not in body:
+            return
+        ref = f"{body['owner']}/{body['name']}"
+        self._models[ref] = {k: body.get(k) for k in _MODEL_KEPT if body.get(k) is not None}
+        if isinstance(body.get("latest_version"), dict):
+            self._models[ref]["latest_version"] = body["latest_version"].get("id")
+            self._add_version(ref, body["latest_version"])
+
+    def _add_version(self, ref: str, body: Any) -> None:
+        if isinstance(body, dict) and body.get("id") and body.get("openapi_schema"):
+            self._versions.setdefault(ref, {})[body["id"]] = {
+                k: body.get(k) for k in ("id", "created_at", "cog_version", "openapi_schema")}
+
+    def _add_prediction(self, body: Any) -> None:
+        if not isinstance(body, dict) or not body.get("id") or "status" not in body:
+            return
+        old = self._predictions.get(body["id"])
+        if old is None or old.get("status") not in _TERMINAL or body["status"] in _TERMINAL:
+            self._predictions[body["id"]] = body
+
+    # saving
+    def save(self, *, wait: float = 60.0) -> Path:
+        """Finish unfinished predictions, fetch missing models, embed files, write the file."""
+        self._finish(wait)
+        self._fetch_models()
+        with self._lock:
+            predictions = sorted(self._predictions.values(),
+                                 key=lambda p: (p.get("created_at") or "", p["id"]))
+            document = {
+                "format": _replay.FORMAT,
+                "version": _replay.VERSION,
+                "recorded_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+                .replace("+00:00", "Z"),
+                "api": str(self._api).rstrip("/"),
+                "models": [self._model_entry(ref) for ref in sorted(self._models)],
+                "predictions": [self._prediction_entry(p) for p in predictions],
+            }
+        text = json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+        for secret in self._masks:
+            if len(secret) >= 8:
+                text = text.replace(secret, "[secure]")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        partial = self.path.with_name(self.path.name + ".partial")
+        partial.write_text(text, encoding="utf-8")
+        partial.replace(self.path)
+        return self.path
+
+    def _finish(self, wait: float) -> None:
+        deadline = time.monotonic() + wait
+        for prediction_id in [i for i, p in self._predictions.items()
+                              if p.get("status") not in _TERMINAL]:
+            while True:
+                body = self._get(f"/v1/predictions/{prediction_id}")
+                if body is not None:
+                    self._add_prediction(body)
+                if body is None or body.get("status") in _TERMINAL or time.monotonic() > deadline:
+                    break
+                time.sleep(max(0.05, float(getattr(self._client, "poll_interval", 0.5))))
+
+    def _fetch_models(self) -> None:
+        for prediction in list(self._predictions.values()):
+            ref, version = prediction.get("model"), prediction.get("version")
+            if not isinstance(ref, str) or "/" not in ref:
+                continue
+            if ref not in self._models and (body := self._get(f"/v1/models/{ref}")):
+                self._add_model(body)
+            known = self._versions.get(ref, {})
+            if version and version != "hidden" and version not in known:
+                body = self._get(f"/v1/models/{ref}/versions/{version}")
+                if body is not None:
+                    self._add_version(ref, body)
+
+    def _get(self, path: str) -> dict[str, Any] | None:
+        try:
+            response = self._client._client.get(path)
+        except httpx.HTTPError:
+            return None
+        if response.status_code != 200:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            return None
+
+    def _model_entry(self, ref: str) -> dict[str, Any]:
+        versions = sorted(self._versions.get(ref, {}).values(),
+                          key=lambda v: (v.get("created_at") or "", v["id"]))
+        return {**self._models[ref], "versions": versions}
+
+    def _prediction_entry(self, body: dict[str, Any]) -> dict[str, Any]:
+        entry = {k: body.get(k) for k in _KEPT if k in body}
+        ref = body.get("model")
+        schema = self._schema_of(ref, body.get("version"))
+        secrets = _replay.secret_fields(schema) if schema else set()
+        sent = self._sent.get(body["id"], body.get("input"))
+        entry["input"] = self._input(sent, secrets)
+        entry["output"] = self._files(body.get("output"))
+        stream = (body.get("urls") or {}).get("stream")
+        events = self._streams.get(stream) if stream else None
+        entry["streamed"] = bool(events)
+        if events:
+            entry["stream_events"] = [
+                {**e, "data": self._files(e["data"])} if e.get("event") == "output" else e
+                for e in events]
+        return entry
+
+    def _schema_of(self, ref: Any, version: Any) -> dict[str, Any] | None:
+        versions = self._versions.get(ref, {}) if isinstance(ref, str) else {}
+        chosen = versions.get(version) or versions.get(
+            (self._models.get(ref) or {}).get("latest_version"))
+        return chosen["openapi_schema"] if chosen else None
+
+    def _input(self, value: Any, secrets: set[str]) -> Any:
+        """The sent input with uploads and big `data:` URIs as hashes and secrets masked."""
+        if not isinstance(value, dict):
+            return value
+
+        def convert(item: Any) -> Any:
+            if isinstance(item, list):
+                return [convert(v) for v in item]
+            if isinstance(item, dict):
+                return {k: convert(v) for k, v in item.items()}
+            if isinstance(item, str) and item in self._uploads:
+                return {"$file_sha256": self._uploads[item]}
+            if isinstance(item, str) and item.startswith("data:") and \
+                    len(_replay.decode_data_uri(item)) > self._max_inline:
+                return _replay.canonical(item)
+            return item
+
+        return {k: "[secure]" if k in secrets else convert(v) for k, v in value.items()}
+
+    def _files(self, value: Any) -> Any:
+        """Output with https files downloaded and embedded, large files stored beside."""
+        if isinstance(value, list):
+            return [self._files(v) for v in value]
+        if isinstance(value, dict):
+            return {k: self._files(v) for k, v in value.items()}
+        if not isinstance(value, str) or not value.startswith(("https:", "data:")):
+            return value
+        if value not in self._converted:
+            self._converted[value] = self._file(value)
+        return self._converted[value]
+
+    def _file(self, url: str) -> Any:
+        if url.startswith("data:"):
+            data = _replay.decode_data_uri(url)
+            if len(data) <= self._max_inline:
+                return url  # kept exactly as the API sent it
+            content_type = url[5:].split(",")[0].split(";")[0] or "application/octet-stream"
+        else:
+            try:
+                response = self._client._client.get(url, follow_redirects=True)
+                response.raise_for_status()
+            except httpx.HTTPError:
+                return url  # kept as is: a replay then hands out the original URL
+            data = response.content
+            content_type = (response.headers.get("content-type", "").split(";")[0].strip()
+                            or mimetypes.guess_type(url.split("?")[0])[0]
+                            or "application/octet-stream")
+        if len(data) <= self._max_inline:
+            return data_uri(data, content_type)
+        digest = hashlib.sha256(data).hexdigest()
+        name = digest[:16] + (mimetypes.guess_extension(content_type) or "")
+        self.files_dir.mkdir(parents=True, exist_ok=True)
+        target = self.files_dir / name
+        if not target.exists():
+            target.write_bytes(data)
+        return {"$file": f"{self.files_dir.name}/{name}", "content_type": content_type,
+                "sha256": digest, "size": len(data)}
+
+
+class _EventParser:
+    """Incremental server-sent events parser: bytes in, `{"event", "data"}` dicts out."""
+
+    def __init__(self, emit: Callable[[dict[str, str]], None]) -> None:
+        self._emit = emit
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._buffer = ""
+        self._event = ""
+        self._data: list[str] = []
+
+    def feed(self, chunk: bytes) -> None:
+        self._buffer += self._decoder.decode(chunk)
+        *lines, self._buffer = self._buffer.split("\n")
+        for line in (raw.removesuffix("\r") for raw in lines):
+            if not line:
+                if self._event and self._data:
+                    self._emit({"event": self._event, "data": "\n".join(self._data)})
+                self._event, self._data = "", []
+            elif not line.startswith(":"):
+                field, _, value = line.partition(":")
+                value = value[1:] if value.startswith(" ") else value
+                if field == "event":
+                    self._event = value
+                elif field == "data":
+                    self._data.append(value)
+
+
+class _Tee(httpx.SyncByteStream, httpx.AsyncByteStream):
+    """A response body that also feeds every chunk to a parser as the client reads it."""
+
+    def __init__(self, inner: Any, parser: _EventParser) -> None:
+        self._inner = inner
+        self._parser = parser
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._inner:
+            self._parser.feed(chunk)
+            yield chunk
+
+    async def __aiter__(self) -> Any:
+        async for chunk in self._inner:
+            self._parser.feed(chunk)
+            yield chunk
+
+    def close(self) -> None:
+        self._inner.close()
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
