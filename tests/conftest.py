@@ -72,6 +72,19 @@ def send_head_only(sb: sandbox.Sandbox, method: str, path: str, headers: dict[st
     lines += [f"{name}: {value}" for name, value in headers.items()]
     with socket.create_connection((sb.host, sb.port), timeout=5) as conn:
         conn.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
-        reply = conn.recv(65536).decode()
-    status_line, _, rest = reply.partition("\r\n")
-    return int(status_line.split()[1]), json.loads(rest.split("\r\n\r\n", 1)[1])
+        reply = b""
+        while b"\r\n\r\n" not in reply or not _complete(reply):
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            reply += chunk
+    head, _, body = reply.decode().partition("\r\n\r\n")
+    return int(head.split()[1]), json.loads(body)
+
+
+def _complete(reply: bytes) -> bool:
+    head, _, body = reply.partition(b"\r\n\r\n")
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            return len(body) >= int(line.split(b":")[1])
+    return False

@@ -17,7 +17,7 @@ from .app import KEEPALIVE_SECONDS, State, build_app
 from .catalog import Catalog
 from .control import Faults, RandomSource
 from .engine import Engine
-from .models import builtin_models
+from .models import builtin_models, schema_version_id
 from .models.base import ModelSpec
 from .predictors import build_model
 from .store import Store
@@ -54,6 +54,7 @@ class Sandbox:
                                      socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind((host, port))
+        self._socket.listen(2048)  # connections queue from now on, before uvicorn accepts them
         self.port: int = self._socket.getsockname()[1]
         self.webhooks.base_url = self.base_url
         config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="on",
@@ -85,15 +86,23 @@ class Sandbox:
         or a class (or instance) with `predict(...)` and optionally `setup()`, which runs once,
         before the first prediction. Generators stream. See `predictors.build_model`.
 
+        The version id is the sha256 of the schema's canonical JSON, so the same signature gets
+        the same id in every session; when another model here already has that id (an identical
+        signature), the model's name is mixed in so that bare version ids stay unambiguous.
+
         Raises:
             ValueError: `ref` is not `owner/name`, is taken (pass `replace=True`), or a default
                 is out of its bounds.
             TypeError: a parameter or the return type has a missing or unsupported annotation.
         """
         model = build_model(ref, target, description=description)
-        if not replace and model.ref in {m.ref for m in self.catalog.models()}:
+        served = {m.version_id: m.ref for m in self.catalog.models()}
+        if not replace and model.ref in served.values():
             raise ValueError(f"the sandbox already serves {model.ref!r}; pass replace=True to "
                              "swap it, or choose another name")
+        if served.get(model.version_id, model.ref) != model.ref:  # same signature, other model
+            model.version_id = schema_version_id({"model": model.ref,
+                                                  "openapi_schema": model.openapi_schema})
         self.catalog.add(model, replace=replace)
         return model
 

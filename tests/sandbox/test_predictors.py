@@ -274,7 +274,14 @@ def test_registered_models_are_listed_and_validated_like_builtins(rc):
 
 
 def test_predictor_class_sets_up_once_before_its_first_prediction(rc):
-    assert Counter.setups == 0
+    schema = rc.models.get("test/counter").latest_version.openapi_schema
+    assert schema["components"]["schemas"]["Input"] == {
+        "title": "Input", "type": "object", "required": ["n"], "properties": {
+            "n": {"x-order": 0, "title": "N", "type": "integer", "minimum": 0,
+                  "description": "A number"},
+            "label": {"x-order": 1, "title": "Label", "type": "string", "default": None,
+                      "nullable": True}}}
+    assert Counter.setups == 0  # registered, but not set up until it is first used
     first = rc.predictions.create(model="test/counter", input={"n": 1, "label": "a"})
     first.wait()
     second = rc.predictions.create(model="test/counter", input={"n": 2})
@@ -371,6 +378,17 @@ def test_register_replace_swaps_a_model(sbm, rc):
         sbm.register("test/swap", words)
     sbm.register("test/swap", words, replace=True)
     assert rc.run("test/swap", input={"text": "a b"}) == ["a ", "b "]
+
+
+def lower(text: str) -> str:
+    return text.lower()
+
+
+def test_identical_signatures_get_distinct_versions(sbm, rc):
+    upper, low = sbm.register("test/upper", shout), sbm.register("test/lower", lower)
+    assert upper.version_id != low.version_id
+    assert rc.run(f"test/lower:{low.version_id}", input={"text": "MiXeD"}) == "mixed"
+    assert rc.run(f"test/upper:{upper.version_id}", input={"text": "MiXeD"}) == "MIXED"
 
 
 def _no_hint(x):
