@@ -175,7 +175,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes (a smoke run)")
     args = parser.parse_args()
-    sleeps, bursts, repeats = (40, 200, 1) if args.quick else (200, 1000, 3)
+    sleeps, bursts, repeats = (40, 200, 1) if args.quick else (200, 1000, 5)
     burst_limit = 50 if args.quick else 200
     print(f"python {sys.version.split()[0]}, replicate {replicate.__about__.__version__}")
     with sandbox_process() as base_url:

@@ -29,23 +29,23 @@ INTERRUPT_GRACE = 10.0
 """Seconds `run_sync` waits after Ctrl-C for the cancelled task to clean up (cancel predictions)."""
 
 _WAKE = 0.1
-"""The waiting thread wakes this often, because `_thread.interrupt_main()` (and a SIGINT that
-arrives while the thread sits in a lock without timeout) only takes effect between waits."""
+"""The waiting thread wakes this often: `_thread.interrupt_main()`, and a SIGINT that the OS hands
+to another thread, only set a flag, which a thread blocked in an endless lock wait never checks."""
 
 _lock = threading.Lock()
 _loop: asyncio.AbstractEventLoop | None = None
-_thread: threading.Thread | None = None
+_loop_thread: threading.Thread | None = None
 
 
 def _background_loop() -> asyncio.AbstractEventLoop:
     """The helpers' event loop, started on first use in a daemon thread; one per process."""
-    global _loop, _thread
+    global _loop, _loop_thread
     with _lock:
-        if _loop is None or _thread is None or not _thread.is_alive():
+        if _loop is None or _loop_thread is None or not _loop_thread.is_alive():
             _loop = asyncio.new_event_loop()
-            _thread = threading.Thread(target=_loop.run_forever, name="replicate-nb-loop",
+            _loop_thread = threading.Thread(target=_loop.run_forever, name="replicate-nb-loop",
                                        daemon=True)
-            _thread.start()
+            _loop_thread.start()
         return _loop
 
 
@@ -56,7 +56,7 @@ async def _await(awaitable: Awaitable[T]) -> T:
 def _run(awaitable: Awaitable[T]) -> T:
     """Run `awaitable` on the background loop and block until it is done (see `run_sync`)."""
     loop = _background_loop()
-    if threading.current_thread() is _thread:
+    if threading.current_thread() is _loop_thread:
         if inspect.iscoroutine(awaitable):
             awaitable.close()
         raise EventLoopError(

@@ -49,6 +49,7 @@ _AMBIGUOUS_STATUSES = frozenset({500, 502, 504})  # a gateway may have passed th
 _SAFE_TRANSPORT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)  # never sent
 _TRANSIENT_TRANSPORT = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
 _CLOCK_SLACK = _dt.timedelta(seconds=5)  # server and local clocks may disagree a little
+_THROTTLED_LIMIT = 30  # rate-limited creates waited out per input before giving up
 
 # The SDK's ReplicateError keeps only the problem+json fields and drops the response headers, and
 # the body's `retry_after` is not always sent (the real API adds it for low-credit accounts only),
@@ -189,6 +190,7 @@ class _Batch:
         self.timeout = timeout
         self.retries = retries
         self.hold = HOLD if timeout is None else min(HOLD, int(timeout))  # 0: no hold
+        self.resume_at = 0.0  # monotonic time before which no create is sent (rate limited)
         self.running: dict[str, Prediction] = {}  # created, not yet seen finished
         self.known: set[str] = set()  # every id this batch created or adopted
         # creates in flight, and creates that failed in a way that may still have created a
@@ -221,7 +223,11 @@ class _Batch:
 
         Returns the prediction and the (monotonic) time its create request was sent.
         """
+        throttled = 0  # 429s are waited out; they are not failures, so they spend no retries
         while True:
+            pause = self.resume_at - time.monotonic()
+            if pause > 0:
+                await asyncio.sleep(pause * random.uniform(1.0, 1.1))
             attempts[0] += 1
             sent_at, box = time.monotonic(), []
             # Shielded: cancelling the batch must not abandon a create in flight, or a
@@ -232,9 +238,19 @@ class _Batch:
             try:
                 return await asyncio.shield(task), sent_at
             except (ReplicateError, httpx.TransportError) as exc:
-                retry = attempts[0] <= self.retries and _transient(exc)
+                retry_after = box[-1] if box else None
+                if isinstance(exc, ReplicateError) and exc.status == 429:
+                    throttled += 1
+                    if throttled > _THROTTLED_LIMIT:
+                        raise
+                    # the whole batch pauses: other inputs hammering the limit would starve this one
+                    self.resume_at = max(self.resume_at, time.monotonic() + (
+                        _backoff(throttled, None) if retry_after is None else retry_after))
+                    continue
+                failures = attempts[0] - throttled
+                retry = failures <= self.retries and _transient(exc)
                 if retry:
-                    await asyncio.sleep(_backoff(attempts[0], box[-1] if box else None))
+                    await asyncio.sleep(_backoff(failures, retry_after))
                 if task in self.unsure:
                     # if the listing fails, this input ends here: a blind retry could run it twice
                     page = await self._retrying(self.client.predictions.async_list)
@@ -361,14 +377,6 @@ class _Batch:
             self._adopt(page.results, payload, since)
 
 
-def _checked_inputs(inputs: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    items = list(inputs)
-    for index, item in enumerate(items):
-        if not isinstance(item, Mapping):
-            raise BatchInputError(index, item)
-    return items
-
-
 async def async_run_many(ref: str, inputs: Iterable[Mapping[str, Any]], *, concurrency: int = 8,
                          timeout: float | None = None, retries: int = 3, progress: bool = True,
                          client: replicate.Client | None = None) -> BatchResults:
@@ -386,7 +394,8 @@ async def async_run_many(ref: str, inputs: Iterable[Mapping[str, Any]], *, concu
         concurrency: how many predictions run at the same time.
         timeout: seconds a prediction may run after it is created; then it is cancelled on the
             server and its result has status "canceled". None waits for ever.
-        retries: retries per request for transient errors (rate limits, 5xx, network).
+        retries: retries per request for transient errors (5xx, network). Rate limits (429)
+            are waited out apart from these (up to 30 per input), pausing every create.
         progress: show one progress bar (notebook widget or terminal).
         client: the `replicate.Client` to use; by default the one `connect()` chose.
 
@@ -394,7 +403,10 @@ async def async_run_many(ref: str, inputs: Iterable[Mapping[str, Any]], *, concu
         A `BatchResults` list of `RunResult`, with `.outputs`, `.succeeded` and `.failed`.
     """
     parsed = _parse_ref(ref)
-    items = _checked_inputs(inputs)
+    items = list(inputs)
+    for index, item in enumerate(items):
+        if not isinstance(item, Mapping):
+            raise BatchInputError(index, item)
     if concurrency < 1:
         raise ValueError(f"concurrency must be at least 1, got {concurrency!r}")
     if timeout is not None and timeout <= 0:

@@ -3,7 +3,8 @@
 Every display carries a deterministic `text/plain` label (MIME type, pixel size, byte size) beside
 its rich form: nbval compares text/plain and text/html (never images), so stored notebooks stay
 comparable. The `render_*` functions build mime bundles for the IPython formatters that
-`%load_ext replicate_nb` registers; `stream_text` prints tokens as a model produces them.
+`%load_ext replicate_nb` registers and for widgets; `stream_text` prints tokens as a model
+produces them.
 """
 
 from __future__ import annotations
@@ -66,9 +67,18 @@ def show(output: Any) -> None:
     grid, other lists a vertical sequence, dicts a table; token lists and iterators are
     joined into text; a `Prediction` becomes a status card.
     """
+    for bundle in render_parts(output):
+        display(bundle, raw=True)
+
+
+def render_parts(output: Any) -> list[dict[str, Any]]:
+    """The mime bundles `show(output)` displays, in order, without displaying them.
+
+    For widgets: an `Output` widget takes them as
+    `out.outputs = tuple({"output_type": "display_data", "data": b, "metadata": {}} for b in ...)`.
+    """
     shown = _render(output)
-    for part in shown.parts or (shown,):
-        display(part.data(), raw=True)
+    return [part.data() for part in shown.parts or (shown,)]
 
 
 def describe(data: bytes, mime: str) -> str:

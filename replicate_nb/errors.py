@@ -5,6 +5,7 @@
     ├── EventLoopError(RuntimeError)     a sync twin or loop helper called where it cannot work
     ├── InvalidModelRef(ValueError)      a model reference that is not `owner/name[:version]`
     ├── BatchInputError(TypeError)       a batch input that is not a dict of model inputs
+    ├── FormError(ValueError)            a form used against its schema (unknown input, wrong type)
     └── PredictionTimeout(TimeoutError)  a prediction outran its timeout and was canceled
 
 Each class also subclasses the stdlib type whose meaning matches, so `except TimeoutError` keeps
@@ -52,6 +53,14 @@ class BatchInputError(ReplicateNbError, TypeError):
             f"inputs[{index}] is {shown} ({type(value).__name__}), but each input must be a dict "
             "of model inputs, e.g. [{'text': 'Alice'}, {'text': 'Bob'}]."
         )
+
+
+class FormError(ReplicateNbError, ValueError):
+    """A model form was asked for something its schema does not allow, or cannot run yet.
+
+    Raised by `ModelForm.set` for an unknown input or a value of the wrong type, and by
+    `ModelForm.submit` when the form has errors or no model to run.
+    """
 
 
 class PredictionTimeout(ReplicateNbError, TimeoutError):

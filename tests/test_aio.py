@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import _thread
 import asyncio
+import inspect
 import queue
 import subprocess
 import sys
@@ -72,8 +73,8 @@ def test_run_sync__twin_keeps_name_doc_and_signature() -> None:
     assert add.__name__ == "add"
     assert add.__qualname__ == "add"
     assert add.__doc__ == async_add.__doc__
-    assert str(__import__("inspect").signature(add)) == "(a: 'int', b: 'int' = 1) -> 'int'"
-    assert not asyncio.iscoroutinefunction(add)
+    assert str(inspect.signature(add)) == "(a: 'int', b: 'int' = 1) -> 'int'"
+    assert not inspect.iscoroutinefunction(add)
     assert add(1) == 2
     assert add(1, b=5) == 6
 
@@ -290,3 +291,4 @@ def test_allow_nested_asyncio__survives_run_all() -> None:
         ("ok", "run_sync 7\n"),
         ("ok", "nested again yes\n"),
     ]
+

@@ -9,14 +9,17 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 import pytest
 import replicate
+from jupyter_client.manager import start_new_kernel
 
 from replicate_nb import batch, sandbox
 from replicate_nb.batch import BatchResults, RunResult, async_run_many, run_many
 from replicate_nb.errors import BatchInputError, InvalidModelRef
+from replicate_nb.sandbox.store import decode_cursor
 
 HELLO = "replicate/hello-world"
 
@@ -32,7 +35,6 @@ def _all_predictions(sb: sandbox.Sandbox) -> list:
         found += items
         if next_cursor is None:
             return found
-        from replicate_nb.sandbox.store import decode_cursor
         cursor = decode_cursor(next_cursor)
 
 
@@ -87,6 +89,17 @@ def test_run_many__waits_as_long_as_retry_after_says(fresh_sb: sandbox.Sandbox,
     assert results.outputs == ["hello t0", "hello t1"]
     assert time.monotonic() - started >= 2
     assert fresh_sb.engine.count() == 2
+
+
+def test_run_many__gives_up_after_too_many_rate_limits(
+        fresh_sb: sandbox.Sandbox, fresh_client: replicate.Client,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(batch, "_THROTTLED_LIMIT", 0)
+    fresh_sb.faults = {"create_rate_limit": 0.5}
+    results = run_many(HELLO, _texts(2), concurrency=1, client=fresh_client, progress=False)
+    assert [r.status for r in results] == ["succeeded", "error"]
+    assert results[1].error is not None and results[1].error.startswith("HTTP 429")
+    assert fresh_sb.engine.count() == 1
 
 
 def test_run_many__injected_server_errors_are_retried(fresh_sb: sandbox.Sandbox,
@@ -288,3 +301,50 @@ def test_run_result__is_frozen_and_knows_success() -> None:
     assert result.ok and not RunResult(input={}).ok
     with pytest.raises(AttributeError):
         result.status = "failed"  # type: ignore[misc]
+
+
+def _execute(kc: Any, code: str, *, interrupt_after: float | None = None, km: Any = None
+             ) -> tuple[str, str]:
+    """Run one cell (optionally interrupting the kernel) and return (status, its text output)."""
+    msg_id = kc.execute(code)
+    if interrupt_after is not None:
+        time.sleep(interrupt_after)
+        km.interrupt_kernel()
+    reply = kc.get_shell_msg(timeout=30)
+    assert reply["parent_header"]["msg_id"] == msg_id
+    text = []
+    while True:
+        msg = kc.get_iopub_msg(timeout=10)
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        if msg["msg_type"] == "stream":
+            text.append(msg["content"]["text"])
+        elif msg["msg_type"] == "error":
+            text.append(msg["content"]["ename"])
+        elif msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+            return reply["content"]["status"], "".join(text)
+
+
+def test_run_many__kernel_interrupt_cancels_remote_predictions() -> None:
+    km, kc = start_new_kernel(kernel_name="python3")
+    try:
+        status, _ = _execute(kc, "import replicate\n"
+                                 "from replicate_nb import sandbox\n"
+                                 "from replicate_nb.batch import run_many\n"
+                                 "sb = sandbox.start()\n"
+                                 "client = replicate.Client(base_url=sb.base_url)\n"
+                                 "client.poll_interval = 0.02")
+        assert status == "ok"
+        status, text = _execute(kc, "run_many('sandbox/sleep', [{'seconds': 30}] * 2, "
+                                    "client=client, progress=False)",
+                                interrupt_after=1.0, km=km)
+        assert status == "error"
+        assert "KeyboardInterrupt" in text
+        assert "canceled 2 running prediction(s)" in text  # the warning, under this cell
+        status, text = _execute(kc, "print(sb.engine.unfinished(), "
+                                    "[p.status for p in sb.store.list_predictions()[0]])\n"
+                                    "sb.stop()")
+        assert (status, text) == ("ok", "[] ['canceled', 'canceled']\n")
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)

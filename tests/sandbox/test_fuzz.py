@@ -407,11 +407,12 @@ def multipart_body(draw: st.DrawFn) -> tuple[bytes, str]:
     raw = multipart(parts, boundary)
     mangle = draw(st.integers(0, 6))
     if mangle == 0 and raw:
-        # Cut inside a part's headers: a cut inside a file part's data leaves the parser's
-        # temporary file open (test_truncated_upload_closes_its_temporary_file).
-        starts = [m.start() for m in re.finditer(re.escape(f"--{boundary}\r\n".encode()), raw)]
-        cuts = [cut for start in starts
-                for cut in range(start, raw.index(b"\r\n\r\n", start) + 2)] or [0]
+        # Cut inside a part's headers, after its boundary line: a cut before a part has ended
+        # leaves the parser's temporary file open (test_truncated_upload_closes_its_temporary_file)
+        delimiter = f"--{boundary}\r\n".encode()
+        ends = [m.end() for m in re.finditer(re.escape(delimiter), raw)]
+        cuts = [cut for end in ends for cut in range(end, raw.index(b"\r\n\r\n", end) + 2)]
+        cuts = cuts or [0]
         raw = raw[:cuts[draw(st.integers(0, 10**6)) % len(cuts)]]
     elif mangle == 1:
         raw = raw.replace(b"\r\n", b"\n")

@@ -1,0 +1,479 @@
+"""`form()`: a notebook playground for any Replicate model, built from its version's input schema.
+
+`ModelForm` lays out one widget per input (`replicate_nb.widgets`), validates with
+`schema.InputSchema.validate` before anything is sent, runs the prediction through the official
+client on the kernel's own event loop (status, elapsed time, progress, logs, streamed text, then
+the output through `display.render_parts`), and keeps a history of runs. What it sends is exactly
+`form.value`: required fields, fields whose value differs from their default, and filled-in fields
+that have no default. Blank fields and untouched defaults are left out, so the model's own
+defaults apply (a blank `seed` stays random).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from datetime import datetime
+from html import escape
+from typing import Any
+
+import httpx
+import ipywidgets as widgets
+import replicate
+from replicate.exceptions import ReplicateError
+from replicate.identifier import ModelVersionIdentifier
+from replicate.model import Model
+from replicate.prediction import Prediction
+from replicate.stream import ServerSentEvent
+from replicate.version import Version
+
+from replicate_nb import codegen
+from replicate_nb.aio import loop_client
+from replicate_nb.connect import current_client
+from replicate_nb.display import render_parts
+from replicate_nb.errors import FormError, InvalidModelRef
+from replicate_nb.outputs import text
+from replicate_nb.schema import MISSING, parse
+from replicate_nb.widgets import FieldWidget, SecretField, UriField, same_value, widget_for
+
+_TERMINAL = ("succeeded", "failed", "canceled")
+_RED = "#cf222e"
+_COLOURS = {"succeeded": "#1a7f37", "failed": _RED, "canceled": "#6e7781", "not sent": _RED,
+            "error": _RED}
+_DETAIL_LINE = re.compile(r"^- input(?:\.(\w+)\S*)?: (.+)$", re.MULTILINE)
+_REQUIRED = re.compile(r"^(\w+) is required$")
+_GOT = re.compile(r" \(got .*\)$")  # the value quoted at the end of a validation message
+_TEXT_EVERY = 0.1  # seconds between refreshes of streamed text
+_LOG_CHARS = 20_000
+_OUTPUT = ServerSentEvent.EventType.OUTPUT
+
+
+@dataclass
+class Run:
+    """One run from a form: the prediction, the input it was sent, and when it started."""
+
+    prediction: Prediction
+    input: dict[str, Any]
+    started: datetime
+    seconds: float | None = None
+
+    def describe(self, secrets: set[str]) -> str:
+        """One line for the history list, with secret inputs shown as `[secure]`."""
+        shown = ", ".join(f"{k}={'[secure]' if k in secrets else repr(v)[:24]}"
+                          for k, v in self.input.items())
+        took = f"{self.seconds:.1f} s" if self.seconds is not None else "…"
+        p = self.prediction
+        return f"{self.started:%H:%M:%S}  {p.id}  {p.status}  {took}  {shown or '(defaults)'}"
+
+
+def _hidden() -> widgets.Layout:
+    return widgets.Layout(display="none")
+
+
+class ModelForm(widgets.VBox):
+    """An ipywidgets form for one model version: fill in, Run, watch, read the code.
+
+    Build it with `replicate_nb.form(...)`. Programmatic use mirrors the buttons:
+    `set(**inputs)`, `value`, `errors`, `await submit()`, `cancel()`, `reset()`, `code()`.
+    """
+
+    def __init__(self, openapi_schema: dict, *, model: str | None = None,
+                 version: str | None = None, cog_version: str | None = None,
+                 description: str = "", client: replicate.Client | None = None) -> None:
+        self.schema = parse(openapi_schema, cog_version=cog_version)
+        self.model, self.version, self._client = model, version, client
+        self.inputs: dict[str, FieldWidget] = {f.name: widget_for(f) for f in self.schema.fields}
+        self.task: asyncio.Future | None = None
+        self.last_prediction: Prediction | None = None
+        self.history: list[Run] = []
+        self._current: Prediction | None = None
+        self._running = self._cancel_requested = False
+        self._server_errors: dict[str, str] = {}
+        self.button = widgets.Button(description="Run", button_style="primary", icon="play")
+        self.cancel_button = widgets.Button(description="Cancel", icon="stop", disabled=True)
+        self.reset_button = widgets.Button(description="Reset", icon="undo")
+        self.code_button = widgets.Button(description="Code", icon="code")
+        self.status = widgets.HTML()
+        self.progress = widgets.FloatProgress(min=0, max=1, layout=_hidden())
+        self.text = widgets.HTML(layout=_hidden(), _dom_classes=("rnb-stream",))
+        self.output = widgets.Output()
+        self.code_view = widgets.HTML(layout=_hidden())
+        self.logs = widgets.HTML()
+        self.history_list = widgets.Select(rows=5, layout=widgets.Layout(width="95%"))
+        self.load_button = widgets.Button(description="Load inputs", disabled=True)
+        self.details = widgets.Accordion(
+            [self.logs, widgets.VBox([self.history_list, self.load_button])],
+            titles=("Logs", "History (0)"), selected_index=None)
+        for name, handler in (("button", self._on_run), ("cancel_button", self._on_cancel),
+                              ("reset_button", lambda _: self.reset()),
+                              ("code_button", self._on_code), ("load_button", self._on_load)):
+            getattr(self, name).on_click(handler)
+        for widget in self.inputs.values():
+            widget.on_change(self._edited)
+        buttons = widgets.HBox([self.button, self.cancel_button, self.reset_button,
+                                self.code_button])
+        what = "official model" if self.model and not self.version else (
+            f"version {self.version[:8]}" if self.version else "bare schema: Run needs a model")
+        header = f"<b>{escape(self.model or 'Model inputs')}</b> · {escape(what)}<br>"
+        super().__init__([widgets.HTML(header + f"<small>{escape(description)}</small>"),
+                          widgets.VBox(list(self.inputs.values())), buttons,
+                          widgets.HBox([self.status, self.progress]), self.text, self.output,
+                          self.code_view, self.details], _dom_classes=("rnb-form",))
+        self._refresh()
+
+    def __repr__(self) -> str:
+        return f"ModelForm({self._name!r}, {len(self.inputs)} fields)"
+
+    @property
+    def fields(self) -> list[str]:
+        """The input names, in display order (`x-order`)."""
+        return list(self.inputs)
+
+    @property
+    def value(self) -> dict[str, Any]:
+        """The input Run would send: required fields, changed defaults, filled-in blanks.
+
+        Fields equal to their default are left out (the model applies it), as are blank
+        fields and fields whose text does not parse (those are in `errors`).
+        """
+        return self._collect()[0]
+
+    @property
+    def errors(self) -> dict[str, str]:
+        """Problems by input name, e.g. `{"prompt": "prompt is required"}`; empty when valid.
+
+        Local checks (parsing, `schema.validate`) come first, then what the API rejected last
+        time (422 `invalid_fields`) until that field is edited.
+        """
+        return self._collect()[1]
+
+    def set(self, **inputs: Any) -> None:
+        """Fill in inputs by name (None: blank); FormError for an unknown name or wrong type."""
+        unknown = [name for name in inputs if name not in self.inputs]
+        if unknown:
+            raise FormError(f"{', '.join(map(repr, unknown))}: not an input of {self._name}; "
+                            f"its inputs are {', '.join(self.inputs)}")
+        try:
+            for name, value in inputs.items():
+                self.inputs[name].write(value)
+        finally:
+            self._refresh()
+
+    def reset(self) -> None:
+        """Put every input back to its default (blank when it has none)."""
+        self._server_errors.clear()
+        for widget in self.inputs.values():
+            widget.reset()
+        self._refresh()
+
+    def load(self, run: Run | int) -> None:
+        """Put a past run's inputs back into the form: a `Run` from `history`, or its index."""
+        self.reset()
+        self.set(**(self.history[run] if isinstance(run, int) else run).input)
+
+    def code(self) -> str:
+        """Python that makes the same prediction with the official client (no token in it)."""
+        value = self.value
+        files = {name: w.filename for name, w in self.inputs.items()
+                 if isinstance(w, UriField) and w.filename and name in value}
+        secrets = {name for name, w in self.inputs.items() if isinstance(w, SecretField)}
+        return codegen.snippet(value, model=self.model, version=self.version, files=files,
+                               secrets=secrets, joins_text=self.schema.output.is_concatenate)
+
+    async def submit(self) -> Prediction:
+        """Validate, create the prediction, follow it to the end and show it; returns it.
+
+        A failed or canceled prediction is returned too (its status says so). Raises FormError
+        when the form has errors, has no model, or is already running, and the SDK's
+        ReplicateError when the API refuses the request (422 messages go next to the fields).
+        """
+        if self._running:
+            raise FormError("a run is in progress: wait for it, or cancel it first")
+        value, errors = self._refresh()
+        problem = "; ".join(m if m.startswith(n) else f"{n}: {m}" for n, m in errors.items())
+        if not problem and self.model is None and self.version is None:
+            problem = ("this form was made from a bare schema, so it has no model to run; make "
+                       "it with form('owner/name'), a Model or a Version to run it")
+        if problem:
+            self._say("not sent", problem)
+            raise FormError(f"not sent: {problem}")
+        client = loop_client(self._client if self._client is not None else current_client())
+        self._start()
+        started = time.monotonic()
+        try:
+            prediction = await (
+                client.predictions.async_create(version=self.version, input=value)
+                if self.version else client.models.predictions.async_create(model=self.model,
+                                                                            input=value))
+            self._current = self.last_prediction = prediction
+            run = Run(prediction, value, datetime.now())
+            self.history.append(run)
+            self._list_history()
+            await self._follow(client, prediction, started)
+            run.seconds = time.monotonic() - started
+            return prediction
+        except ReplicateError as e:
+            self._rejected(e)
+            raise
+        finally:
+            self._current, self._running = None, False
+            self.button.disabled, self.cancel_button.disabled = False, True
+            self._list_history()
+
+    async def cancel(self) -> None:
+        """Cancel the running prediction on the server; does nothing when no run is going."""
+        self._cancel_requested = True
+        prediction = self._current
+        if prediction is not None and prediction.status not in _TERMINAL:
+            client = loop_client(self._client if self._client is not None else current_client())
+            await client.predictions.async_cancel(prediction.id)
+
+    @property
+    def _name(self) -> str:
+        return self.model or (f"version {self.version[:8]}" if self.version else "schema")
+
+
+    def _collect(self) -> tuple[dict[str, Any], dict[str, str]]:
+        value: dict[str, Any] = {}
+        errors: dict[str, str] = {}
+        for name, widget in self.inputs.items():
+            try:
+                given = widget.read()
+            except ValueError as e:
+                errors[name] = str(e)
+                continue
+            f = widget.field
+            if given is not MISSING and (f.required or not f.has_default
+                                         or not same_value(given, f.default)):
+                value[name] = given
+        for problem in self.schema.validate(value):
+            name, message = _field_of(problem.field, problem.description)
+            if isinstance(self.inputs.get(name), SecretField):
+                message = _GOT.sub("", message)  # never quote a secret
+            errors[name] = f"{errors[name]}; {message}" if name in errors else message
+        for name, message in self._server_errors.items():
+            errors.setdefault(name, message)
+        return value, errors
+
+    def _refresh(self) -> tuple[dict[str, Any], dict[str, str]]:
+        value, errors = self._collect()
+        for name, widget in self.inputs.items():
+            widget.annotate(error=errors.get(name, ""))
+        if self.code_view.layout.display != "none":
+            self.code_view.value = f"<pre>{escape(self.code())}</pre>"
+        return value, errors
+
+    def _edited(self, name: str) -> None:
+        self._server_errors.pop(name, None)
+        self._refresh()
+
+    def _redact(self, message: str) -> str:
+        for widget in self.inputs.values():
+            secret = widget.read() if isinstance(widget, SecretField) else MISSING
+            if secret is not MISSING:
+                message = message.replace(secret, "[secure]")
+        return message
+
+    def _say(self, status: str, detail: str, prediction: Prediction | None = None) -> None:
+        colour = _COLOURS.get(status, "#0969da")
+        html = f'<b style="color:{colour}">{escape(status)}</b> · {escape(detail)}'
+        if prediction is not None:
+            html += f" · <code>{escape(prediction.id)}</code>"
+            web = (prediction.urls or {}).get("web", "")
+            if web.startswith("https://"):
+                html += f' <a href="{escape(web)}" target="_blank">web</a>'
+            if prediction.error:
+                html += f'<div style="color:{_RED}">{escape(self._redact(prediction.error))}</div>'
+        self.status.value = html
+
+    def _start(self) -> None:
+        self._running, self._cancel_requested = True, False
+        self.button.disabled, self.cancel_button.disabled = True, False
+        self.progress.layout.display = self.text.layout.display = "none"
+        self.text.value = self.logs.value = ""
+        self.output.outputs = ()
+        self._say("starting", "creating the prediction")
+
+    async def _follow(self, client: replicate.Client, prediction: Prediction,
+                      started: float) -> None:
+        streams = self.schema.output.is_concatenate and "stream" in (prediction.urls or {})
+        reader = asyncio.ensure_future(self._read_stream(prediction)) if streams else None
+        try:
+            while True:
+                if self._cancel_requested and prediction.status not in _TERMINAL:
+                    self._cancel_requested = False
+                    await client.predictions.async_cancel(prediction.id)
+                self._show_progress(prediction, time.monotonic() - started, live=not streams)
+                if prediction.status in _TERMINAL:
+                    break
+                await asyncio.sleep(client.poll_interval)
+                await prediction.async_reload()
+        except asyncio.CancelledError:  # the task was cancelled: leave nothing running remotely
+            if prediction.status not in _TERMINAL:
+                await asyncio.shield(client.predictions.async_cancel(prediction.id))
+            raise
+        finally:
+            if reader is not None:
+                reader.cancel()
+                await asyncio.gather(reader, return_exceptions=True)
+        await self._show_output(prediction)
+
+    async def _read_stream(self, prediction: Prediction) -> None:
+        pieces: list[str] = []
+        shown = 0.0
+        try:
+            async for event in prediction.async_stream():
+                if event.event is _OUTPUT:
+                    pieces.append(str(event.data))
+                    if time.monotonic() - shown >= _TEXT_EVERY:
+                        self._show_text("".join(pieces))
+                        shown = time.monotonic()
+        except (RuntimeError, httpx.HTTPError, ReplicateError):
+            pass  # an error event or a dropped stream: polling reports the outcome
+        self._show_text("".join(pieces))
+
+    def _show_progress(self, p: Prediction, elapsed: float, *, live: bool) -> None:
+        self._say(p.status, f"{elapsed:.1f} s", p)
+        progress = p.progress
+        if progress is not None:
+            self.progress.layout.display = ""
+            self.progress.value = progress.percentage
+            self.progress.description = f"{progress.current}/{progress.total}"
+        logs = escape(self._redact((p.logs or "")[-_LOG_CHARS:]))
+        if logs:
+            self.logs.value = f'<pre style="margin:0;max-height:20em;overflow:auto">{logs}</pre>'
+        if live and self.schema.output.is_concatenate and p.output:
+            self._show_text(text(p.output))
+
+    def _show_text(self, value: str) -> None:
+        self.text.layout.display = ""
+        self.text.value = f'<pre style="white-space:pre-wrap;margin:0">{escape(value)}</pre>'
+
+    async def _show_output(self, p: Prediction) -> None:
+        if p.output is None:
+            return
+        if self.schema.output.is_concatenate:
+            self._show_text(text(p.output))
+            return
+        bundles = await asyncio.to_thread(render_parts, p.output)
+        self.output.outputs = tuple({"output_type": "display_data", "data": b, "metadata": {}}
+                                    for b in bundles)
+
+    def _rejected(self, e: ReplicateError) -> None:
+        if e.status == 422 and e.detail:
+            for name, message in _DETAIL_LINE.findall(e.detail):
+                name, message = _field_of(f"input.{name}" if name else "input", message)
+                self._server_errors[name] = _GOT.sub("", message) if isinstance(
+                    self.inputs.get(name), SecretField) else message
+            self._refresh()
+        detail = f"{e.title or 'the API refused the request'} ({e.status}): {e.detail or ''}"
+        self._say("error", self._redact(detail.strip()))
+
+    def _list_history(self) -> None:
+        secrets = {name for name, w in self.inputs.items() if isinstance(w, SecretField)}
+        self.history_list.options = [(run.describe(secrets), i)
+                                     for i, run in reversed(list(enumerate(self.history)))]
+        self.details.set_title(1, f"History ({len(self.history)})")
+        self.load_button.disabled = not self.history
+
+    def _schedule(self, work: Coroutine[Any, Any, Any]) -> asyncio.Future | None:
+        """Run `work` on the kernel's event loop (button handlers run inside it)."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            work.close()
+            self.button.disabled = False
+            self._say("error", "buttons need a running event loop (a Jupyter kernel); in a "
+                      "script, call `await form.submit()` inside asyncio.run(...)")
+            return None
+        return asyncio.ensure_future(work)
+
+    def _on_run(self, _button: widgets.Button) -> None:
+        if not self._running:
+            self.button.disabled = True  # at once: a second click must not start a second run
+            self.task = self._schedule(self._run_from_button())
+
+    async def _run_from_button(self) -> Prediction | None:
+        try:
+            return await self.submit()
+        except (FormError, ReplicateError):
+            return None  # already shown in the status line and next to the fields
+        except Exception as e:
+            self._say("error", f"{type(e).__name__}: {self._redact(str(e))}")
+            if not isinstance(e, httpx.HTTPError):  # a network problem is not a bug
+                raise
+            return None
+        finally:
+            self.button.disabled = False
+
+    def _on_cancel(self, _button: widgets.Button) -> None:
+        self._cancel_task = self._schedule(self.cancel())
+
+    def _on_code(self, _button: widgets.Button) -> None:
+        shown = self.code_view.layout.display != "none"
+        self.code_view.layout.display = "none" if shown else ""
+        self._refresh()
+
+    def _on_load(self, _button: widgets.Button) -> None:
+        index = self.history_list.value
+        self.load(len(self.history) - 1 if index is None else index)
+
+
+def _field_of(path: str, message: str) -> tuple[str, str]:
+    """The input a validation problem belongs to: `input.seed` → seed; "x is required" → x."""
+    name = path.removeprefix("input.").split(".")[0] if path != "input" else ""
+    if not name:
+        required = _REQUIRED.match(message)
+        name = required.group(1) if required else "input"
+    return name, message
+
+
+def _is_official(model: Model) -> bool:
+    """Official models run by name: Replicate lists no versions for them (404, or none)."""
+    try:
+        return not model.versions.list().results
+    except ReplicateError as e:
+        if e.status == 404:
+            return True
+        raise
+
+
+def form(model: str | Model | Version | dict, *,
+         client: replicate.Client | None = None) -> ModelForm:
+    """A form for a model's inputs, ready to fill in and Run (the notebook playground).
+
+    Args:
+        model: `"owner/name"` (latest version; official models run by name),
+            `"owner/name:version"`, a `Model`, a `Version`, or a bare `openapi_schema` dict (a
+            form to fill in and turn into code; Run needs a model).
+        client: the `replicate.Client` to use; by default the one `connect()` made.
+
+    Raises:
+        InvalidModelRef: a string that is not `owner/name[:version]`.
+        FormError: `model` of another type, or a model with no version.
+    """
+    if isinstance(model, dict):
+        return ModelForm(model, client=client)
+    if isinstance(model, Version):
+        return ModelForm(model.openapi_schema, version=model.id, cog_version=model.cog_version,
+                         client=client)
+    pinned = None
+    if isinstance(model, str):
+        try:
+            owner, name, pinned = ModelVersionIdentifier.parse(model)
+        except ValueError:
+            raise InvalidModelRef(model) from None
+        model = (client if client is not None else current_client()).models.get(f"{owner}/{name}")
+    elif not isinstance(model, Model):
+        raise FormError(f"form() takes 'owner/name[:version]', a Model, a Version or an "
+                        f"openapi_schema dict, not a {type(model).__name__}")
+    version = model.versions.get(pinned) if pinned else model.latest_version
+    if version is None:
+        raise FormError(f"{model.id} has no version yet, so there is no input schema to show")
+    by_name = pinned is None and _is_official(model)
+    return ModelForm(version.openapi_schema, model=model.id,
+                     version=None if by_name else version.id, cog_version=version.cog_version,
+                     description=model.description or "", client=client)
