@@ -149,7 +149,7 @@ class FieldWidget(widgets.VBox):
             html += f'<br><span style="color:#57606a;font-size:smaller">{hint}</span>'
         if self.error:
             html += f'<div style="color:{_RED}">{escape(self.error)}</div>'
-        return html
+        return f'<div style="line-height:1.4">{html}</div>'
 
     def _changed(self, _change: Any = None) -> None:
         for listener in self._listeners:

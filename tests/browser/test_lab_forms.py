@@ -52,6 +52,9 @@ def test_image_form_runs_and_shows_the_image(page: Page, lab_url: str) -> None:
     expect(image).to_have_attribute("src", re.compile(r"^data:image/png;base64,"))
     expect(form.get_by_text("succeeded", exact=True)).to_be_visible()
     expect(form.get_by_text("50/50", exact=True)).to_be_visible()  # the progress bar label
+    # untouched defaults stay unsent, even after the browser's sliders rendered them
+    expect(form.get_by_text('"width": 256,')).to_be_visible()
+    expect(form.get_by_text('"guidance_scale"')).to_have_count(0)
 
 
 def test_text_form_streams_text_as_it_arrives(page: Page, lab_url: str) -> None:
