@@ -170,7 +170,7 @@ class _Batch:
             # Shielded: cancelling the batch must not abandon a create in flight, or a
             # prediction could start on the server that nobody knows about, so nobody cancels.
             task = asyncio.ensure_future(self._post(payload, box))
-            self.creating[task] = (payload, _dt.datetime.now(_dt.timezone.utc))
+            self.creating[task] = (payload, _dt.datetime.now(_dt.UTC))
             task.add_done_callback(self._created)
             try:
                 return await asyncio.shield(task), sent_at
@@ -306,7 +306,7 @@ class _Batch:
         try:
             page = await asyncio.wait_for(
                 self._retrying(self.client.predictions.async_list), max(timeout, 0.5))
-        except (ReplicateError, httpx.HTTPError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, ReplicateError, httpx.HTTPError) as exc:
             log.warning("run_many could not list predictions (%s); %d unanswered create(s) may "
                         "have started predictions that still run", _describe(exc), len(lost))
             return

@@ -206,7 +206,7 @@ class Recorder:
             document = {
                 "format": _replay.FORMAT,
                 "version": _replay.VERSION,
-                "recorded_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+                "recorded_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
                 .replace("+00:00", "Z"),
                 "api": str(self._api).rstrip("/"),
                 "models": [self._model_entry(ref) for ref in sorted(self._models)],

@@ -18,8 +18,8 @@ from jupyter_client.manager import start_new_kernel
 
 from replicate_nb import batch, sandbox
 from replicate_nb.batch import async_run_many, run_many
-from replicate_nb.results import BatchResults, RunResult
 from replicate_nb.errors import BatchInputError, InvalidModelRef
+from replicate_nb.results import BatchResults, RunResult
 from replicate_nb.sandbox.store import decode_cursor
 
 HELLO = "replicate/hello-world"

@@ -340,7 +340,7 @@ async def _file_from_form(state: State, form: Any) -> tuple[File, bytes]:
                    "md5": hashlib.md5(data).hexdigest()},
         metadata=metadata,
         created_at=now(),
-        expires_at=(_dt.datetime.now(_dt.timezone.utc) + _dt.timedelta(days=1))
+        expires_at=(_dt.datetime.now(_dt.UTC) + _dt.timedelta(days=1))
         .isoformat(timespec="microseconds").replace("+00:00", "Z"),
     )
     return file, data

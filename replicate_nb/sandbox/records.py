@@ -15,7 +15,7 @@ TERMINAL_STATUSES = frozenset({"succeeded", "failed", "canceled"})
 
 def now() -> str:
     """The current time as RFC 3339 with microseconds, as Replicate writes it."""
-    stamp = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="microseconds")
+    stamp = _dt.datetime.now(_dt.UTC).isoformat(timespec="microseconds")
     return stamp.replace("+00:00", "Z")
 
 
