@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 JS_STAMP := tests/js/node_modules/.installed-stamp
 
-.PHONY: lab test lint bench notebooks clean
+.PHONY: lab test lint bench notebooks exercises clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,9 +21,21 @@ $(JS_STAMP): tests/js/package.json tests/js/package-lock.json
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab --ServerApp.ip=127.0.0.1 notebooks/
 
+NBVAL := --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg --nbval-cell-timeout 120
+KIT := notebooks/[0-9]*.ipynb notebooks/solutions
+
 test: $(STAMP) $(JS_STAMP)
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
+	$(PY) -m pytest $(NBVAL) -o addopts="--strict-markers -p no:cacheprovider" $(KIT)
+
+notebooks: $(STAMP)
+	$(VENV)/bin/jupyter nbconvert --to html --execute --output-dir build/notebooks \
+		notebooks/[0-9]*.ipynb notebooks/solutions/*.ipynb notebooks/exercises/*.ipynb \
+		--ExecutePreprocessor.allow_errors=True
+
+exercises: $(STAMP)
+	$(PY) scripts/make_exercises.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -10,6 +10,11 @@ import importlib
 from typing import Any
 
 _HOMES = {
+    "BatchResults": "results",
+    "ConcatenateIterator": "inputs",
+    "Input": "inputs",
+    "RunResult": "results",
+    "Secret": "inputs",
     "allow_nested_asyncio": "aio",
     "async_run_many": "batch",
     "async_stream_text": "display",
@@ -17,6 +22,7 @@ _HOMES = {
     "connect": "connect",
     "disconnect": "connect",
     "login": "connect",
+    "record": "recording",
     "run_many": "batch",
     "run_sync": "aio",
     "show": "display",

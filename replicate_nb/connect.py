@@ -91,6 +91,18 @@ class ConnectedClient(replicate.Client):
         super().__init__(api_token, base_url=base_url, timeout=timeout, **kwargs)
         self.connection = connection
 
+    @property
+    def _async_client(self) -> httpx.AsyncClient:
+        """The async HTTP client of the running event loop.
+
+        The SDK caches one `httpx.AsyncClient`, bound to the first loop that used it, so the same
+        client awaited in a cell and then in `run_sync` (another loop) would fail with "bound to
+        a different event loop". Each loop gets its own clone's client instead.
+        """
+        from .aio import loop_client
+
+        return loop_client(self)._async_client
+
     def __repr__(self) -> str:
         where = self.connection.status if self.connection else f"base_url={self._base_url!r}"
         return f"<ConnectedClient {where}, token=[secure]>"

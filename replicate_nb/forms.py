@@ -225,7 +225,7 @@ class ModelForm(widgets.VBox):
 
     async def cancel(self) -> None:
         """Cancel the running prediction on the server; does nothing when no run is going."""
-        self._cancel_requested = True
+        self._cancel_requested = self._running
         prediction = self._current
         if prediction is not None and prediction.status not in _TERMINAL:
             client = loop_client(self._client if self._client is not None else current_client())
@@ -234,7 +234,6 @@ class ModelForm(widgets.VBox):
     @property
     def _name(self) -> str:
         return self.model or (f"version {self.version[:8]}" if self.version else "schema")
-
 
     def _collect(self) -> tuple[dict[str, Any], dict[str, str]]:
         value: dict[str, Any] = {}
@@ -250,9 +249,7 @@ class ModelForm(widgets.VBox):
                                          or not same_value(given, f.default)):
                 value[name] = given
         for problem in self.schema.validate(value):
-            name, message = _field_of(problem.field, problem.description)
-            if isinstance(self.inputs.get(name), SecretField):
-                message = _GOT.sub("", message)  # never quote a secret
+            name, message = self._blame(problem.field, problem.description)
             errors[name] = f"{errors[name]}; {message}" if name in errors else message
         for name, message in self._server_errors.items():
             errors.setdefault(name, message)
@@ -265,6 +262,16 @@ class ModelForm(widgets.VBox):
         if self.code_view.layout.display != "none":
             self.code_view.value = f"<pre>{escape(self.code())}</pre>"
         return value, errors
+
+    def _blame(self, path: str, message: str) -> tuple[str, str]:
+        """The input a problem is about (`input.seed` → seed, "x is required" → x)."""
+        name = path.removeprefix("input.").split(".")[0] if path != "input" else ""
+        if not name:
+            required = _REQUIRED.match(message)
+            name = required.group(1) if required else "input"
+        if isinstance(self.inputs.get(name), SecretField):
+            message = _GOT.sub("", message)  # never quote a secret
+        return name, message
 
     def _edited(self, name: str) -> None:
         self._server_errors.pop(name, None)
@@ -345,17 +352,22 @@ class ModelForm(widgets.VBox):
         logs = escape(self._redact((p.logs or "")[-_LOG_CHARS:]))
         if logs:
             self.logs.value = f'<pre style="margin:0;max-height:20em;overflow:auto">{logs}</pre>'
-        if live and self.schema.output.is_concatenate and p.output:
+        if live and self._is_text(p.output):
             self._show_text(text(p.output))
 
     def _show_text(self, value: str) -> None:
         self.text.layout.display = ""
         self.text.value = f'<pre style="white-space:pre-wrap;margin:0">{escape(value)}</pre>'
 
+    def _is_text(self, output: Any) -> bool:
+        """Whether `output` is a token list the model streams (shown as text, not rendered)."""
+        return (self.schema.output.is_concatenate and isinstance(output, list) and bool(output)
+                and all(isinstance(token, str) for token in output))
+
     async def _show_output(self, p: Prediction) -> None:
         if p.output is None:
             return
-        if self.schema.output.is_concatenate:
+        if self._is_text(p.output):
             self._show_text(text(p.output))
             return
         bundles = await asyncio.to_thread(render_parts, p.output)
@@ -365,9 +377,8 @@ class ModelForm(widgets.VBox):
     def _rejected(self, e: ReplicateError) -> None:
         if e.status == 422 and e.detail:
             for name, message in _DETAIL_LINE.findall(e.detail):
-                name, message = _field_of(f"input.{name}" if name else "input", message)
-                self._server_errors[name] = _GOT.sub("", message) if isinstance(
-                    self.inputs.get(name), SecretField) else message
+                name, message = self._blame(f"input.{name}" if name else "input", message)
+                self._server_errors[name] = message
             self._refresh()
         detail = f"{e.title or 'the API refused the request'} ({e.status}): {e.detail or ''}"
         self._say("error", self._redact(detail.strip()))
@@ -420,15 +431,6 @@ class ModelForm(widgets.VBox):
     def _on_load(self, _button: widgets.Button) -> None:
         index = self.history_list.value
         self.load(len(self.history) - 1 if index is None else index)
-
-
-def _field_of(path: str, message: str) -> tuple[str, str]:
-    """The input a validation problem belongs to: `input.seed` → seed; "x is required" → x."""
-    name = path.removeprefix("input.").split(".")[0] if path != "input" else ""
-    if not name:
-        required = _REQUIRED.match(message)
-        name = required.group(1) if required else "input"
-    return name, message
 
 
 def _is_official(model: Model) -> bool:

@@ -17,7 +17,7 @@ from replicate.exceptions import ReplicateError
 
 from replicate_nb.connect import connect, disconnect
 from replicate_nb.errors import FormError, InvalidModelRef, ReplicateNbError
-from replicate_nb.forms import ModelForm, _field_of, form
+from replicate_nb.forms import ModelForm, form
 from replicate_nb.inputs import Input, Secret
 from replicate_nb.schema import parse
 from replicate_nb.widgets import SecretField
@@ -181,11 +181,13 @@ def test_code_button_shows_the_snippet_and_follows_edits():
     assert f.code_view.layout.display == "none"
 
 
-def test_field_of_maps_api_paths_and_required_messages_to_inputs():
-    assert _field_of("input.seed", "Must be an integer") == ("seed", "Must be an integer")
-    assert _field_of("input.words.0", "x") == ("words", "x")
-    assert _field_of("input", "prompt is required") == ("prompt", "prompt is required")
-    assert _field_of("input", "something else") == ("input", "something else")
+def test_problems_are_blamed_on_their_inputs():
+    f = ModelForm(HAND_MADE)
+    assert f._blame("input.maybe", "Must be an integer") == ("maybe", "Must be an integer")
+    assert f._blame("input.words.0", "x") == ("words", "x")
+    assert f._blame("input", "size is required") == ("size", "size is required")
+    assert f._blame("input", "something else") == ("input", "something else")
+    assert f._blame("input.token", "Must match x (got 'abc')") == ("token", "Must match x")
 
 
 # making forms

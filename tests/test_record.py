@@ -18,7 +18,7 @@ from replicate.exceptions import ModelError
 
 from replicate_nb import sandbox
 from replicate_nb.inputs import Secret
-from replicate_nb.record import record
+from replicate_nb.recording import record
 
 TOKEN = "r8_" + "FAKEtokenSENTINEL0123456789abcdefghij"  # split: no token-shaped literal
 SECRET_INPUT = "hunter2-never-written"
