@@ -169,6 +169,8 @@ class EnumField(FieldWidget):
         super().__init__(field, control)
 
     def _write(self, value: Any) -> None:
+        if value is MISSING and self.control.options[0][1] is not MISSING:
+            value = self.field.default  # not sent: the model's default applies, so show it
         matches = [v for _, v in self.control.options if same_value(v, value)]
         if not matches:
             choices = ", ".join(_show(c) for c in self.field.choices or ())
@@ -191,7 +193,7 @@ class BooleanField(FieldWidget):
     def _write(self, value: Any) -> None:
         self._expect(value, bool, "True or False")
         if value is MISSING and isinstance(self.control, widgets.Checkbox):
-            value = False
+            value = self.field.default if isinstance(self.field.default, bool) else False
         self.control.value = value
 
 
@@ -356,8 +358,9 @@ class UriField(FieldWidget):
             self.url.value = value or ""
         elif isinstance(value, str):
             mime = value[5:].partition(",")[0].partition(";")[0] or "application/octet-stream"
-            name = self.field.name + (mimetypes.guess_extension(mime) or "")
-            self._keep(value, name, "", f"a data: URI ({mime})")
+            self.url.value = ""
+            self._keep(value, self.field.name + (mimetypes.guess_extension(mime) or ""), "",
+                       f"a data: URI ({mime})")
         elif isinstance(value, bytes | bytearray):
             self._take(bytes(value), None, None)
         elif isinstance(value, os.PathLike):

@@ -71,10 +71,11 @@ def sandbox_routes() -> dict[tuple[str, str], str]:
     """(METHOD, normalised path) -> route path, for every route of a sandbox app (not served)."""
     from starlette.routing import Route
 
-    from replicate_nb.sandbox.app import State, build_app
+    from replicate_nb.sandbox.app import build_app
     from replicate_nb.sandbox.catalog import Catalog
     from replicate_nb.sandbox.control import Faults, RandomSource
     from replicate_nb.sandbox.engine import Engine
+    from replicate_nb.sandbox.http import State
     from replicate_nb.sandbox.models import builtin_models
     from replicate_nb.sandbox.store import Store
     from replicate_nb.sandbox.webhooks import WebhookSender

@@ -113,6 +113,17 @@ def test_optional_enum_without_default_starts_blank():
     assert widget.control._options_labels == ("(not set)", "a", "b")
 
 
+def test_blanking_a_defaulted_enum_or_checkbox_shows_the_default():
+    scheduler = widget_for(sample("stability-ai__sdxl__7762fd07.json", "scheduler"))
+    scheduler.write("DDIM")
+    scheduler.write(None)
+    assert scheduler.read() == "K_EULER"
+    watermark = widget_for(sample("stability-ai__sdxl__7762fd07.json", "apply_watermark"))
+    watermark.write(False)
+    watermark.write(None)
+    assert watermark.read() is True
+
+
 def test_enum_rejects_a_value_outside_its_choices():
     widget = widget_for(sample("stability-ai__sdxl__7762fd07.json", "scheduler"))
     with pytest.raises(FormError, match="one of"):
@@ -272,6 +283,9 @@ def test_upload_becomes_a_data_uri_and_leaves_widget_state():
     widget.url.value = "https://example.com/dog.png"  # a URL replaces the upload
     assert widget.read() == "https://example.com/dog.png"
     assert widget.filename is None
+    widget.write("data:image/png;base64,AAAA")  # and a data: URI replaces the URL
+    assert (widget.read(), widget.url.value, widget.filename) == (
+        "data:image/png;base64,AAAA", "", "image.png")
 
 
 def test_uri_accepts_paths_bytes_and_binary_files(tmp_path):

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import math
 import os
 import random
 import threading
 from typing import Any
 
+MAX_LATENCY = 60.0
+MAX_QUEUE_DELAY = 3600.0
 _ID_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, as Replicate's ids look
 
 
@@ -80,6 +83,14 @@ class Faults:
     queue_delay: float = 0.0
 
     def __post_init__(self) -> None:
+        for name in ("create_rate_limit", "error_rate", "error_status", "latency", "queue_delay"):
+            value = getattr(self, name)
+            if value is None and name == "create_rate_limit":
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValueError(f"{name} must be a number, got {value!r}")
+            if not math.isfinite(value):
+                raise ValueError(f"{name} must be finite, got {value!r}")
         if self.create_rate_limit is not None and self.create_rate_limit <= 0:
             raise ValueError("create_rate_limit must be > 0 creates per second, "
                              f"got {self.create_rate_limit!r}")
@@ -88,8 +99,11 @@ class Faults:
                              f"got {self.error_rate!r}")
         if not 500 <= self.error_status <= 599:
             raise ValueError(f"error_status must be a 5xx status, got {self.error_status!r}")
-        if self.latency < 0 or self.queue_delay < 0:
-            raise ValueError("latency and queue_delay are seconds and cannot be negative")
+        if not 0 <= self.latency <= MAX_LATENCY:
+            raise ValueError(f"latency must be 0 to {MAX_LATENCY} seconds, got {self.latency!r}")
+        if not 0 <= self.queue_delay <= MAX_QUEUE_DELAY:
+            raise ValueError(f"queue_delay must be 0 to {MAX_QUEUE_DELAY} seconds, "
+                             f"got {self.queue_delay!r}")
 
     @classmethod
     def coerce(cls, value: Faults | dict[str, Any] | None) -> Faults:

@@ -13,10 +13,11 @@ from typing import Any
 import uvicorn
 
 from . import replay as replaying
-from .app import KEEPALIVE_SECONDS, State, build_app
+from .app import KEEPALIVE_SECONDS, build_app
 from .catalog import Catalog
 from .control import Faults, RandomSource
 from .engine import Engine
+from .http import State
 from .models import builtin_models, schema_version_id
 from .models.base import ModelSpec
 from .predictors import build_model

@@ -3,7 +3,9 @@
 The recipe and its stabilisation steps follow `reference/jupyter.md` §6.1: a private workspaces
 dir and a fresh workspace per test (no restored tabs), news and update checks off, the
 notification toast silenced through an `overrides.json`, `/api/status` polled before use.
-Screenshots and the server log go to `test-artifacts/browser/` (gitignored).
+Screenshots and the server log go to `test-artifacts/browser/` (gitignored). Fixtures are
+module-scoped: Playwright's sync API keeps an event loop running in the main thread while it is
+open, which would break every later test that calls `asyncio.run`.
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ def _kernelspec_is_the_venvs() -> None:
                     "--name python3` (the Makefile does) so JupyterLab runs this venv's Python.")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def lab_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder of generated notebooks (nbformat), one per scenario."""
     root = tmp_path_factory.mktemp("lab")
@@ -66,7 +68,7 @@ def lab_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def lab_url(lab_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A JupyterLab server on a free 127.0.0.1 port, no token, isolated settings."""
     _kernelspec_is_the_venvs()
@@ -110,7 +112,7 @@ def lab_url(lab_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
             proc.wait(10)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     """Debian's Chromium, headless, driven by Playwright (no browser download needed)."""
     if not Path(CHROMIUM).is_file():

@@ -114,10 +114,10 @@ def test_files_need_multipart(sb):
 
 
 def test_oversized_json_body_is_413(sb):
-    from replicate_nb.sandbox import app
+    from replicate_nb.sandbox import http
 
     status, body = send_head_only(sb, "POST", "/v1/predictions", {
-        "Content-Type": "application/json", "Content-Length": str(app.MAX_JSON_BYTES + 1)})
+        "Content-Type": "application/json", "Content-Length": str(http.MAX_JSON_BYTES + 1)})
     assert status == 413 and body["status"] == 413 and "less than 50MB" in body["detail"]
 
 

@@ -538,8 +538,11 @@ def fill_path(state: Fuzz, draw: st.DrawFn, route: Route) -> str:
             value = pick(draw, pool)
         path = path.replace(marker, value, 1)
     if draw(st.integers(0, 6)) == 0:
+        cursors = [base64.urlsafe_b64encode(f"{d}:{n}".encode()).decode()
+                   for d in ("after", "before", "sideways") for n in (0, 1, -1, 10**30, "x")]
         query = draw(st.dictionaries(st.sampled_from(["cursor", "sort_direction", "x", "page"]),
-                                     st.text(max_size=12), max_size=2))
+                                     st.text(max_size=12) | st.sampled_from([*cursors, "asc"]),
+                                     max_size=2))
         path += "?" + urllib.parse.urlencode(query)
     return path
 

@@ -1,0 +1,166 @@
+"""Prediction routes: create (by version, model or deployment), get, list, cancel and stream."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import AsyncIterator
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from ..errors import InvalidRequest
+from ..http import answer, api, base_url, read_json_object, state
+from ..records import Deployment
+from ..store import decode_cursor
+from ..webhooks import check_webhook
+from .deployments import find_deployment
+
+MAX_CANCEL_AFTER = 7 * 24 * 3600
+_PREFER = re.compile(r"^\s*wait(?:\s*=\s*(\d+))?\s*$")
+_DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?$")
+
+
+def _prefer_wait(request: Request) -> int | None:
+    header = request.headers.get("prefer")
+    if header is None:
+        return None
+    match = _PREFER.match(header)
+    if match is None:
+        raise InvalidRequest(f"Prefer header {header!r} not understood; use 'wait' or 'wait=N' "
+                             "with N seconds from 1 to 60.")
+    return min(60, max(1, int(match.group(1)))) if match.group(1) else 60
+
+
+def _cancel_after(request: Request) -> float | None:
+    header = request.headers.get("cancel-after")
+    if header is None:
+        return None
+    text = header.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        match = _DURATION.match(text)
+        if not text or match is None or not any(match.groups()):
+            raise InvalidRequest(f"Cancel-After {header!r} not understood; use a duration such "
+                                 "as 30s, 5m or 1h30m, or a number of seconds.") from None
+        h, m, s = (float(g) if g else 0.0 for g in match.groups())
+        seconds = h * 3600 + m * 60 + s
+    if not math.isfinite(seconds) or not 5 <= seconds <= MAX_CANCEL_AFTER:
+        raise InvalidRequest(f"Cancel-After must be from 5 seconds to 7 days, got {header!r}.")
+    return seconds
+
+
+async def _create(request: Request, model_ref: tuple[str, str] | None = None,
+                  deployment: Deployment | None = None) -> Response:
+    current = state(request)
+    catalog = current.engine.catalog
+    body = await read_json_object(request)
+    wait = _prefer_wait(request)
+    cancel_after = _cancel_after(request)
+    if "input" not in body:
+        raise InvalidRequest('The request body needs an "input" object, e.g. {"input": {...}}.')
+    webhook, events = check_webhook(body.get("webhook"), body.get("webhook_events_filter"))
+    if deployment is not None:
+        model, by_version = catalog.version(*deployment.model.split("/"), deployment.version), True
+    elif model_ref is not None:
+        model, by_version = catalog.model(*model_ref), False
+    else:
+        version = body.get("version")
+        if not isinstance(version, str) or not version:
+            raise InvalidRequest('The request body needs a "version": a version id, '
+                                 '"owner/name" or "owner/name:version".')
+        model, by_version = catalog.resolve(version)
+    prediction = current.engine.create(
+        model=model, input=body["input"], by_version=by_version, webhook=webhook,
+        webhook_events_filter=events, cancel_after=cancel_after,
+        deployment=f"{deployment.owner}/{deployment.name}" if deployment else None)
+    headers = {"Location": f"{base_url(request)}/v1/predictions/{prediction.id}"}
+    if wait is not None:
+        prediction = await current.engine.wait(prediction.id, wait)
+        headers["Preference-Applied"] = request.headers["prefer"].strip().replace(" ", "")
+    payload = prediction.to_json(base_url(request))
+    if wait is not None and not prediction.done:
+        payload["status"] = "starting"  # the SDK takes any other status as "output is final"
+    return answer(payload, 201, headers)
+
+
+async def create_prediction(request: Request) -> Response:
+    """predictions.create: run a model version named by `version`."""
+    return await _create(request)
+
+
+async def create_model_prediction(request: Request) -> Response:
+    """models.predictions.create: run a model by name (official models)."""
+    return await _create(request, (request.path_params["owner"], request.path_params["name"]))
+
+
+async def create_deployment_prediction(request: Request) -> Response:
+    """deployments.predictions.create: run a deployment's version."""
+    return await _create(request, deployment=find_deployment(request))
+
+
+async def get_prediction(request: Request) -> Response:
+    """predictions.get: the prediction as it is now."""
+    prediction = state(request).engine.get(request.path_params["id"])
+    return answer(prediction.to_json(base_url(request)))
+
+
+async def cancel_prediction(request: Request) -> Response:
+    """predictions.cancel: stop a prediction that is still running."""
+    prediction = await state(request).engine.cancel(request.path_params["id"])
+    return answer(prediction.to_json(base_url(request)))
+
+
+async def list_predictions(request: Request) -> Response:
+    """predictions.list: newest first, 100 a page, absolute cursor URLs."""
+    cursor = request.query_params.get("cursor")
+    position = decode_cursor(cursor) if cursor else None
+    if cursor and (position is None or not 0 <= position[1] < 2**63):  # SQLite INTEGER range
+        raise InvalidRequest(f"Cursor {cursor!r} is not valid; follow the next/previous URLs.")
+    engine = state(request).engine
+    items, next_cursor, previous_cursor = engine.store.list_predictions(position)
+    base = base_url(request)
+    results = [engine.get(p.id).to_json(base) if p.id in engine.runs else p.to_json(base)
+               for p in items]
+    return answer({
+        "next": f"{base}/v1/predictions?cursor={next_cursor}" if next_cursor else None,
+        "previous": f"{base}/v1/predictions?cursor={previous_cursor}" if previous_cursor else None,
+        "results": results,
+    })
+
+
+async def stream_prediction(request: Request) -> Response:
+    """The `urls.stream` server-sent events: output, logs, error, done."""
+    engine = state(request).engine
+    prediction_id = request.path_params["id"]
+    engine.get(prediction_id)  # 404 before the stream starts
+    if request.method == "HEAD":  # headers only: never hold a connection open for no body
+        return Response(media_type="text/event-stream", headers={"Cache-Control": "no-store"})
+    events = engine.events(prediction_id, after=request.headers.get("last-event-id"),
+                           keepalive=request.app.state.keepalive)
+
+    async def body() -> AsyncIterator[str]:
+        async for event in events:
+            if event is None:
+                yield ": keep-alive\n\n"
+                continue
+            name, event_id, data = event
+            lines = "".join(f"data: {line}\n" for line in data.split("\n"))
+            yield f"event: {name}\nid: {event_id}\n{lines}\n"
+
+    return StreamingResponse(body(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-store"})
+
+
+ROUTES = [
+    Route("/v1/predictions", api(create_prediction), methods=["POST"]),
+    Route("/v1/predictions", api(list_predictions), methods=["GET"]),
+    Route("/v1/predictions/{id}", api(get_prediction)),
+    Route("/v1/predictions/{id}/cancel", api(cancel_prediction), methods=["POST"]),
+    Route("/v1/models/{owner}/{name}/predictions", api(create_model_prediction), methods=["POST"]),
+    Route("/v1/deployments/{owner}/{name}/predictions", api(create_deployment_prediction),
+          methods=["POST"]),
+    Route("/v1/streams/{id}", api(stream_prediction, auth=False, faults=False)),
+]
