@@ -25,7 +25,7 @@ from replicate.identifier import ModelVersionIdentifier
 from replicate.prediction import Prediction
 
 from .aio import loop_client, run_sync
-from .connect import current_client
+from .connection import current_client
 from .errors import BatchInputError, InvalidModelRef, PredictionTimeout
 from .results import BatchResults, RunResult
 

@@ -26,7 +26,7 @@ from replicate.prediction import Prediction
 from replicate.stream import ServerSentEvent
 
 from replicate_nb.aio import loop_client, run_sync
-from replicate_nb.connect import current_client
+from replicate_nb.connection import current_client
 from replicate_nb.outputs import is_file_ref, read_output, text
 
 _NATIVE_IMAGES = frozenset({"image/png", "image/jpeg", "image/gif"})  # frontends render these raw

@@ -32,7 +32,7 @@ from replicate.version import Version
 
 from replicate_nb import codegen
 from replicate_nb.aio import loop_client
-from replicate_nb.connect import current_client
+from replicate_nb.connection import current_client
 from replicate_nb.display import render_parts
 from replicate_nb.errors import FormError, InvalidModelRef
 from replicate_nb.outputs import text

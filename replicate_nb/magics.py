@@ -23,7 +23,7 @@ from replicate.helpers import FileOutput
 from replicate.prediction import Prediction
 
 from replicate_nb import schema
-from replicate_nb.connect import connect, current_client
+from replicate_nb.connection import connect, current_client
 from replicate_nb.display import render_file_output, render_prediction, show, stream_text
 from replicate_nb.errors import BackendError, InvalidModelRef
 

@@ -62,7 +62,7 @@ def record(path: str | Path, *, client: Any = None,
         wait: on exit, how long to keep polling predictions that have not finished yet.
     """
     if client is None:
-        from .connect import current_client
+        from .connection import current_client
 
         client = current_client()
     recorder = Recorder(path, client=client, max_inline_bytes=max_inline_bytes)

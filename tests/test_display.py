@@ -15,7 +15,7 @@ from IPython.utils.capture import capture_output
 from replicate.helpers import FileOutput
 from replicate.stream import EventSource
 
-from replicate_nb.connect import connect, disconnect
+from replicate_nb.connection import connect, disconnect
 from replicate_nb.display import (
     async_stream_text,
     describe,

@@ -15,7 +15,7 @@ from ipywidgets.widgets.widget import _instances
 from PIL import Image
 from replicate.exceptions import ReplicateError
 
-from replicate_nb.connect import connect, disconnect
+from replicate_nb.connection import connect, disconnect
 from replicate_nb.errors import FormError, InvalidModelRef, ReplicateNbError
 from replicate_nb.forms import ModelForm, form
 from replicate_nb.inputs import Input, Secret

@@ -40,3 +40,16 @@ def test_unknown_name_raises_attribute_error():
         assert "nothing_here" in str(exc)
     else:
         raise AssertionError("expected AttributeError")
+
+
+def test_no_public_name_is_shadowed_by_a_submodule():
+    """Importing a submodule sets the package attribute of the same name to the module."""
+    import importlib
+    import pkgutil
+    import types
+
+    for module in pkgutil.iter_modules(replicate_nb.__path__):
+        importlib.import_module(f"replicate_nb.{module.name}")
+    for name in replicate_nb.__all__:
+        assert not isinstance(getattr(replicate_nb, name), types.ModuleType), name
+    assert callable(replicate_nb.connect) and callable(replicate_nb.record)

@@ -13,7 +13,7 @@ from IPython.utils.capture import capture_output
 from replicate.helpers import FileOutput
 
 from replicate_nb import schema
-from replicate_nb.connect import connect, current_connection, disconnect
+from replicate_nb.connection import connect, current_connection, disconnect
 from replicate_nb.magics import parse_input
 
 SCHEMAS = Path(__file__).resolve().parents[1] / "replicate_nb" / "sandbox" / "models" / "schemas"

@@ -163,7 +163,7 @@ def test_hooks_are_removed_on_exit(tmp_path, sb, make_client):
 
 def test_the_current_client_is_recorded_by_default(tmp_path, sb, make_client, monkeypatch):
     client = make_client(sb.base_url)
-    monkeypatch.setattr(importlib.import_module("replicate_nb.connect"), "current_client",
+    monkeypatch.setattr(importlib.import_module("replicate_nb.connection"), "current_client",
                         lambda: client)
     with record(tmp_path / "r.json"):
         replicate_output = client.run("replicate/hello-world", input={"text": "default"})

@@ -1,4 +1,4 @@
-"""Tests for replicate_nb.connect: backend choice, module rebinding, status, login, secrecy.
+"""Tests for connect(): backend choice, module rebinding, status, login, secrecy.
 
 "The real API" is played offline by a sandbox started with `require_token`, reached through
 REPLICATE_BASE_URL; nothing here touches the internet.
@@ -20,7 +20,7 @@ from ipywidgets.widgets.widget import _instances as widget_instances
 from replicate.exceptions import ReplicateError
 
 from replicate_nb import sandbox
-from replicate_nb.connect import (
+from replicate_nb.connection import (
     REPLICATE_URL,
     ConnectedClient,
     Connection,
@@ -32,7 +32,7 @@ from replicate_nb.connect import (
 )
 from replicate_nb.errors import BackendError, ReplicateNbError
 
-connect_module = importlib.import_module("replicate_nb.connect")
+connect_module = importlib.import_module("replicate_nb.connection")
 SENTINEL = "r8_FAKEtokenSENTINEL0123456789abcdefghij"
 SHORTCUTS = ("default_client", "run", "async_run", "stream", "async_stream", "collections",
              "deployments", "files", "hardware", "models", "predictions", "trainings", "webhooks")
