@@ -36,8 +36,9 @@ from replicate_nb.connection import current_client
 from replicate_nb.display import render_parts
 from replicate_nb.errors import FormError, InvalidModelRef
 from replicate_nb.outputs import text
+from replicate_nb.private_fields import SecretField, UriField
 from replicate_nb.schema import MISSING, parse
-from replicate_nb.widgets import FieldWidget, SecretField, UriField, same_value, widget_for
+from replicate_nb.widgets import FieldWidget, same_value, widget_for
 
 _TERMINAL = ("succeeded", "failed", "canceled")
 _RED = "#cf222e"

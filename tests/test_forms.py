@@ -19,8 +19,8 @@ from replicate_nb.connection import connect, disconnect
 from replicate_nb.errors import FormError, InvalidModelRef, ReplicateNbError
 from replicate_nb.forms import ModelForm, form
 from replicate_nb.inputs import Input, Secret
+from replicate_nb.private_fields import SecretField
 from replicate_nb.schema import parse
-from replicate_nb.widgets import SecretField
 
 SCHEMAS = sorted((Path(__file__).parent / "data" / "schemas").glob("*.json"))
 SDXL_SCHEMA = json.loads(next(p for p in SCHEMAS if p.stem.startswith("stability-ai__sdxl"))

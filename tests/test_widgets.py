@@ -13,16 +13,14 @@ import pytest
 from PIL import Image
 
 from replicate_nb.errors import FormError
+from replicate_nb.private_fields import MAX_DATA_URI_BYTES, SecretField, UriField
 from replicate_nb.schema import MISSING, parse
 from replicate_nb.widgets import (
-    MAX_DATA_URI_BYTES,
     BooleanField,
     EnumField,
     JsonField,
     NumberField,
-    SecretField,
     TextField,
-    UriField,
     same_value,
     widget_for,
 )
