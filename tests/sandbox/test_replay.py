@@ -206,7 +206,6 @@ def test_cli_replays_recordings(workshop, tmp_path):
         line = proc.stdout.readline()
         assert line.startswith("Sandbox listening on "), proc.stderr.read()
         base_url = line.split()[-1]
-        _wait_until_serving(base_url)
 
         def run(model: str, payload: dict[str, Any]) -> Any:
             reply = httpx.post(f"{base_url}/v1/models/{model}/predictions",
@@ -221,16 +220,3 @@ def test_cli_replays_recordings(workshop, tmp_path):
         proc.wait(15)
         proc.stdout.close()
         proc.stderr.close()
-
-
-def _wait_until_serving(base_url: str) -> None:
-    """The CLI prints its address before uvicorn listens: wait for the first answer."""
-    deadline = time.monotonic() + 15
-    while True:
-        try:
-            httpx.get(base_url, timeout=1)
-            return
-        except httpx.TransportError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
