@@ -33,7 +33,7 @@ from replicate_nb.connection import (
 from replicate_nb.errors import BackendError, ReplicateNbError
 
 connect_module = importlib.import_module("replicate_nb.connection")
-SENTINEL = "r8_FAKEtokenSENTINEL0123456789abcdefghij"
+SENTINEL = "r8_" + "FAKEtokenSENTINEL" + "0123456789abcdefghij"  # split: no token in git
 SHORTCUTS = ("default_client", "run", "async_run", "stream", "async_stream", "collections",
              "deployments", "files", "hardware", "models", "predictions", "trainings", "webhooks")
 
