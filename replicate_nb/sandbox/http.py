@@ -7,8 +7,8 @@ stored can later make a response fail.
 
 from __future__ import annotations
 
+import hmac
 import json
-import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -55,7 +55,7 @@ def api(handler: Handler, *, auth: bool = True, faults: bool = True) -> Handler:
             await current.engine.before_request()
         if auth and current.require_token is not None:
             scheme, _, token = request.headers.get("authorization", "").partition(" ")
-            if scheme.lower() not in ("bearer", "token") or not secrets.compare_digest(
+            if scheme.lower() not in ("bearer", "token") or not hmac.compare_digest(
                     token.strip().encode(), current.require_token.encode()):
                 raise Unauthenticated()
         return await handler(request)
