@@ -33,8 +33,11 @@ test: $(STAMP) $(JS_STAMP)
 
 notebooks: $(STAMP)
 	$(VENV)/bin/jupyter nbconvert --to html --execute --output-dir build/notebooks \
-		notebooks/[0-9]*.ipynb notebooks/solutions/*.ipynb notebooks/exercises/*.ipynb \
-		--ExecutePreprocessor.allow_errors=True
+		notebooks/[0-9]*.ipynb
+	$(VENV)/bin/jupyter nbconvert --to html --execute --output-dir build/notebooks/solutions \
+		notebooks/solutions/*.ipynb
+	$(VENV)/bin/jupyter nbconvert --to html --output-dir build/notebooks/exercises \
+		notebooks/exercises/*.ipynb
 
 exercises: $(STAMP)
 	$(PY) scripts/make_exercises.py

@@ -491,3 +491,28 @@ def test_cog_predictor_classes_register(make_client):  # pragma: no cover - need
                                   "default": 2, "minimum": 1, "maximum": 4}
         client = make_client(server.base_url)
         assert client.run("cog/predictor", input={"image": io.BytesIO(PNG)}).read() == PNG
+
+
+def test_registered_model_runs_from_a_form(rc):
+    """`form()` treats a registered model like any on Replicate: same widgets, same run."""
+    import ipywidgets
+
+    from replicate_nb.forms import form
+
+    async def scenario() -> tuple[dict, list[str], object]:
+        f = form("test/everything", client=rc)
+        f.set(prompt="from a form", image=PNG, mode="slow")
+        value, fields = f.value, f.fields
+        prediction = await f.submit()
+        return value, fields, prediction
+
+    try:
+        value, fields, prediction = asyncio.run(scenario())
+    finally:
+        ipywidgets.Widget.close_all()
+    assert fields[:3] == ["prompt", "count", "temperature"]
+    assert value["prompt"] == "from a form" and value["mode"] == "slow"
+    assert value["image"].startswith("data:image/png;base64,")
+    assert prediction.status == "succeeded"
+    assert prediction.output["prompt"] == "from a form"
+    assert prediction.output["image_bytes"] == len(PNG)
