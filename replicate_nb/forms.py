@@ -27,29 +27,21 @@ from replicate.exceptions import ReplicateError
 from replicate.identifier import ModelVersionIdentifier
 from replicate.model import Model
 from replicate.prediction import Prediction
-from replicate.stream import ServerSentEvent
 from replicate.version import Version
 
 from replicate_nb import codegen
 from replicate_nb.aio import loop_client
 from replicate_nb.connection import current_client
-from replicate_nb.display import render_parts
 from replicate_nb.errors import FormError, InvalidModelRef
-from replicate_nb.outputs import text
 from replicate_nb.private_fields import SecretField, UriField
+from replicate_nb.runview import RunView, hidden
 from replicate_nb.schema import MISSING, parse
 from replicate_nb.widgets import FieldWidget, same_value, widget_for
 
 _TERMINAL = ("succeeded", "failed", "canceled")
-_RED = "#cf222e"
-_COLOURS = {"succeeded": "#1a7f37", "failed": _RED, "canceled": "#6e7781", "not sent": _RED,
-            "error": _RED}
 _DETAIL_LINE = re.compile(r"^- input(?:\.(\w+)\S*)?: (.+)$", re.MULTILINE)
 _REQUIRED = re.compile(r"^(\w+) is required$")
 _GOT = re.compile(r" \(got .*\)$")  # the value quoted at the end of a validation message
-_TEXT_EVERY = 0.1  # seconds between refreshes of streamed text
-_LOG_CHARS = 20_000
-_OUTPUT = ServerSentEvent.EventType.OUTPUT
 
 
 @dataclass
@@ -68,10 +60,6 @@ class Run:
         took = f"{self.seconds:.1f} s" if self.seconds is not None else "…"
         p = self.prediction
         return f"{self.started:%H:%M:%S}  {p.id}  {p.status}  {took}  {shown or '(defaults)'}"
-
-
-def _hidden() -> widgets.Layout:
-    return widgets.Layout(display="none")
 
 
 class ModelForm(widgets.VBox):
@@ -97,12 +85,10 @@ class ModelForm(widgets.VBox):
         self.cancel_button = widgets.Button(description="Cancel", icon="stop", disabled=True)
         self.reset_button = widgets.Button(description="Reset", icon="undo")
         self.code_button = widgets.Button(description="Code", icon="code")
-        self.status = widgets.HTML()
-        self.progress = widgets.FloatProgress(min=0, max=1, layout=_hidden())
-        self.text = widgets.HTML(layout=_hidden(), _dom_classes=("rnb-stream",))
-        self.output = widgets.Output()
-        self.code_view = widgets.HTML(layout=_hidden())
-        self.logs = widgets.HTML()
+        self.view = RunView(self.schema.output, self._redact)
+        self.status, self.progress, self.text = self.view.status, self.view.progress, self.view.text
+        self.output, self.logs = self.view.output, self.view.logs
+        self.code_view = widgets.HTML(layout=hidden())
         self.history_list = widgets.Select(rows=5, layout=widgets.Layout(width="95%"))
         self.load_button = widgets.Button(description="Load inputs", disabled=True)
         self.details = widgets.Accordion(
@@ -199,7 +185,7 @@ class ModelForm(widgets.VBox):
             problem = ("this form was made from a bare schema, so it has no model to run; make "
                        "it with form('owner/name'), a Model or a Version to run it")
         if problem:
-            self._say("not sent", problem)
+            self.view.say("not sent", problem)
             raise FormError(f"not sent: {problem}")
         client = loop_client(self._client if self._client is not None else current_client())
         self._start()
@@ -285,36 +271,22 @@ class ModelForm(widgets.VBox):
                 message = message.replace(secret, "[secure]")
         return message
 
-    def _say(self, status: str, detail: str, prediction: Prediction | None = None) -> None:
-        colour = _COLOURS.get(status, "#0969da")
-        html = f'<b style="color:{colour}">{escape(status)}</b> · {escape(detail)}'
-        if prediction is not None:
-            html += f" · <code>{escape(prediction.id)}</code>"
-            web = (prediction.urls or {}).get("web", "")
-            if web.startswith("https://"):
-                html += f' <a href="{escape(web)}" target="_blank">web</a>'
-            if prediction.error:
-                html += f'<div style="color:{_RED}">{escape(self._redact(prediction.error))}</div>'
-        self.status.value = html
-
     def _start(self) -> None:
         self._running, self._cancel_requested = True, False
         self.button.disabled, self.cancel_button.disabled = True, False
-        self.progress.layout.display = self.text.layout.display = "none"
-        self.text.value = self.logs.value = ""
-        self.output.outputs = ()
-        self._say("starting", "creating the prediction")
+        self.view.clear()
+        self.view.say("starting", "creating the prediction")
 
     async def _follow(self, client: replicate.Client, prediction: Prediction,
                       started: float) -> None:
         streams = self.schema.output.is_concatenate and "stream" in (prediction.urls or {})
-        reader = asyncio.ensure_future(self._read_stream(prediction)) if streams else None
+        reader = asyncio.ensure_future(self.view.read_stream(prediction)) if streams else None
         try:
             while True:
                 if self._cancel_requested and prediction.status not in _TERMINAL:
                     self._cancel_requested = False
                     await client.predictions.async_cancel(prediction.id)
-                self._show_progress(prediction, time.monotonic() - started, live=not streams)
+                self.view.show_progress(prediction, time.monotonic() - started, live=not streams)
                 if prediction.status in _TERMINAL:
                     break
                 await asyncio.sleep(client.poll_interval)
@@ -327,53 +299,7 @@ class ModelForm(widgets.VBox):
             if reader is not None:
                 reader.cancel()
                 await asyncio.gather(reader, return_exceptions=True)
-        await self._show_output(prediction)
-
-    async def _read_stream(self, prediction: Prediction) -> None:
-        pieces: list[str] = []
-        shown = 0.0
-        try:
-            async for event in prediction.async_stream():
-                if event.event is _OUTPUT:
-                    pieces.append(str(event.data))
-                    if time.monotonic() - shown >= _TEXT_EVERY:
-                        self._show_text("".join(pieces))
-                        shown = time.monotonic()
-        except (RuntimeError, httpx.HTTPError, ReplicateError):
-            pass  # an error event or a dropped stream: polling reports the outcome
-        self._show_text("".join(pieces))
-
-    def _show_progress(self, p: Prediction, elapsed: float, *, live: bool) -> None:
-        self._say(p.status, f"{elapsed:.1f} s", p)
-        progress = p.progress
-        if progress is not None:
-            self.progress.layout.display = ""
-            self.progress.value = progress.percentage
-            self.progress.description = f"{progress.current}/{progress.total}"
-        logs = escape(self._redact((p.logs or "")[-_LOG_CHARS:]))
-        if logs:
-            self.logs.value = f'<pre style="margin:0;max-height:20em;overflow:auto">{logs}</pre>'
-        if live and self._is_text(p.output):
-            self._show_text(text(p.output))
-
-    def _show_text(self, value: str) -> None:
-        self.text.layout.display = ""
-        self.text.value = f'<pre style="white-space:pre-wrap;margin:0">{escape(value)}</pre>'
-
-    def _is_text(self, output: Any) -> bool:
-        """Whether `output` is a token list the model streams (shown as text, not rendered)."""
-        return (self.schema.output.is_concatenate and isinstance(output, list) and bool(output)
-                and all(isinstance(token, str) for token in output))
-
-    async def _show_output(self, p: Prediction) -> None:
-        if p.output is None:
-            return
-        if self._is_text(p.output):
-            self._show_text(text(p.output))
-            return
-        bundles = await asyncio.to_thread(render_parts, p.output)
-        self.output.outputs = tuple({"output_type": "display_data", "data": b, "metadata": {}}
-                                    for b in bundles)
+        await self.view.show_output(prediction)
 
     def _rejected(self, e: ReplicateError) -> None:
         if e.status == 422 and e.detail:
@@ -382,7 +308,7 @@ class ModelForm(widgets.VBox):
                 self._server_errors[name] = message
             self._refresh()
         detail = f"{e.title or 'the API refused the request'} ({e.status}): {e.detail or ''}"
-        self._say("error", self._redact(detail.strip()))
+        self.view.say("error", self._redact(detail.strip()))
 
     def _list_history(self) -> None:
         secrets = {name for name, w in self.inputs.items() if isinstance(w, SecretField)}
@@ -398,7 +324,7 @@ class ModelForm(widgets.VBox):
         except RuntimeError:
             work.close()
             self.button.disabled = False
-            self._say("error", "buttons need a running event loop (a Jupyter kernel); in a "
+            self.view.say("error", "buttons need a running event loop (a Jupyter kernel); in a "
                       "script, call `await form.submit()` inside asyncio.run(...)")
             return None
         return asyncio.ensure_future(work)
@@ -414,7 +340,7 @@ class ModelForm(widgets.VBox):
         except (FormError, ReplicateError):
             return None  # already shown in the status line and next to the fields
         except Exception as e:
-            self._say("error", f"{type(e).__name__}: {self._redact(str(e))}")
+            self.view.say("error", f"{type(e).__name__}: {self._redact(str(e))}")
             if not isinstance(e, httpx.HTTPError):  # a network problem is not a bug
                 raise
             return None

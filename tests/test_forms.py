@@ -251,8 +251,8 @@ def test_language_model_text_streams_in_as_it_arrives(client):
 
     async def scenario():
         f = form(LLAMA, client=client)
-        show_text = f._show_text
-        f._show_text = lambda value: (shown.append(value), show_text(value))
+        show_text = f.view.show_text
+        f.view.show_text = lambda value: (shown.append(value), show_text(value))
         f.set(prompt="Tell me about the ocean", max_tokens=300)
         return f, await f.submit()
 
