@@ -73,6 +73,7 @@ class WebhookSender:
         self._last: dict[tuple[str, str], float] = {}
         self._client: httpx.AsyncClient | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._last_delivery: dict[str, asyncio.Task[None]] = {}
 
     @property
     def secret(self) -> str:
@@ -111,9 +112,24 @@ class WebhookSender:
         if event in ("output", "logs"):
             self._last[key] = time.monotonic()
         body = json.dumps(prediction.to_json(self.base_url))
-        task = asyncio.get_running_loop().create_task(self._deliver(prediction.webhook, body))
+        previous = self._last_delivery.get(prediction.id)
+        task = asyncio.get_running_loop().create_task(
+            self._deliver_after(previous, prediction.webhook, body))
+        self._last_delivery[prediction.id] = task
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(lambda done: self._delivered(prediction.id, done))
+
+    def _delivered(self, prediction_id: str, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if self._last_delivery.get(prediction_id) is task:
+            del self._last_delivery[prediction_id]
+
+    async def _deliver_after(self, previous: asyncio.Task[None] | None, url: str | None,
+                             body: str) -> None:
+        """Deliver after the prediction's previous delivery: receivers see events in order."""
+        if previous is not None:
+            await asyncio.gather(previous, return_exceptions=True)
+        await self._deliver(url, body)
 
     async def _deliver(self, url: str | None, body: str, attempts: int = 3) -> None:
         if url is None:

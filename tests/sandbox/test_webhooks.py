@@ -114,3 +114,18 @@ def test_unreachable_webhook_does_not_hurt_the_prediction(client):
         model="replicate/hello-world", input={"text": "a"}, webhook="http://127.0.0.1:9/none")
     prediction.wait()
     assert prediction.status == "succeeded"
+
+
+def test_each_prediction_delivers_in_order(client, receiver):
+    ids = [client.models.predictions.create(
+        model="replicate/hello-world", input={"text": str(i)}, webhook=receiver.url,
+        webhook_events_filter=["start", "completed"]).id for i in range(10)]
+    deadline = time.monotonic() + 10
+    while len(receiver.received) < 20 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    by_prediction: dict[str, list[str]] = {}
+    for delivery in receiver.received:
+        body = json.loads(delivery["body"])
+        by_prediction.setdefault(body["id"], []).append(body["status"])
+    assert sorted(by_prediction) == sorted(ids)
+    assert all(statuses == ["starting", "succeeded"] for statuses in by_prediction.values())
