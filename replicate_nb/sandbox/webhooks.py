@@ -47,8 +47,11 @@ def check_webhook(url: str | None, events: Any) -> tuple[str | None, list[str] |
         return None, events
     if not isinstance(url, str):
         raise InvalidRequest(f"webhook must be a URL string, got {url!r}.")
-    parts = urllib.parse.urlsplit(url)
-    host = parts.hostname or ""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        host = parts.hostname or ""
+    except ValueError as exc:  # e.g. "http://[::1/": an unclosed IPv6 bracket
+        raise InvalidRequest(f"webhook {url!r} is not a valid URL: {exc}.") from exc
     if parts.scheme not in ("http", "https") or not host:
         raise InvalidRequest(f"webhook must be an http(s) URL, got {url!r}.")
     try:

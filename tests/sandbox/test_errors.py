@@ -136,3 +136,11 @@ def test_internet_inputs_fail_with_a_clear_error(client):
     prediction.wait()
     assert prediction.status == "failed"
     assert "never goes to the internet" in prediction.error
+
+
+@pytest.mark.parametrize("url", ["http://[::1/", "http://[nope]/hook", "http:///hook", "ftp://x/"])
+def test_malformed_webhook_urls_are_422(sb, url):
+    """Found by the fuzzer: an unclosed IPv6 bracket made urlsplit raise, answered 500."""
+    response = httpx.post(f"{sb.base_url}/v1/models/replicate/hello-world/predictions",
+                          json={"input": {"text": "a"}, "webhook": url})
+    _problem(response, 422)
