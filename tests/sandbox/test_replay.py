@@ -19,7 +19,7 @@ from replicate.exceptions import ModelError, ReplicateError
 from replicate_nb import sandbox
 from replicate_nb.sandbox import replay
 from replicate_nb.sandbox.models import hello
-from tests.test_record import LARGE, LLAMA, LLAMA_INPUT, SMALL, Workshop, record_workshop
+from tests.test_recording import LARGE, LLAMA, LLAMA_INPUT, SMALL, Workshop, record_workshop
 
 
 @pytest.fixture(scope="module")
