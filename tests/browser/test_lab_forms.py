@@ -40,13 +40,19 @@ def fill_prompt(page: Page, form: Locator, prompt: str) -> None:
     expect(form.get_by_text(f'"prompt": "{prompt}"')).to_be_visible(timeout=30_000)
 
 
-def test_image_form_runs_and_shows_the_image(page: Page, lab_url: str) -> None:
-    open_notebook(page, lab_url, "image_form.ipynb")
+def run_form(page: Page, lab_url: str, notebook: str, prompt: str) -> Locator:
+    """Open the notebook, run all its cells, type the prompt into its form and press Run."""
+    open_notebook(page, lab_url, notebook)
     run_all(page)
     form = page.locator(".rnb-form")
     expect(form).to_be_visible(timeout=90_000)
-    fill_prompt(page, form, "a lighthouse at dusk")
+    fill_prompt(page, form, prompt)
     form.get_by_title("Run", exact=True).click()
+    return form
+
+
+def test_image_form_runs_and_shows_the_image(page: Page, lab_url: str) -> None:
+    form = run_form(page, lab_url, "image_form.ipynb", "a lighthouse at dusk")
     image = form.locator(".jp-OutputArea-output img")
     expect(image).to_be_visible(timeout=60_000)
     expect(image).to_have_attribute("src", re.compile(r"^data:image/png;base64,"))
@@ -58,12 +64,7 @@ def test_image_form_runs_and_shows_the_image(page: Page, lab_url: str) -> None:
 
 
 def test_text_form_streams_text_as_it_arrives(page: Page, lab_url: str) -> None:
-    open_notebook(page, lab_url, "text_form.ipynb")
-    run_all(page)
-    form = page.locator(".rnb-form")
-    expect(form).to_be_visible(timeout=90_000)
-    fill_prompt(page, form, "Tell me about the ocean")
-    form.get_by_title("Run", exact=True).click()
+    form = run_form(page, lab_url, "text_form.ipynb", "Tell me about the ocean")
     stream = form.locator(".rnb-stream")
     lengths: set[int] = set()
     deadline = time.monotonic() + 60
