@@ -30,8 +30,12 @@ POLL = 0.05  # seconds between polls, for run_many and for every naive variant t
 @contextmanager
 def sandbox_process() -> Iterator[str]:
     """A sandbox in a child process on a free port; yields its base URL."""
-    proc = subprocess.Popen([sys.executable, "-m", "replicate_nb.sandbox", "--port", "0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "replicate_nb.sandbox", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
@@ -75,8 +79,9 @@ def count_predictions(base_url: str) -> int:
         return total
 
 
-async def naive_gather(base_url: str, ref: str, inputs: list[dict], limit: int | None,
-                       **params: object) -> tuple[float, collections.Counter[str]]:
+async def naive_gather(
+    base_url: str, ref: str, inputs: list[dict], limit: int | None, **params: object
+) -> tuple[float, collections.Counter[str]]:
     """`asyncio.gather` of `client.async_run` on ONE client (optionally under a Semaphore)."""
     client = client_for(base_url)
     semaphore = asyncio.Semaphore(limit) if limit else None
@@ -91,12 +96,14 @@ async def naive_gather(base_url: str, ref: str, inputs: list[dict], limit: int |
     outcomes = await asyncio.gather(*(one(i) for i in inputs), return_exceptions=True)
     elapsed = time.perf_counter() - started
     await close(client)
-    return elapsed, collections.Counter(type(o).__name__ for o in outcomes
-                                        if isinstance(o, BaseException))
+    return elapsed, collections.Counter(
+        type(o).__name__ for o in outcomes if isinstance(o, BaseException)
+    )
 
 
-def timed_run_many(base_url: str, ref: str, inputs: list[dict], concurrency: int
-                   ) -> tuple[float, collections.Counter[str]]:
+def timed_run_many(
+    base_url: str, ref: str, inputs: list[dict], concurrency: int
+) -> tuple[float, collections.Counter[str]]:
     client = client_for(base_url)
     started = time.perf_counter()
     results = run_many(ref, inputs, concurrency=concurrency, client=client, progress=False)
@@ -104,30 +111,36 @@ def timed_run_many(base_url: str, ref: str, inputs: list[dict], concurrency: int
     return elapsed, collections.Counter(r.status for r in results if not r.ok)
 
 
-def sleep_benchmark(base_url: str, n: int, concurrency: int, seconds: float, repeats: int
-                    ) -> None:
+def sleep_benchmark(base_url: str, n: int, concurrency: int, seconds: float, repeats: int) -> None:
     inputs = [{"seconds": seconds, "message": str(i)} for i in range(n)]
     ideal = n / concurrency * seconds
-    print(f"\n## {n} x {SLEEP} ({seconds} s each), concurrency {concurrency}; "
-          f"ideal {ideal:.2f} s; median of {repeats} after a warm-up; every client that polls "
-          f"polls every {POLL} s")
+    print(
+        f"\n## {n} x {SLEEP} ({seconds} s each), concurrency {concurrency}; "
+        f"ideal {ideal:.2f} s; median of {repeats} after a warm-up; every client that polls "
+        f"polls every {POLL} s"
+    )
     print(f"  (sandbox answers a kept-alive request in {request_latency(base_url) * 1000:.1f} ms)")
     timed_run_many(base_url, HELLO, [{"text": "warm"}] * concurrency, concurrency)
     methods = {
-        "run_many (Prefer: wait=2, then polls)":
-            lambda: timed_run_many(base_url, SLEEP, inputs, concurrency),
-        "naive gather + Semaphore, async_run(wait=False) (polls)":
-            lambda: asyncio.run(naive_gather(base_url, SLEEP, inputs, concurrency, wait=False)),
-        "naive gather + Semaphore, async_run() default (Prefer: wait)":
-            lambda: asyncio.run(naive_gather(base_url, SLEEP, inputs, concurrency)),
+        "run_many (Prefer: wait=2, then polls)": lambda: timed_run_many(
+            base_url, SLEEP, inputs, concurrency
+        ),
+        "naive gather + Semaphore, async_run(wait=False) (polls)": lambda: asyncio.run(
+            naive_gather(base_url, SLEEP, inputs, concurrency, wait=False)
+        ),
+        "naive gather + Semaphore, async_run() default (Prefer: wait)": lambda: asyncio.run(
+            naive_gather(base_url, SLEEP, inputs, concurrency)
+        ),
     }
     for name, measure in methods.items():
         runs = [measure() for _ in range(repeats)]
         elapsed = statistics.median(t for t, _ in runs)
         errors = sum((e for _, e in runs), collections.Counter())
-        print(f"  {name:<64} {elapsed:6.2f} s  {elapsed / ideal:5.2f}x ideal"
-              f"{'  errors: ' + str(dict(errors)) if errors else ''}")
-    sample = inputs[:max(1, n // 10)]
+        print(
+            f"  {name:<64} {elapsed:6.2f} s  {elapsed / ideal:5.2f}x ideal"
+            f"{'  errors: ' + str(dict(errors)) if errors else ''}"
+        )
+    sample = inputs[: max(1, n // 10)]
     client = client_for(base_url)
     started = time.perf_counter()
     for item in sample:
@@ -144,29 +157,43 @@ def burst_benchmark(base_url: str, n: int, concurrency: int) -> None:
     before = count_predictions(base_url)
     elapsed, errors = asyncio.run(naive_gather(base_url, HELLO, inputs, None))
     failed = sum(errors.values())
-    print(f"  naive gather of {n} async_run() on one client, no limit: {elapsed:6.2f} s, "
-          f"{failed} failed {dict(errors) if errors else ''}")
+    print(
+        f"  naive gather of {n} async_run() on one client, no limit: {elapsed:6.2f} s, "
+        f"{failed} failed {dict(errors) if errors else ''}"
+    )
     middle = count_predictions(base_url)
     elapsed, errors = timed_run_many(base_url, HELLO, inputs, concurrency)
     created = count_predictions(base_url) - middle
-    print(f"  run_many(concurrency={concurrency}): {elapsed:6.2f} s, "
-          f"{n - sum(errors.values())}/{n} succeeded, {n / elapsed:.0f} predictions/s, "
-          f"{created} predictions created (naive created {middle - before})")
+    print(
+        f"  run_many(concurrency={concurrency}): {elapsed:6.2f} s, "
+        f"{n - sum(errors.values())}/{n} succeeded, {n / elapsed:.0f} predictions/s, "
+        f"{created} predictions created (naive created {middle - before})"
+    )
 
 
 def import_time() -> None:
-    code = ("import time; t = time.perf_counter(); import {mod}; "
-            "print(time.perf_counter() - t)")
+    code = "import time; t = time.perf_counter(); import {mod}; print(time.perf_counter() - t)"
     print("\n## import time in a fresh interpreter (median of 5)")
     for mod in ("replicate_nb", "replicate_nb.batch"):
-        runs = [float(subprocess.run([sys.executable, "-c", code.format(mod=mod)],
-                                     capture_output=True, text=True, check=True).stdout)
-                for _ in range(5)]
+        runs = [
+            float(
+                subprocess.run(
+                    [sys.executable, "-c", code.format(mod=mod)],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                ).stdout
+            )
+            for _ in range(5)
+        ]
         median = statistics.median(runs)
         print(f"  import {mod:<20} {median * 1000:6.0f} ms")
         if mod == "replicate_nb" and median > 0.3:
-            heavy = subprocess.run([sys.executable, "-X", "importtime", "-c", "import " + mod],
-                                   capture_output=True, text=True).stderr.splitlines()[1:]
+            heavy = subprocess.run(
+                [sys.executable, "-X", "importtime", "-c", "import " + mod],
+                capture_output=True,
+                text=True,
+            ).stderr.splitlines()[1:]
             top = sorted(heavy, key=lambda line: -int(line.split("|")[1]))[:8]
             print("  over 0.3 s; heaviest imports (cumulative us):", *top, sep="\n    ")
 

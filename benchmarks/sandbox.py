@@ -83,9 +83,16 @@ def canned_prediction(base_url: str) -> bytes:
     """A fixed, already-succeeded prediction the SDK parses like a real one."""
     api = f"{base_url}/v1/predictions/{CANNED_ID}"
     body = {
-        "id": CANNED_ID, "model": MODEL, "version": CANNED_VERSION, "input": INPUT,
-        "logs": "", "output": "hello x", "data_removed": False, "error": None,
-        "status": "succeeded", "source": "api",
+        "id": CANNED_ID,
+        "model": MODEL,
+        "version": CANNED_VERSION,
+        "input": INPUT,
+        "logs": "",
+        "output": "hello x",
+        "data_removed": False,
+        "error": None,
+        "status": "succeeded",
+        "source": "api",
         "created_at": "2026-11-21T00:00:00.000000Z",
         "started_at": "2026-11-21T00:00:00.000100Z",
         "completed_at": "2026-11-21T00:00:00.000200Z",
@@ -99,8 +106,9 @@ def canned_app(prediction: bytes) -> Callable[..., Awaitable[None]]:
     """A raw ASGI app: the canned prediction on CANNED_ROUTE (POST), `{}` on GET, else 404."""
     json_headers = [(b"content-type", b"application/json")]
 
-    async def app(scope: dict[str, Any], receive: Callable[..., Any],
-                  send: Callable[..., Any]) -> None:
+    async def app(
+        scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]
+    ) -> None:
         if scope["type"] != "http":
             return
         more = True
@@ -125,13 +133,23 @@ class CannedServer:
     """
 
     def __init__(self) -> None:
-        config = uvicorn.Config(self._app, host="127.0.0.1", port=0, http="h11", loop="asyncio",
-                                lifespan="off", interface="asgi3", log_level="warning",
-                                access_log=False,
-                                timeout_graceful_shutdown=2, timeout_keep_alive=30)
+        config = uvicorn.Config(
+            self._app,
+            host="127.0.0.1",
+            port=0,
+            http="h11",
+            loop="asyncio",
+            lifespan="off",
+            interface="asgi3",
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=2,
+            timeout_keep_alive=30,
+        )
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._server.serve()),
-                                        name=CANNED_THREAD, daemon=True)
+        self._thread = threading.Thread(
+            target=lambda: asyncio.run(self._server.serve()), name=CANNED_THREAD, daemon=True
+        )
         self._inner: Callable[..., Awaitable[None]] | None = None
         self.base_url = ""
 
@@ -296,8 +314,13 @@ async def burst_async(target: Target, settings: Settings) -> Burst:
     finally:
         for client in clients:
             await aclose_client(client)
-    return Burst(seconds, settings.burst, Counter(o for o in outcomes if o is not None),
-                 server_cpu, client_cpu)
+    return Burst(
+        seconds,
+        settings.burst,
+        Counter(o for o in outcomes if o is not None),
+        server_cpu,
+        client_cpu,
+    )
 
 
 def run_bursts(targets: list[Target], settings: Settings) -> dict[str, list[Burst]]:
@@ -326,16 +349,20 @@ def verdict(ok: bool) -> str:
 
 def print_context(settings: Settings) -> None:
     """Machine, versions and command."""
-    versions = ", ".join(f"{name} {metadata.version(name)}"
-                         for name in ("replicate", "httpx", "httpcore", "uvicorn", "h11",
-                                      "starlette"))
+    versions = ", ".join(
+        f"{name} {metadata.version(name)}"
+        for name in ("replicate", "httpx", "httpcore", "uvicorn", "h11", "starlette")
+    )
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    print(f"machine:  {usable} usable cores ({os.cpu_count()} total), {platform.machine()}, "
-          f"{platform.system()} {platform.release()}")
+    print(
+        f"machine:  {usable} usable cores ({os.cpu_count()} total), {platform.machine()}, "
+        f"{platform.system()} {platform.release()}"
+    )
     print(f"python:   {platform.python_implementation()} {platform.python_version()}")
     print(f"versions: {versions}")
-    print(f"command:  {shlex.join([os.path.relpath(sys.executable), *sys.argv])}  "
-          f"(cwd {os.getcwd()})")
+    print(
+        f"command:  {shlex.join([os.path.relpath(sys.executable), *sys.argv])}  (cwd {os.getcwd()})"
+    )
     print(f"settings: {settings}")
 
 
@@ -351,26 +378,35 @@ def stalls(sandbox_lat: dict[str, Latency], canned_lat: dict[str, Latency]) -> l
 
 def print_latency(sandbox_lat: dict[str, Latency], canned_lat: dict[str, Latency]) -> float:
     """The latency table; returns the run/bare ratio on the sandbox."""
-    print("\n== latency: sequential calls, each kind on its own keep-alive connection, "
-          "interleaved ==")
+    print(
+        "\n== latency: sequential calls, each kind on its own keep-alive connection, interleaved =="
+    )
     labels = {"run": "client.run(hello-world)", "bare": f"bare httpx GET {BARE_PATH}"}
     for server, lat in (("sandbox", sandbox_lat), ("canned", canned_lat)):
         for call, label in labels.items():
-            print(f"  {server:8} {label:32} median {ms(lat[call].median):>10}   "
-                  f"p90 {ms(lat[call].p90):>10}")
+            print(
+                f"  {server:8} {label:32} median {ms(lat[call].median):>10}   "
+                f"p90 {ms(lat[call].p90):>10}"
+            )
     ratio = sandbox_lat["run"].median / sandbox_lat["bare"].median
     stalled = stalls(sandbox_lat, canned_lat)
     note = ": it compares stalls, see the warning" if stalled else ""
-    print(f"  ratio run/bare on the sandbox: {ratio:.2f}x  "
-          f"(aim <= 3x: {verdict(ratio <= 3 and not stalled)}{note})")
+    print(
+        f"  ratio run/bare on the sandbox: {ratio:.2f}x  "
+        f"(aim <= 3x: {verdict(ratio <= 3 and not stalled)}{note})"
+    )
     run = sandbox_lat["run"].median
-    print(f"  sandbox run / canned bare GET: {run / canned_lat['bare'].median:.1f}x   "
-          f"sandbox run / canned run: {run / canned_lat['run'].median:.1f}x")
+    print(
+        f"  sandbox run / canned bare GET: {run / canned_lat['bare'].median:.1f}x   "
+        f"sandbox run / canned run: {run / canned_lat['run'].median:.1f}x"
+    )
     for call in stalled:
         mine, theirs = sandbox_lat[call].median, canned_lat[call].median
-        print(f"  WARNING: {labels[call]} on the sandbox takes {ms(mine)}, {mine / theirs:.0f}x "
-              "the same call on the canned server: a fixed ~40 ms stall, not work (Nagle + "
-              "delayed ACK, see benchmarks/README.md).")
+        print(
+            f"  WARNING: {labels[call]} on the sandbox takes {ms(mine)}, {mine / theirs:.0f}x "
+            "the same call on the canned server: a fixed ~40 ms stall, not work (Nagle + "
+            "delayed ACK, see benchmarks/README.md)."
+        )
     return ratio
 
 
@@ -387,32 +423,44 @@ def us(seconds: float | None) -> str:
 
 def print_bursts(bursts: dict[str, list[Burst]], settings: Settings) -> float:
     """The burst table; returns the sandbox/ceiling ratio (median of per-round pairs)."""
-    print(f"\n== burst: {settings.burst} async_run at once, spread over {settings.clients} "
-          f"replicate.Clients x {PER_CLIENT} (one SDK client's pool holds {PER_CLIENT} "
-          "connections) ==")
+    print(
+        f"\n== burst: {settings.burst} async_run at once, spread over {settings.clients} "
+        f"replicate.Clients x {PER_CLIENT} (one SDK client's pool holds {PER_CLIENT} "
+        "connections) =="
+    )
     for name, rounds in bursts.items():
         failures = sum((b.failures for b in rounds), Counter())
-        print(f"  {name:8} median {statistics.median(b.rate for b in rounds):5.0f} "
-              f"predictions/s   rounds [{', '.join(f'{b.rate:.0f}' for b in rounds)}]   "
-              f"burst {statistics.median(b.seconds for b in rounds):.2f} s   "
-              f"failures {sum(failures.values())}/{settings.burst * len(rounds)}"
-              + (f" {dict(failures)}" if failures else ""))
-    pairs = [mine.rate / theirs.rate for mine, theirs in zip(bursts["sandbox"], bursts["canned"],
-                                                              strict=True)]
+        print(
+            f"  {name:8} median {statistics.median(b.rate for b in rounds):5.0f} "
+            f"predictions/s   rounds [{', '.join(f'{b.rate:.0f}' for b in rounds)}]   "
+            f"burst {statistics.median(b.seconds for b in rounds):.2f} s   "
+            f"failures {sum(failures.values())}/{settings.burst * len(rounds)}"
+            + (f" {dict(failures)}" if failures else "")
+        )
+    pairs = [
+        mine.rate / theirs.rate
+        for mine, theirs in zip(bursts["sandbox"], bursts["canned"], strict=True)
+    ]
     ratio = statistics.median(pairs)
-    print(f"  ratio sandbox/ceiling: {ratio:.2f}  (aim >= 0.8: {verdict(ratio >= 0.8)}; median "
-          f"of the rounds run back to back: [{', '.join(f'{r:.2f}' for r in pairs)}])")
+    print(
+        f"  ratio sandbox/ceiling: {ratio:.2f}  (aim >= 0.8: {verdict(ratio >= 0.8)}; median "
+        f"of the rounds run back to back: [{', '.join(f'{r:.2f}' for r in pairs)}])"
+    )
     print("  CPU per prediction (servers and client share one process, hence one GIL):")
     totals = {}
     for name, rounds in bursts.items():
         server = cpu_per_prediction(rounds, "server_cpu")
         client = cpu_per_prediction(rounds, "client_cpu")
         totals[name] = None if server is None or client is None else server + client
-        print(f"    {name:8} server thread {us(server)}   client thread {us(client)}   "
-              f"sum {us(totals[name])}")
+        print(
+            f"    {name:8} server thread {us(server)}   client thread {us(client)}   "
+            f"sum {us(totals[name])}"
+        )
     if totals["sandbox"] and totals["canned"]:
-        print(f"  CPU-cost ratio canned/sandbox: {totals['canned'] / totals['sandbox']:.2f}  "
-              "(the throughput ratio if CPU were the only limit; steadier than wall time)")
+        print(
+            f"  CPU-cost ratio canned/sandbox: {totals['canned'] / totals['sandbox']:.2f}  "
+            "(the throughput ratio if CPU were the only limit; steadier than wall time)"
+        )
     return ratio
 
 
@@ -429,15 +477,20 @@ def raise_fd_limit(needed: int) -> None:
 def servers() -> Iterator[list[Target]]:
     """The sandbox and the canned server, stopped on the way out."""
     with sandbox.start() as sb, CannedServer() as canned:
-        yield [Target("sandbox", sb.base_url, f"sandbox-{sb.port}"),
-               Target("canned", canned.base_url, CANNED_THREAD)]
+        yield [
+            Target("sandbox", sb.base_url, f"sandbox-{sb.port}"),
+            Target("canned", canned.base_url, CANNED_THREAD),
+        ]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true",
-                        help=f"smaller run: {QUICK.runs} latency samples, burst of {QUICK.burst}")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"smaller run: {QUICK.runs} latency samples, burst of {QUICK.burst}",
+    )
     return parser.parse_args(argv)
 
 

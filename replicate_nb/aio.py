@@ -43,8 +43,9 @@ def _background_loop() -> asyncio.AbstractEventLoop:
     with _lock:
         if _loop is None or _loop_thread is None or not _loop_thread.is_alive():
             _loop = asyncio.new_event_loop()
-            _loop_thread = threading.Thread(target=_loop.run_forever, name="replicate-nb-loop",
-                                       daemon=True)
+            _loop_thread = threading.Thread(
+                target=_loop.run_forever, name="replicate-nb-loop", daemon=True
+            )
             _loop_thread.start()
         return _loop
 
@@ -61,7 +62,8 @@ def _run(awaitable: Awaitable[T]) -> T:
             awaitable.close()
         raise EventLoopError(
             "a sync helper (run_sync) was called from code already running on replicate_nb's "
-            "background loop, where waiting would deadlock; use the async_ version and await it.")
+            "background loop, where waiting would deadlock; use the async_ version and await it."
+        )
     coro = awaitable if inspect.iscoroutine(awaitable) else _await(awaitable)
     # The caller's context travels with the task: in ipykernel it holds the cell's parent header,
     # so output (e.g. a progress bar) lands under the cell that started the work.
@@ -132,8 +134,10 @@ def run_sync(obj: Callable[P, Coroutine[Any, Any, T]] | Awaitable[T]) -> Callabl
         return _twin(obj)
     if inspect.isawaitable(obj):
         return _run(obj)
-    raise TypeError(f"run_sync() takes a coroutine or an async def function, not {obj!r}; "
-                    "call the async function first (run_sync(f(...))) or pass f itself.")
+    raise TypeError(
+        f"run_sync() takes a coroutine or an async def function, not {obj!r}; "
+        "call the async function first (run_sync(f(...))) or pass f itself."
+    )
 
 
 _Entry = tuple[replicate.Client, AsyncGenerator[None, None]]  # (clone, its closer)
@@ -156,7 +160,8 @@ def loop_client(client: replicate.Client) -> replicate.Client:
     except RuntimeError:
         raise EventLoopError(
             "loop_client() needs a running event loop: call it inside the coroutine that uses the "
-            "client, e.g. `await loop_client(client).async_run(...)`.") from None
+            "client, e.g. `await loop_client(client).async_run(...)`."
+        ) from None
     with _clones_lock:
         per_loop = _clones.get(loop)
         if per_loop is None:
@@ -176,8 +181,9 @@ def _clone(client: replicate.Client) -> replicate.Client:
     # The SDK writes User-Agent/Authorization into the `headers` dict it is given: copy it.
     if isinstance(kwargs.get("headers"), dict):
         kwargs["headers"] = dict(kwargs["headers"])
-    clone = replicate.Client(client._api_token, base_url=client._base_url,
-                             timeout=client._timeout, **kwargs)
+    clone = replicate.Client(
+        client._api_token, base_url=client._base_url, timeout=client._timeout, **kwargs
+    )
     clone.poll_interval = client.poll_interval
     return clone
 

@@ -55,7 +55,8 @@ _THROTTLED_LIMIT = 30  # rate-limited creates waited out per input before giving
 # awaits the hook inside the request's own task, so a context variable set by each create attempt
 # gives it a private box: concurrent creates never see each other's value.
 _retry_after_box: contextvars.ContextVar[list[float] | None] = contextvars.ContextVar(
-    "replicate_nb_retry_after", default=None)
+    "replicate_nb_retry_after", default=None
+)
 
 
 async def _remember_retry_after(response: httpx.Response) -> None:
@@ -120,8 +121,14 @@ def _created_at(prediction: Prediction) -> _dt.datetime | None:
 class _Batch:
     """The state of one `async_run_many` call: which predictions exist and which still run."""
 
-    def __init__(self, client: replicate.Client, ref: ModelVersionIdentifier, *,
-                 timeout: float | None, retries: int) -> None:
+    def __init__(
+        self,
+        client: replicate.Client,
+        ref: ModelVersionIdentifier,
+        *,
+        timeout: float | None,
+        retries: int,
+    ) -> None:
         self.client = client
         self.ref = ref
         self.timeout = timeout
@@ -145,15 +152,25 @@ class _Batch:
                 prediction, sent_at = await self._create(payload, attempts)
                 timed_out = await self._follow(prediction, sent_at)
             except (ReplicateError, httpx.HTTPError) as exc:
-                return RunResult(input=item, prediction_id=prediction.id if prediction else None,
-                                 error=_describe(exc), duration=time.monotonic() - started,
-                                 attempts=attempts[0])
+                return RunResult(
+                    input=item,
+                    prediction_id=prediction.id if prediction else None,
+                    error=_describe(exc),
+                    duration=time.monotonic() - started,
+                    attempts=attempts[0],
+                )
             status, error = prediction.status, prediction.error
             if timed_out and status != "succeeded" and self.timeout is not None:
                 status, error = "canceled", str(PredictionTimeout(prediction.id, self.timeout))
-            return RunResult(input=item, output=prediction.output, prediction_id=prediction.id,
-                             status=status, error=None if error is None else str(error),
-                             duration=time.monotonic() - started, attempts=attempts[0])
+            return RunResult(
+                input=item,
+                output=prediction.output,
+                prediction_id=prediction.id,
+                status=status,
+                error=None if error is None else str(error),
+                duration=time.monotonic() - started,
+                attempts=attempts[0],
+            )
 
     async def _create(self, payload: Any, attempts: list[int]) -> tuple[Prediction, float]:
         """Create the prediction, retrying what is safe to retry, adopting what was created.
@@ -181,8 +198,11 @@ class _Batch:
                     if throttled > _THROTTLED_LIMIT:
                         raise
                     # the whole batch pauses: other inputs hammering the limit would starve this one
-                    self.resume_at = max(self.resume_at, time.monotonic() + (
-                        _backoff(throttled, None) if retry_after is None else retry_after))
+                    self.resume_at = max(
+                        self.resume_at,
+                        time.monotonic()
+                        + (_backoff(throttled, None) if retry_after is None else retry_after),
+                    )
                     continue
                 failures = attempts[0] - throttled
                 retry = failures <= self.retries and _transient(exc)
@@ -202,9 +222,11 @@ class _Batch:
         hold: dict[str, Any] = {"wait": self.hold} if self.hold else {}
         if self.ref.version:
             return await self.client.predictions.async_create(
-                version=self.ref.version, input=payload, **hold)
+                version=self.ref.version, input=payload, **hold
+            )
         return await self.client.models.predictions.async_create(
-            model=(self.ref.owner, self.ref.name), input=payload, **hold)
+            model=(self.ref.owner, self.ref.name), input=payload, **hold
+        )
 
     def _created(self, task: asyncio.Task[Prediction]) -> None:
         sent = self.creating.pop(task)
@@ -221,16 +243,21 @@ class _Batch:
         if prediction.status not in _TERMINAL:
             self.running[prediction.id] = prediction
 
-    def _adopt(self, candidates: list[Prediction], payload: Any, since: _dt.datetime
-               ) -> Prediction | None:
+    def _adopt(
+        self, candidates: list[Prediction], payload: Any, since: _dt.datetime
+    ) -> Prediction | None:
         """Take over the prediction an unanswered create made, if `candidates` show one."""
         model = f"{self.ref.owner}/{self.ref.name}"
         for found in candidates:
             created = _created_at(found)
-            if (found.id not in self.known and found.model == model
-                    and (not self.ref.version or found.version == self.ref.version)
-                    and found.input == payload
-                    and created is not None and created >= since - _CLOCK_SLACK):
+            if (
+                found.id not in self.known
+                and found.model == model
+                and (not self.ref.version or found.version == self.ref.version)
+                and found.input == payload
+                and created is not None
+                and created >= since - _CLOCK_SLACK
+            ):
                 self._track(found)
                 return found
         return None
@@ -285,8 +312,11 @@ class _Batch:
         for last_round in (False, True):
             if self.creating or self.unsure:
                 await self._adopt_lost(left())
-            cancels |= {pid: asyncio.ensure_future(self._retrying(p.async_cancel))
-                        for pid, p in self.running.items() if pid not in cancels}
+            cancels |= {
+                pid: asyncio.ensure_future(self._retrying(p.async_cancel))
+                for pid, p in self.running.items()
+                if pid not in cancels
+            }
             if self.creating and not last_round:
                 await asyncio.wait(list(self.creating), timeout=left())
         if not cancels:
@@ -295,9 +325,12 @@ class _Batch:
         for future in pending:
             future.cancel()
         failed = [pid for pid, f in cancels.items() if f in pending or f.exception() is not None]
-        log.warning("run_many stopped early; canceled %d running prediction(s): %s%s",
-                    len(cancels), ", ".join(cancels),
-                    f" (cancel failed for: {', '.join(failed)})" if failed else "")
+        log.warning(
+            "run_many stopped early; canceled %d running prediction(s): %s%s",
+            len(cancels),
+            ", ".join(cancels),
+            f" (cancel failed for: {', '.join(failed)})" if failed else "",
+        )
 
     async def _adopt_lost(self, timeout: float) -> None:
         """Find the predictions of creates whose answer has not come (one listing for all)."""
@@ -305,18 +338,30 @@ class _Batch:
         self.unsure.clear()
         try:
             page = await asyncio.wait_for(
-                self._retrying(self.client.predictions.async_list), max(timeout, 0.5))
+                self._retrying(self.client.predictions.async_list), max(timeout, 0.5)
+            )
         except (TimeoutError, ReplicateError, httpx.HTTPError) as exc:
-            log.warning("run_many could not list predictions (%s); %d unanswered create(s) may "
-                        "have started predictions that still run", _describe(exc), len(lost))
+            log.warning(
+                "run_many could not list predictions (%s); %d unanswered create(s) may "
+                "have started predictions that still run",
+                _describe(exc),
+                len(lost),
+            )
             return
         for payload, since in lost:
             self._adopt(page.results, payload, since)
 
 
-async def async_run_many(ref: str, inputs: Iterable[Mapping[str, Any]], *, concurrency: int = 8,
-                         timeout: float | None = None, retries: int = 3, progress: bool = True,
-                         client: replicate.Client | None = None) -> BatchResults:
+async def async_run_many(
+    ref: str,
+    inputs: Iterable[Mapping[str, Any]],
+    *,
+    concurrency: int = 8,
+    timeout: float | None = None,
+    retries: int = 3,
+    progress: bool = True,
+    client: replicate.Client | None = None,
+) -> BatchResults:
     """Run model `ref` once per input, `concurrency` at a time; one result per input, in order.
 
     A failed input never loses the others: each gets a `RunResult` with its status and error.
@@ -353,8 +398,9 @@ async def async_run_many(ref: str, inputs: Iterable[Mapping[str, Any]], *, concu
     from tqdm.auto import tqdm
 
     started = time.monotonic()
-    batch = _Batch(_hooked(loop_client(client or current_client())), parsed, timeout=timeout,
-                   retries=retries)
+    batch = _Batch(
+        _hooked(loop_client(client or current_client())), parsed, timeout=timeout, retries=retries
+    )
     limit = asyncio.Semaphore(concurrency)
     bar = tqdm(total=len(items), desc=ref, unit="run", disable=not progress)
     tasks = [asyncio.ensure_future(batch.run_one(item, limit)) for item in items]

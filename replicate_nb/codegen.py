@@ -28,9 +28,15 @@ def literal(value: Any) -> str:
     return repr(value)
 
 
-def snippet(inputs: Mapping[str, Any], *, model: str | None = None, version: str | None = None,
-            files: Mapping[str, str] | None = None, secrets: Collection[str] = (),
-            joins_text: bool = False) -> str:
+def snippet(
+    inputs: Mapping[str, Any],
+    *,
+    model: str | None = None,
+    version: str | None = None,
+    files: Mapping[str, str] | None = None,
+    secrets: Collection[str] = (),
+    joins_text: bool = False,
+) -> str:
     """The code that creates the same prediction as a form, ending with a newline.
 
     Args:
@@ -50,11 +56,18 @@ def snippet(inputs: Mapping[str, Any], *, model: str | None = None, version: str
     lines.append("")
     pad = _INDENT if opened else ""
     if opened:
-        lines.append("with " + ", ".join(f"open({literal(files[name])}, \"rb\") as {var}"
-                                         for name, var in opened.items()) + ":")
+        lines.append(
+            "with "
+            + ", ".join(
+                f'open({literal(files[name])}, "rb") as {var}' for name, var in opened.items()
+            )
+            + ":"
+        )
     if model is None and version is not None:
-        lines += [f"{pad}prediction = replicate.predictions.create(",
-                  f"{pad}{_INDENT}version={literal(version)},"]
+        lines += [
+            f"{pad}prediction = replicate.predictions.create(",
+            f"{pad}{_INDENT}version={literal(version)},",
+        ]
         tail = ["prediction.wait()", "print(prediction.status, prediction.output)"]
     else:
         if model is None:
@@ -67,8 +80,11 @@ def snippet(inputs: Mapping[str, Any], *, model: str | None = None, version: str
     else:
         lines.append(f"{pad}{_INDENT}input={{")
         for name, value in inputs.items():
-            code = (f"getpass({literal(name + ': ')})" if name in secrets
-                    else opened.get(name) or literal(value))
+            code = (
+                f"getpass({literal(name + ': ')})"
+                if name in secrets
+                else opened.get(name) or literal(value)
+            )
             lines.append(f"{pad}{_INDENT * 2}{literal(name)}: {code},")
         lines.append(f"{pad}{_INDENT}}},")
     return "\n".join([*lines, f"{pad})", *tail, ""])

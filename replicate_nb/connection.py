@@ -33,12 +33,26 @@ REPLICATE_URL = "https://api.replicate.com"
 """The real API's base URL (the Python SDK adds `/v1` itself)."""
 
 _SANDBOX_TOKEN = "sandbox"  # sent to a sandbox, so the SDK never falls back to an env token
-_SHORTCUTS = ("default_client", "run", "async_run", "stream", "async_stream", "collections",
-              "deployments", "files", "hardware", "models", "predictions", "trainings",
-              "webhooks")  # what replicate/__init__.py binds to default_client at import
-_TOKEN_HELP = ("call replicate_nb.login(), pass connect(token=...), or set the "
-               "REPLICATE_API_TOKEN environment variable (tokens: "
-               "https://replicate.com/account/api-tokens)")
+_SHORTCUTS = (
+    "default_client",
+    "run",
+    "async_run",
+    "stream",
+    "async_stream",
+    "collections",
+    "deployments",
+    "files",
+    "hardware",
+    "models",
+    "predictions",
+    "trainings",
+    "webhooks",
+)  # what replicate/__init__.py binds to default_client at import
+_TOKEN_HELP = (
+    "call replicate_nb.login(), pass connect(token=...), or set the "
+    "REPLICATE_API_TOKEN environment variable (tokens: "
+    "https://replicate.com/account/api-tokens)"
+)
 
 logger = logging.getLogger(__name__)
 
@@ -69,12 +83,14 @@ class Connection:
         return f"Connected to Replicate at {self.base_url}"
 
     def __repr__(self) -> str:
-        return (f"Connection(backend={self.backend!r}, base_url={self.base_url!r}, "
-                f"account={self.account!r}, token=[secure])")
+        return (
+            f"Connection(backend={self.backend!r}, base_url={self.base_url!r}, "
+            f"account={self.account!r}, token=[secure])"
+        )
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
         colour = "#cf222e" if self.problem else "#1a7f37"
-        html = (f'<div><span style="color:{colour}">&#9679;</span> {escape(self.status)}</div>')
+        html = f'<div><span style="color:{colour}">&#9679;</span> {escape(self.status)}</div>'
         return {"text/plain": self.status, "text/html": html}
 
 
@@ -85,9 +101,15 @@ class ConnectedClient(replicate.Client):
     and the cell's result show the status, and `repr()` can never print the token.
     """
 
-    def __init__(self, api_token: str | None = None, *, base_url: str | None = None,
-                 timeout: httpx.Timeout | None = None, connection: Connection | None = None,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self,
+        api_token: str | None = None,
+        *,
+        base_url: str | None = None,
+        timeout: httpx.Timeout | None = None,
+        connection: Connection | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(api_token, base_url=base_url, timeout=timeout, **kwargs)
         self.connection = connection
 
@@ -129,8 +151,14 @@ def current_connection() -> Connection | None:
     return client.connection if client is not None else None
 
 
-def connect(token: str | None = None, *, backend: str = "auto", base_url: str | None = None,
-            trust_env: bool = True, **sandbox_options: Any) -> ConnectedClient:
+def connect(
+    token: str | None = None,
+    *,
+    backend: str = "auto",
+    base_url: str | None = None,
+    trust_env: bool = True,
+    **sandbox_options: Any,
+) -> ConnectedClient:
     """Connect to Replicate or to an offline sandbox, and make `replicate.*` use that client.
 
     Args:
@@ -150,8 +178,14 @@ def connect(token: str | None = None, *, backend: str = "auto", base_url: str | 
     Raises:
         BackendError: `backend="replicate"` without a token.
     """
-    return _connect(token, backend=backend, base_url=base_url, trust_env=trust_env,
-                    check_account=True, sandbox_options=sandbox_options)
+    return _connect(
+        token,
+        backend=backend,
+        base_url=base_url,
+        trust_env=trust_env,
+        check_account=True,
+        sandbox_options=sandbox_options,
+    )
 
 
 def disconnect() -> None:
@@ -187,8 +221,15 @@ def login(*, backend_check: bool = True) -> ConnectedClient | None:
     return client
 
 
-def _connect(token: str | None, *, backend: str, base_url: str | None, trust_env: bool,
-             check_account: bool, sandbox_options: Mapping[str, Any]) -> ConnectedClient:
+def _connect(
+    token: str | None,
+    *,
+    backend: str,
+    base_url: str | None,
+    trust_env: bool,
+    check_account: bool,
+    sandbox_options: Mapping[str, Any],
+) -> ConnectedClient:
     if backend not in ("auto", "sandbox", "replicate"):
         raise ValueError(f"backend must be 'auto', 'sandbox' or 'replicate', got {backend!r}")
     env: Mapping[str, str] = os.environ if trust_env else {}
@@ -196,13 +237,17 @@ def _connect(token: str | None, *, backend: str, base_url: str | None, trust_env
         backend = "replicate" if token or env.get("REPLICATE_API_TOKEN") else "sandbox"
     if backend == "sandbox":
         if base_url is not None:
-            raise ValueError("base_url is for backend='replicate'; a sandbox picks its own "
-                             "(pass port=... to choose the port)")
+            raise ValueError(
+                "base_url is for backend='replicate'; a sandbox picks its own "
+                "(pass port=... to choose the port)"
+            )
         client = _sandbox_client(token, sandbox_options)
     else:
         if sandbox_options:
-            raise TypeError(f"sandbox options {sorted(sandbox_options)} only apply to "
-                            "backend='sandbox' (with backend='auto' a token selects the real API)")
+            raise TypeError(
+                f"sandbox options {sorted(sandbox_options)} only apply to "
+                "backend='sandbox' (with backend='auto' a token selects the real API)"
+            )
         token = token or env.get("REPLICATE_API_TOKEN")
         if not token:
             raise BackendError(f"backend='replicate' needs an API token: {_TOKEN_HELP}.")
@@ -263,8 +308,14 @@ def _login_with(token: str, backend_check: bool) -> ConnectedClient:
     if not token:
         raise BackendError(f"no token was entered: {_TOKEN_HELP}.")
     os.environ["REPLICATE_API_TOKEN"] = token  # for this process only, e.g. subprocesses
-    return _connect(token, backend="replicate", base_url=None, trust_env=True,
-                    check_account=backend_check, sandbox_options={})
+    return _connect(
+        token,
+        backend="replicate",
+        base_url=None,
+        trust_env=True,
+        check_account=backend_check,
+        sandbox_options={},
+    )
 
 
 def _in_widget_kernel() -> bool:
@@ -274,16 +325,18 @@ def _in_widget_kernel() -> bool:
     except ImportError:
         return False
     shell = get_ipython()
-    return (shell is not None and getattr(shell, "kernel", None) is not None
-            and importlib.util.find_spec("ipywidgets") is not None)
+    return (
+        shell is not None
+        and getattr(shell, "kernel", None) is not None
+        and importlib.util.find_spec("ipywidgets") is not None
+    )
 
 
 def _login_widget(backend_check: bool) -> None:
     import ipywidgets as widgets
     from IPython.display import display
 
-    box = widgets.Password(description="API token", placeholder="r8_...",
-                           continuous_update=False)
+    box = widgets.Password(description="API token", placeholder="r8_...", continuous_update=False)
     button = widgets.Button(description="Log in", button_style="primary")
     form = widgets.HBox([box, button])
     out = widgets.Output()

@@ -35,8 +35,12 @@ _BROWSER = {
     "audio": frozenset({"wav", "mpeg", "ogg", "flac", "aac", "mp4"}),
     "video": frozenset({"mp4", "webm"}),
 }
-_EXTENSIONS = {"application/json": ".json", "text/plain": ".txt", "application/pdf": ".pdf",
-               "application/zip": ".zip"}
+_EXTENSIONS = {
+    "application/json": ".json",
+    "text/plain": ".txt",
+    "application/pdf": ".pdf",
+    "application/zip": ".zip",
+}
 _STATUS_COLOURS = {"succeeded": "#1a7f37", "failed": "#cf222e", "canceled": "#6e7781"}
 _TIMES = "\N{MULTIPLICATION SIGN}"
 _PRETTY_LIMIT = 50
@@ -55,8 +59,11 @@ class _Shown:
     is_image: bool = False
 
     def data(self) -> dict[str, Any]:
-        return self.bundle if self.bundle is not None else {
-            "text/plain": self.plain, "text/html": self.html}
+        return (
+            self.bundle
+            if self.bundle is not None
+            else {"text/plain": self.plain, "text/html": self.html}
+        )
 
 
 def show(output: Any) -> None:
@@ -99,8 +106,9 @@ def render_prediction(prediction: Prediction) -> dict[str, Any]:
     return _prediction(prediction).data()
 
 
-def stream_text(ref: str, input: dict[str, Any] | None = None, *,
-                client: replicate.Client | None = None) -> str:
+def stream_text(
+    ref: str, input: dict[str, Any] | None = None, *, client: replicate.Client | None = None
+) -> str:
     """Run a streaming model, printing tokens as they arrive; returns the full text.
 
     Tokens go to stdout without newlines (one stream output in the notebook), then a final
@@ -117,8 +125,9 @@ def stream_text(ref: str, input: dict[str, Any] | None = None, *,
     return "".join(parts)
 
 
-async def async_stream_text(ref: str, input: dict[str, Any] | None = None, *,
-                            client: replicate.Client | None = None) -> str:
+async def async_stream_text(
+    ref: str, input: dict[str, Any] | None = None, *, client: replicate.Client | None = None
+) -> str:
     """Like `stream_text`, awaited on the running event loop (with a client for that loop)."""
     client = loop_client(client if client is not None else current_client())
     parts: list[str] = []
@@ -165,8 +174,9 @@ def _text(value: str) -> _Shown:
 
 def _pretty(value: Any, *, width: int = 79) -> _Shown:
     plain = pretty(value, max_width=width, max_seq_length=_PRETTY_LIMIT)
-    return _Shown(plain, f"<pre style=\"margin:0\">{escape(plain)}</pre>",
-                  bundle={"text/plain": plain})
+    return _Shown(
+        plain, f'<pre style="margin:0">{escape(plain)}</pre>', bundle={"text/plain": plain}
+    )
 
 
 def _sequence(items: list[Any]) -> _Shown:
@@ -176,13 +186,17 @@ def _sequence(items: list[Any]) -> _Shown:
         return _pretty(items, width=10_000)
     parts = tuple(_render(item) for item in items)
     multiline = any("\n" in p.plain for p in parts)
-    plain = "\n".join(p.plain for p in parts) if multiline else (
-        "[" + ", ".join(p.plain for p in parts) + "]")
+    plain = (
+        "\n".join(p.plain for p in parts)
+        if multiline
+        else ("[" + ", ".join(p.plain for p in parts) + "]")
+    )
     if all(p.is_image for p in parts):
         cells = "".join(
             f'<figure style="margin:0;max-width:256px">{p.html}'
             f'<figcaption style="font-size:smaller">{escape(p.plain)}</figcaption></figure>'
-            for p in parts)
+            for p in parts
+        )
         html = f'<div style="display:flex;flex-wrap:wrap;gap:8px">{cells}</div>'
         return _Shown(plain, html)
     html = "".join(f'<div style="margin-bottom:6px">{p.html}</div>' for p in parts)
@@ -200,8 +214,10 @@ def _table(mapping: Mapping[Any, Any]) -> _Shown:
     rows, lines = [], []
     for key, value in mapping.items():
         shown = _render(value)
-        rows.append(f'<tr><th style="text-align:left;vertical-align:top">{escape(str(key))}</th>'
-                    f'<td style="text-align:left">{shown.html}</td></tr>')
+        rows.append(
+            f'<tr><th style="text-align:left;vertical-align:top">{escape(str(key))}</th>'
+            f'<td style="text-align:left">{shown.html}</td></tr>'
+        )
         lines.append(f"{key}: " + shown.plain.replace("\n", "\n  "))
     return _Shown("\n".join(lines), f"<table>{''.join(rows)}</table>")
 
@@ -223,13 +239,16 @@ def _media(data: bytes, mime: str, href: str | None) -> _Shown:
     src = f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
     if subtype not in _BROWSER.get(kind, ()):
         name = "output" + _EXTENSIONS.get(mime, ".bin")
-        html = (f'<a href="{escape(href or src)}" download="{name}">{name}</a> '
-                f"({escape(mime)}, {_size(len(data))})")
+        html = (
+            f'<a href="{escape(href or src)}" download="{name}">{name}</a> '
+            f"({escape(mime)}, {_size(len(data))})"
+        )
         return _Shown(label, html)
     if kind == "image":
         html = f'<img src="{src}" alt="{escape(label)}" style="max-width:100%">'
-        bundle = {mime: src.partition(",")[2], "text/plain": label} if mime in _NATIVE_IMAGES \
-            else None
+        bundle = (
+            {mime: src.partition(",")[2], "text/plain": label} if mime in _NATIVE_IMAGES else None
+        )
         return _Shown(label, html, bundle=bundle, is_image=True)
     size = ' style="max-width:100%"' if kind == "video" else ""
     return _Shown(label, f'<{kind} controls src="{src}" title="{escape(label)}"{size}></{kind}>')
@@ -246,8 +265,9 @@ def _prediction(p: Prediction) -> _Shown:
         facts.append(f"{round(progress.percentage * 100)}% ({progress.current}/{progress.total})")
     lines = [f"Prediction {p.status}: " + ", ".join(facts)]
     colour = _STATUS_COLOURS.get(p.status, "#0969da")
-    head = (f'<b style="color:{colour}">{escape(p.status)}</b> '
-            f"<code>{escape(ref)}</code> " + escape(" · ".join(facts[1:])))
+    head = f'<b style="color:{colour}">{escape(p.status)}</b> <code>{escape(ref)}</code> ' + escape(
+        " · ".join(facts[1:])
+    )
     if progress is not None:
         head += f' <progress value="{progress.current}" max="{progress.total}"></progress>'
     body = [f"<div>{head}</div>"]
@@ -257,14 +277,18 @@ def _prediction(p: Prediction) -> _Shown:
     logs = [line for line in (p.logs or "").splitlines() if line.strip()][-_LOG_LINES:]
     if logs:
         lines += [f"logs (last {len(logs)} lines):", *(f"  {line}" for line in logs)]
-        body.append(f'<pre style="margin:4px 0;font-size:smaller">{escape(chr(10).join(logs))}'
-                    "</pre>")
+        body.append(
+            f'<pre style="margin:4px 0;font-size:smaller">{escape(chr(10).join(logs))}</pre>'
+        )
     if p.output is not None:
         output = _render(p.output)
         lines.append("output: " + output.plain.replace("\n", "\n  "))
         body.append(f"<div>{output.html}</div>")
-    html = ('<div style="border:1px solid #8886;border-radius:6px;padding:6px 10px">'
-            + "".join(body) + "</div>")
+    html = (
+        '<div style="border:1px solid #8886;border-radius:6px;padding:6px 10px">'
+        + "".join(body)
+        + "</div>"
+    )
     return _Shown("\n".join(lines), html)
 
 
@@ -274,8 +298,9 @@ def _elapsed(p: Prediction) -> float | None:
     if isinstance(predict_time, (int, float)):
         return float(predict_time)
     if p.started_at and p.completed_at:
-        start, end = (datetime.fromisoformat(t.replace("Z", "+00:00"))
-                      for t in (p.started_at, p.completed_at))
+        start, end = (
+            datetime.fromisoformat(t.replace("Z", "+00:00")) for t in (p.started_at, p.completed_at)
+        )
         return (end - start).total_seconds()
     return None
 
@@ -294,4 +319,3 @@ def _image_size(data: bytes) -> tuple[int, int] | None:
             return image.size
     except (UnidentifiedImageError, OSError, ValueError):
         return None
-

@@ -55,8 +55,9 @@ class Run:
 
     def describe(self, secrets: set[str]) -> str:
         """One line for the history list, with secret inputs shown as `[secure]`."""
-        shown = ", ".join(f"{k}={'[secure]' if k in secrets else repr(v)[:24]}"
-                          for k, v in self.input.items())
+        shown = ", ".join(
+            f"{k}={'[secure]' if k in secrets else repr(v)[:24]}" for k, v in self.input.items()
+        )
         took = f"{self.seconds:.1f} s" if self.seconds is not None else "…"
         p = self.prediction
         return f"{self.started:%H:%M:%S}  {p.id}  {p.status}  {took}  {shown or '(defaults)'}"
@@ -69,9 +70,16 @@ class ModelForm(widgets.VBox):
     `set(**inputs)`, `value`, `errors`, `await submit()`, `cancel()`, `reset()`, `code()`.
     """
 
-    def __init__(self, openapi_schema: dict, *, model: str | None = None,
-                 version: str | None = None, cog_version: str | None = None,
-                 description: str = "", client: replicate.Client | None = None) -> None:
+    def __init__(
+        self,
+        openapi_schema: dict,
+        *,
+        model: str | None = None,
+        version: str | None = None,
+        cog_version: str | None = None,
+        description: str = "",
+        client: replicate.Client | None = None,
+    ) -> None:
         self.schema = parse(openapi_schema, cog_version=cog_version)
         self.model, self.version, self._client = model, version, client
         self.inputs: dict[str, FieldWidget] = {f.name: widget_for(f) for f in self.schema.fields}
@@ -93,22 +101,43 @@ class ModelForm(widgets.VBox):
         self.load_button = widgets.Button(description="Load inputs", disabled=True)
         self.details = widgets.Accordion(
             [self.logs, widgets.VBox([self.history_list, self.load_button])],
-            titles=("Logs", "History (0)"), selected_index=None)
-        for name, handler in (("button", self._on_run), ("cancel_button", self._on_cancel),
-                              ("reset_button", lambda _: self.reset()),
-                              ("code_button", self._on_code), ("load_button", self._on_load)):
+            titles=("Logs", "History (0)"),
+            selected_index=None,
+        )
+        for name, handler in (
+            ("button", self._on_run),
+            ("cancel_button", self._on_cancel),
+            ("reset_button", lambda _: self.reset()),
+            ("code_button", self._on_code),
+            ("load_button", self._on_load),
+        ):
             getattr(self, name).on_click(handler)
         for widget in self.inputs.values():
             widget.on_change(self._edited)
-        buttons = widgets.HBox([self.button, self.cancel_button, self.reset_button,
-                                self.code_button])
-        what = "official model" if self.model and not self.version else (
-            f"version {self.version[:8]}" if self.version else "bare schema: Run needs a model")
+        buttons = widgets.HBox(
+            [self.button, self.cancel_button, self.reset_button, self.code_button]
+        )
+        what = (
+            "official model"
+            if self.model and not self.version
+            else (
+                f"version {self.version[:8]}" if self.version else "bare schema: Run needs a model"
+            )
+        )
         header = f"<b>{escape(self.model or 'Model inputs')}</b> · {escape(what)}<br>"
-        super().__init__([widgets.HTML(header + f"<small>{escape(description)}</small>"),
-                          widgets.VBox(list(self.inputs.values())), buttons,
-                          widgets.HBox([self.status, self.progress]), self.text, self.output,
-                          self.code_view, self.details], _dom_classes=("rnb-form",))
+        super().__init__(
+            [
+                widgets.HTML(header + f"<small>{escape(description)}</small>"),
+                widgets.VBox(list(self.inputs.values())),
+                buttons,
+                widgets.HBox([self.status, self.progress]),
+                self.text,
+                self.output,
+                self.code_view,
+                self.details,
+            ],
+            _dom_classes=("rnb-form",),
+        )
         self._refresh()
 
     def __repr__(self) -> str:
@@ -141,8 +170,10 @@ class ModelForm(widgets.VBox):
         """Fill in inputs by name (None: blank); FormError for an unknown name or wrong type."""
         unknown = [name for name in inputs if name not in self.inputs]
         if unknown:
-            raise FormError(f"{', '.join(map(repr, unknown))}: not an input of {self._name}; "
-                            f"its inputs are {', '.join(self.inputs)}")
+            raise FormError(
+                f"{', '.join(map(repr, unknown))}: not an input of {self._name}; "
+                f"its inputs are {', '.join(self.inputs)}"
+            )
         try:
             for name, value in inputs.items():
                 self.inputs[name].write(value)
@@ -164,11 +195,20 @@ class ModelForm(widgets.VBox):
     def code(self) -> str:
         """Python that makes the same prediction with the official client (no token in it)."""
         value = self.value
-        files = {name: w.filename for name, w in self.inputs.items()
-                 if isinstance(w, UriField) and w.filename and name in value}
+        files = {
+            name: w.filename
+            for name, w in self.inputs.items()
+            if isinstance(w, UriField) and w.filename and name in value
+        }
         secrets = {name for name, w in self.inputs.items() if isinstance(w, SecretField)}
-        return codegen.snippet(value, model=self.model, version=self.version, files=files,
-                               secrets=secrets, joins_text=self.schema.output.is_concatenate)
+        return codegen.snippet(
+            value,
+            model=self.model,
+            version=self.version,
+            files=files,
+            secrets=secrets,
+            joins_text=self.schema.output.is_concatenate,
+        )
 
     async def submit(self) -> Prediction:
         """Validate, create the prediction, follow it to the end and show it; returns it.
@@ -182,8 +222,10 @@ class ModelForm(widgets.VBox):
         value, errors = self._refresh()
         problem = "; ".join(m if m.startswith(n) else f"{n}: {m}" for n, m in errors.items())
         if not problem and self.model is None and self.version is None:
-            problem = ("this form was made from a bare schema, so it has no model to run; make "
-                       "it with form('owner/name'), a Model or a Version to run it")
+            problem = (
+                "this form was made from a bare schema, so it has no model to run; make "
+                "it with form('owner/name'), a Model or a Version to run it"
+            )
         if problem:
             self.view.say("not sent", problem)
             raise FormError(f"not sent: {problem}")
@@ -193,8 +235,9 @@ class ModelForm(widgets.VBox):
         try:
             prediction = await (
                 client.predictions.async_create(version=self.version, input=value)
-                if self.version else client.models.predictions.async_create(model=self.model,
-                                                                            input=value))
+                if self.version
+                else client.models.predictions.async_create(model=self.model, input=value)
+            )
             self._current = self.last_prediction = prediction
             run = Run(prediction, value, datetime.now())
             self.history.append(run)
@@ -232,8 +275,9 @@ class ModelForm(widgets.VBox):
                 errors[name] = str(e)
                 continue
             f = widget.field
-            if given is not MISSING and (f.required or not f.has_default
-                                         or not same_value(given, f.default)):
+            if given is not MISSING and (
+                f.required or not f.has_default or not same_value(given, f.default)
+            ):
                 value[name] = given
         for problem in self.schema.validate(value):
             name, message = self._blame(problem.field, problem.description)
@@ -277,8 +321,9 @@ class ModelForm(widgets.VBox):
         self.view.clear()
         self.view.say("starting", "creating the prediction")
 
-    async def _follow(self, client: replicate.Client, prediction: Prediction,
-                      started: float) -> None:
+    async def _follow(
+        self, client: replicate.Client, prediction: Prediction, started: float
+    ) -> None:
         streams = self.schema.output.is_concatenate and "stream" in (prediction.urls or {})
         reader = asyncio.ensure_future(self.view.read_stream(prediction)) if streams else None
         try:
@@ -312,8 +357,9 @@ class ModelForm(widgets.VBox):
 
     def _list_history(self) -> None:
         secrets = {name for name, w in self.inputs.items() if isinstance(w, SecretField)}
-        self.history_list.options = [(run.describe(secrets), i)
-                                     for i, run in reversed(list(enumerate(self.history)))]
+        self.history_list.options = [
+            (run.describe(secrets), i) for i, run in reversed(list(enumerate(self.history)))
+        ]
         self.details.set_title(1, f"History ({len(self.history)})")
         self.load_button.disabled = not self.history
 
@@ -324,8 +370,11 @@ class ModelForm(widgets.VBox):
         except RuntimeError:
             work.close()
             self.button.disabled = False
-            self.view.say("error", "buttons need a running event loop (a Jupyter kernel); in a "
-                      "script, call `await form.submit()` inside asyncio.run(...)")
+            self.view.say(
+                "error",
+                "buttons need a running event loop (a Jupyter kernel); in a "
+                "script, call `await form.submit()` inside asyncio.run(...)",
+            )
             return None
         return asyncio.ensure_future(work)
 
@@ -370,8 +419,9 @@ def _is_official(model: Model) -> bool:
         raise
 
 
-def form(model: str | Model | Version | dict, *,
-         client: replicate.Client | None = None) -> ModelForm:
+def form(
+    model: str | Model | Version | dict, *, client: replicate.Client | None = None
+) -> ModelForm:
     """A form for a model's inputs, ready to fill in and Run (the notebook playground).
 
     Args:
@@ -387,8 +437,9 @@ def form(model: str | Model | Version | dict, *,
     if isinstance(model, dict):
         return ModelForm(model, client=client)
     if isinstance(model, Version):
-        return ModelForm(model.openapi_schema, version=model.id, cog_version=model.cog_version,
-                         client=client)
+        return ModelForm(
+            model.openapi_schema, version=model.id, cog_version=model.cog_version, client=client
+        )
     pinned = None
     if isinstance(model, str):
         try:
@@ -397,12 +448,19 @@ def form(model: str | Model | Version | dict, *,
             raise InvalidModelRef(model) from None
         model = (client if client is not None else current_client()).models.get(f"{owner}/{name}")
     elif not isinstance(model, Model):
-        raise FormError(f"form() takes 'owner/name[:version]', a Model, a Version or an "
-                        f"openapi_schema dict, not a {type(model).__name__}")
+        raise FormError(
+            f"form() takes 'owner/name[:version]', a Model, a Version or an "
+            f"openapi_schema dict, not a {type(model).__name__}"
+        )
     version = model.versions.get(pinned) if pinned else model.latest_version
     if version is None:
         raise FormError(f"{model.id} has no version yet, so there is no input schema to show")
     by_name = pinned is None and _is_official(model)
-    return ModelForm(version.openapi_schema, model=model.id,
-                     version=None if by_name else version.id, cog_version=version.cog_version,
-                     description=model.description or "", client=client)
+    return ModelForm(
+        version.openapi_schema,
+        model=model.id,
+        version=None if by_name else version.id,
+        cog_version=version.cog_version,
+        description=model.description or "",
+        client=client,
+    )

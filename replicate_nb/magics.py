@@ -47,8 +47,13 @@ class ReplicateMagics(Magics):
     """The replicate_nb magics."""
 
     @magic_arguments()
-    @argument("backend", nargs="?", default="auto", choices=("auto", "sandbox", "replicate"),
-              help="where to send predictions (default: auto)")
+    @argument(
+        "backend",
+        nargs="?",
+        default="auto",
+        choices=("auto", "sandbox", "replicate"),
+        help="where to send predictions (default: auto)",
+    )
     @line_magic
     def replicate_connect(self, line: str) -> None:
         """Connect to Replicate or to an offline sandbox, and show the status line."""
@@ -82,8 +87,9 @@ class ReplicateMagics(Magics):
             self.shell.user_ns[args.output] = result
 
 
-def parse_input(body: str, get_schema: Callable[[], schema.InputSchema], *,
-                ref: str = "the model") -> dict[str, Any]:
+def parse_input(
+    body: str, get_schema: Callable[[], schema.InputSchema], *, ref: str = "the model"
+) -> dict[str, Any]:
     """Turn a cell body into model input: JSON object, `key: value` lines, or prompt text.
 
     The schema is fetched (via `get_schema`) only for the last two forms: it tells which keys
@@ -134,8 +140,9 @@ def _coerce(field: schema.Field, raw: str) -> Any:
         if field.kind == "number":
             return float(raw)
     except ValueError:
-        raise UsageError(f"{field.name}: {raw!r} is not {'an' if field.kind == 'integer' else 'a'}"
-                         f" {field.kind}") from None
+        raise UsageError(
+            f"{field.name}: {raw!r} is not {'an' if field.kind == 'integer' else 'a'} {field.kind}"
+        ) from None
     if field.kind == "boolean":
         if raw.lower() in _TRUE | _FALSE:
             return raw.lower() in _TRUE
@@ -158,7 +165,8 @@ def _prompt_field(fields: dict[str, schema.Field], ref: str) -> schema.Field:
             return field
     raise UsageError(
         f"{ref} has no prompt-like text input, so plain text cannot be its input; write JSON "
-        f"or `key: value` lines (its inputs: {', '.join(fields) or 'none'})")
+        f"or `key: value` lines (its inputs: {', '.join(fields) or 'none'})"
+    )
 
 
 def _input_schema(client: replicate.Client, ref: str) -> schema.InputSchema:

@@ -146,7 +146,7 @@ def is_file_ref(value: Any) -> bool:
 
 
 def _decode_data_uri(uri: str) -> tuple[bytes, str]:
-    header, sep, payload = uri[len("data:"):].partition(",")
+    header, sep, payload = uri[len("data:") :].partition(",")
     if not sep:
         raise ValueError(f"not a data: URI (no comma): {uri[:40]!r}")
     params = header.split(";")

@@ -53,8 +53,7 @@ class UriField(FieldWidget):
 
     def __init__(self, field: Field) -> None:
         self.url = widgets.Text(layout=_layout("wide"), placeholder="https://… or upload a file")
-        upload = widgets.FileUpload(accept=field.accept or "", multiple=False,
-                                    description="Upload")
+        upload = widgets.FileUpload(accept=field.accept or "", multiple=False, description="Upload")
         self.filename: str | None = None
         self._uri: str | None = None
         self._problem = ""
@@ -74,8 +73,12 @@ class UriField(FieldWidget):
         elif isinstance(value, str):
             mime = value[5:].partition(",")[0].partition(";")[0] or "application/octet-stream"
             self.url.value = ""
-            self._keep(value, self.field.name + (mimetypes.guess_extension(mime) or ""), "",
-                       f"a data: URI ({mime})")
+            self._keep(
+                value,
+                self.field.name + (mimetypes.guess_extension(mime) or ""),
+                "",
+                f"a data: URI ({mime})",
+            )
         elif isinstance(value, bytes | bytearray):
             self._take(bytes(value), None, None)
         elif isinstance(value, os.PathLike):
@@ -93,9 +96,13 @@ class UriField(FieldWidget):
         size = f"{len(data) / 1000:.1f} kB"
         self.url.value = ""
         if len(data) > MAX_DATA_URI_BYTES:
-            self._keep(None, None, f"{name} is {size}, too large to send inline (limit "
-                       f"{MAX_DATA_URI_BYTES // 1_000_000} MB): give a URL instead, e.g. the "
-                       "urls['get'] of client.files.create(open(path, 'rb'))")
+            self._keep(
+                None,
+                None,
+                f"{name} is {size}, too large to send inline (limit "
+                f"{MAX_DATA_URI_BYTES // 1_000_000} MB): give a URL instead, e.g. the "
+                "urls['get'] of client.files.create(open(path, 'rb'))",
+            )
         else:
             uri = f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
             self._keep(uri, name, "", f"{name}, {size}, sent as a data: URI")

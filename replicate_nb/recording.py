@@ -42,16 +42,42 @@ _MODEL = re.compile(r"^/v1/models/([^/]+)/([^/]+)$")
 _VERSIONS = re.compile(r"^/v1/models/([^/]+)/([^/]+)/versions(?:/([^/]+))?$")
 _CREATE = re.compile(r"^/v1/(?:predictions|(?:models|deployments)/[^/]+/[^/]+/predictions)$")
 _PREDICTION = re.compile(r"^/v1/predictions/([^/]+)(?:/cancel)?$")
-_KEPT = ("id", "model", "version", "status", "output", "error", "logs", "metrics", "created_at",
-         "started_at", "completed_at", "deployment")
-_MODEL_KEPT = ("owner", "name", "description", "visibility", "is_official", "github_url",
-               "paper_url", "license_url", "cover_image_url", "created_at")
+_KEPT = (
+    "id",
+    "model",
+    "version",
+    "status",
+    "output",
+    "error",
+    "logs",
+    "metrics",
+    "created_at",
+    "started_at",
+    "completed_at",
+    "deployment",
+)
+_MODEL_KEPT = (
+    "owner",
+    "name",
+    "description",
+    "visibility",
+    "is_official",
+    "github_url",
+    "paper_url",
+    "license_url",
+    "cover_image_url",
+    "created_at",
+)
 
 
 @contextlib.contextmanager
-def record(path: str | Path, *, client: Any = None,
-           max_inline_bytes: int = DEFAULT_MAX_INLINE_BYTES,
-           wait: float = 60.0) -> Iterator[Recorder]:
+def record(
+    path: str | Path,
+    *,
+    client: Any = None,
+    max_inline_bytes: int = DEFAULT_MAX_INLINE_BYTES,
+    wait: float = 60.0,
+) -> Iterator[Recorder]:
     """Record the predictions `client` runs in this block into a replay file at `path`.
 
     Args:
@@ -109,8 +135,10 @@ class Recorder:
             http.event_hooks = hooks
 
     def _pairs(self) -> list[tuple[Any, Callable[..., Any]]]:
-        return [(self._client._client, self._on_response),
-                (self._client._async_client, self._on_async_response)]
+        return [
+            (self._client._client, self._on_response),
+            (self._client._async_client, self._on_async_response),
+        ]
 
     def _on_response(self, response: httpx.Response) -> None:
         if self._wants(response) == "json":
@@ -140,8 +168,11 @@ class Recorder:
             response.stream = _Tee(response.stream, _EventParser(events.append))
             return "sse"
         url = response.request.url
-        same_api = (url.scheme, url.host, url.port) == (self._api.scheme, self._api.host,
-                                                        self._api.port)
+        same_api = (url.scheme, url.host, url.port) == (
+            self._api.scheme,
+            self._api.host,
+            self._api.port,
+        )
         return "json" if same_api and "json" in kind and url.path.startswith("/v1/") else None
 
     def _observe(self, response: httpx.Response) -> None:
@@ -186,7 +217,8 @@ class Recorder:
     def _add_version(self, ref: str, body: Any) -> None:
         if isinstance(body, dict) and body.get("id") and body.get("openapi_schema"):
             self._versions.setdefault(ref, {})[body["id"]] = {
-                k: body.get(k) for k in ("id", "created_at", "cog_version", "openapi_schema")}
+                k: body.get(k) for k in ("id", "created_at", "cog_version", "openapi_schema")
+            }
 
     def _add_prediction(self, body: Any) -> None:
         if not isinstance(body, dict) or not body.get("id") or "status" not in body:
@@ -201,12 +233,14 @@ class Recorder:
         self._finish(wait)
         self._fetch_models()
         with self._lock:
-            predictions = sorted(self._predictions.values(),
-                                 key=lambda p: (p.get("created_at") or "", p["id"]))
+            predictions = sorted(
+                self._predictions.values(), key=lambda p: (p.get("created_at") or "", p["id"])
+            )
             document = {
                 "format": _replay.FORMAT,
                 "version": _replay.VERSION,
-                "recorded_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+                "recorded_at": _dt.datetime.now(_dt.UTC)
+                .isoformat(timespec="seconds")
                 .replace("+00:00", "Z"),
                 "api": str(self._api).rstrip("/"),
                 "models": [self._model_entry(ref) for ref in sorted(self._models)],
@@ -224,8 +258,9 @@ class Recorder:
 
     def _finish(self, wait: float) -> None:
         deadline = time.monotonic() + wait
-        for prediction_id in [i for i, p in self._predictions.items()
-                              if p.get("status") not in _TERMINAL]:
+        for prediction_id in [
+            i for i, p in self._predictions.items() if p.get("status") not in _TERMINAL
+        ]:
             while True:
                 body = self._get(f"/v1/predictions/{prediction_id}")
                 if body is not None:
@@ -260,8 +295,9 @@ class Recorder:
             return None
 
     def _model_entry(self, ref: str) -> dict[str, Any]:
-        versions = sorted(self._versions.get(ref, {}).values(),
-                          key=lambda v: (v.get("created_at") or "", v["id"]))
+        versions = sorted(
+            self._versions.get(ref, {}).values(), key=lambda v: (v.get("created_at") or "", v["id"])
+        )
         return {**self._models[ref], "versions": versions}
 
     def _prediction_entry(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -278,13 +314,15 @@ class Recorder:
         if events:
             entry["stream_events"] = [
                 {**e, "data": self._files(e["data"])} if e.get("event") == "output" else e
-                for e in events]
+                for e in events
+            ]
         return entry
 
     def _schema_of(self, ref: Any, version: Any) -> dict[str, Any] | None:
         versions = self._versions.get(ref, {}) if isinstance(ref, str) else {}
         chosen = versions.get(version) or versions.get(
-            (self._models.get(ref) or {}).get("latest_version"))
+            (self._models.get(ref) or {}).get("latest_version")
+        )
         return chosen["openapi_schema"] if chosen else None
 
     def _input(self, value: Any, secrets: set[str]) -> Any:
@@ -299,8 +337,11 @@ class Recorder:
                 return {k: convert(v) for k, v in item.items()}
             if isinstance(item, str) and item in self._uploads:
                 return {"$file_sha256": self._uploads[item]}
-            if isinstance(item, str) and item.startswith("data:") and \
-                    len(_replay.decode_data_uri(item)) > self._max_inline:
+            if (
+                isinstance(item, str)
+                and item.startswith("data:")
+                and len(_replay.decode_data_uri(item)) > self._max_inline
+            ):
                 return _replay.canonical(item)
             return item
 
@@ -331,9 +372,11 @@ class Recorder:
             except httpx.HTTPError:
                 return url  # kept as is: a replay then hands out the original URL
             data = response.content
-            content_type = (response.headers.get("content-type", "").split(";")[0].strip()
-                            or mimetypes.guess_type(url.split("?")[0])[0]
-                            or "application/octet-stream")
+            content_type = (
+                response.headers.get("content-type", "").split(";")[0].strip()
+                or mimetypes.guess_type(url.split("?")[0])[0]
+                or "application/octet-stream"
+            )
         if len(data) <= self._max_inline:
             return data_uri(data, content_type)
         digest = hashlib.sha256(data).hexdigest()
@@ -342,8 +385,12 @@ class Recorder:
         target = self.files_dir / name
         if not target.exists():
             target.write_bytes(data)
-        return {"$file": f"{self.files_dir.name}/{name}", "content_type": content_type,
-                "sha256": digest, "size": len(data)}
+        return {
+            "$file": f"{self.files_dir.name}/{name}",
+            "content_type": content_type,
+            "sha256": digest,
+            "size": len(data),
+        }
 
 
 class _EventParser:

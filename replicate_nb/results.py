@@ -34,11 +34,14 @@ class RunResult:
     def __repr__(self) -> str:
         short = reprlib.Repr()
         short.maxstring = short.maxother = 60
-        shown = (f"output={short.repr(self.output)}" if self.ok
-                 else f"error={short.repr(self.error)}")
-        return (f"RunResult(status={self.status!r}, {shown}, prediction_id={self.prediction_id!r},"
-                f" duration={self.duration:.2f}, attempts={self.attempts}, "
-                f"input={short.repr(self.input)})")
+        shown = (
+            f"output={short.repr(self.output)}" if self.ok else f"error={short.repr(self.error)}"
+        )
+        return (
+            f"RunResult(status={self.status!r}, {shown}, prediction_id={self.prediction_id!r},"
+            f" duration={self.duration:.2f}, attempts={self.attempts}, "
+            f"input={short.repr(self.input)})"
+        )
 
 
 class BatchResults(list[RunResult]):

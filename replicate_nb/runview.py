@@ -23,8 +23,13 @@ from replicate_nb.outputs import text
 from replicate_nb.schema import OutputSpec
 
 RED = "#cf222e"
-_COLOURS = {"succeeded": "#1a7f37", "failed": RED, "canceled": "#6e7781", "not sent": RED,
-            "error": RED}
+_COLOURS = {
+    "succeeded": "#1a7f37",
+    "failed": RED,
+    "canceled": "#6e7781",
+    "not sent": RED,
+    "error": RED,
+}
 _TEXT_EVERY = 0.1  # seconds between refreshes of streamed text
 _LOG_CHARS = 20_000
 _OUTPUT = ServerSentEvent.EventType.OUTPUT
@@ -102,8 +107,12 @@ class RunView:
 
     def is_text(self, output: Any) -> bool:
         """Whether `output` is a token list the model streams (shown as text, not rendered)."""
-        return (self._spec.is_concatenate and isinstance(output, list) and bool(output)
-                and all(isinstance(token, str) for token in output))
+        return (
+            self._spec.is_concatenate
+            and isinstance(output, list)
+            and bool(output)
+            and all(isinstance(token, str) for token in output)
+        )
 
     async def show_output(self, p: Prediction) -> None:
         """Show the final output: text, or the display bundles `show()` would use."""
@@ -113,5 +122,6 @@ class RunView:
             self.show_text(text(p.output))
             return
         bundles = await asyncio.to_thread(render_parts, p.output)
-        self.output.outputs = tuple({"output_type": "display_data", "data": b, "metadata": {}}
-                                    for b in bundles)
+        self.output.outputs = tuple(
+            {"output_type": "display_data", "data": b, "metadata": {}} for b in bundles
+        )

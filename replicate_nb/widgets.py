@@ -39,8 +39,11 @@ def _layout(kind: str) -> widgets.Layout:
 
 
 def _show(value: Any, limit: int = 40) -> str:
-    text = repr(value) if isinstance(value, str) else json.dumps(value, ensure_ascii=False,
-                                                                 default=repr)
+    text = (
+        repr(value)
+        if isinstance(value, str)
+        else json.dumps(value, ensure_ascii=False, default=repr)
+    )
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -51,8 +54,12 @@ def _facts(field: Field) -> list[str]:
         facts.append(f"default {_show(field.default)}")
     elif not field.required:
         facts.append("blank: not sent")
-    for word, bound in (("min", field.minimum), ("max", field.maximum),
-                        ("min length", field.min_length), ("max length", field.max_length)):
+    for word, bound in (
+        ("min", field.minimum),
+        ("max", field.maximum),
+        ("min length", field.min_length),
+        ("max length", field.max_length),
+    ):
         if bound is not None:
             facts.append(f"{word} {bound}")
     if field.pattern:
@@ -65,8 +72,9 @@ def _facts(field: Field) -> list[str]:
 class FieldWidget(widgets.VBox):
     """One model input: a heading above its control, read and written as JSON values."""
 
-    def __init__(self, field: Field, control: widgets.Widget,
-                 body: widgets.Widget | None = None) -> None:
+    def __init__(
+        self, field: Field, control: widgets.Widget, body: widgets.Widget | None = None
+    ) -> None:
         self.field = field
         self.control = control
         self.error = ""
@@ -74,8 +82,11 @@ class FieldWidget(widgets.VBox):
         self._listeners: list[Listener] = []
         self.reset()
         self.head = widgets.HTML(self._head_html(), layout=_layout("head"))
-        super().__init__([self.head, body or control], layout=_layout("row"),
-                         _dom_classes=("rnb-field", f"rnb-field-{field.name}"))
+        super().__init__(
+            [self.head, body or control],
+            layout=_layout("row"),
+            _dom_classes=("rnb-field", f"rnb-field-{field.name}"),
+        )
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.field.name!r})"
@@ -101,12 +112,18 @@ class FieldWidget(widgets.VBox):
         raise NotImplementedError
 
     def _expect(self, value: Any, types: type | tuple[type, ...], expected: str) -> None:
-        if value is not MISSING and (not isinstance(value, types) or (
-                isinstance(value, bool) and bool not in (types if isinstance(types, tuple)
-                                                         else (types,)))):
-            raise FormError(f"{self.field.name} takes {expected}, not "
-                            f"{'a secret' if self.field.kind == 'secret' else _show(value)} "
-                            f"({type(value).__name__})")
+        if value is not MISSING and (
+            not isinstance(value, types)
+            or (
+                isinstance(value, bool)
+                and bool not in (types if isinstance(types, tuple) else (types,))
+            )
+        ):
+            raise FormError(
+                f"{self.field.name} takes {expected}, not "
+                f"{'a secret' if self.field.kind == 'secret' else _show(value)} "
+                f"({type(value).__name__})"
+            )
 
     def reset(self) -> None:
         """Show the field's default, or leave it blank when it has none."""
@@ -149,7 +166,6 @@ class FieldWidget(widgets.VBox):
             listener(self.field.name)
 
 
-
 class EnumField(FieldWidget):
     """A Dropdown of the enum's choices, keeping their JSON type; blank unless defaulted."""
 
@@ -178,8 +194,10 @@ class BooleanField(FieldWidget):
         if field.has_default or field.required:
             control: widgets.Widget = widgets.Checkbox(indent=False, layout=_layout("narrow"))
         else:
-            control = widgets.Dropdown(options=[(_NOT_SET, MISSING), ("true", True),
-                                                ("false", False)], layout=_layout("narrow"))
+            control = widgets.Dropdown(
+                options=[(_NOT_SET, MISSING), ("true", True), ("false", False)],
+                layout=_layout("narrow"),
+            )
         control.observe(self._changed, "value")
         super().__init__(field, control)
 
@@ -233,13 +251,18 @@ class NumberField(FieldWidget):
 
     def __init__(self, field: Field, *, slider: bool) -> None:
         self.integer = field.type == "integer"
-        self.entry = widgets.Text(layout=_layout("narrow"),
-                                  placeholder="blank: not sent" if not field.required else "")
+        self.entry = widgets.Text(
+            layout=_layout("narrow"), placeholder="blank: not sent" if not field.required else ""
+        )
         self.slider: widgets.Widget | None = None
         if slider:
             cls = widgets.IntSlider if self.integer else widgets.FloatSlider
-            self.slider = cls(min=field.minimum, max=field.maximum, readout=False,
-                              step=1 if self.integer else _step(field))
+            self.slider = cls(
+                min=field.minimum,
+                max=field.maximum,
+                readout=False,
+                step=1 if self.integer else _step(field),
+            )
             self.slider.observe(self._slid, "value")  # the entry's observer reports changes
         self._linking = False
         self.entry.observe(self._typed, "value")
@@ -317,10 +340,14 @@ class JsonField(FieldWidget):
     """A Textarea holding JSON (arrays, objects, unions); bare text is taken for a string union."""
 
     def __init__(self, field: Field) -> None:
-        kinds = [m.get("type", "value") for m in field.schema.get("anyOf") or [field.schema]
-                 if isinstance(m, dict)]
-        control = widgets.Textarea(rows=2, layout=_layout("wide"),
-                                   placeholder="JSON: " + " or ".join(map(str, kinds)))
+        kinds = [
+            m.get("type", "value")
+            for m in field.schema.get("anyOf") or [field.schema]
+            if isinstance(m, dict)
+        ]
+        control = widgets.Textarea(
+            rows=2, layout=_layout("wide"), placeholder="JSON: " + " or ".join(map(str, kinds))
+        )
         control.observe(self._changed, "value")
         super().__init__(field, control)
 
@@ -333,8 +360,9 @@ class JsonField(FieldWidget):
         except ValueError as e:
             if _allows_string(self.field.schema):
                 return text
-            raise ValueError(f"not valid JSON: {e.msg} (line {e.lineno}, column {e.colno})"
-                             ) from None
+            raise ValueError(
+                f"not valid JSON: {e.msg} (line {e.lineno}, column {e.colno})"
+            ) from None
 
     def _write(self, value: Any) -> None:
         try:
@@ -388,8 +416,15 @@ def widget_from_json(field: Field) -> FieldWidget | None:
     return JsonField(field) if field.kind == "json" else None
 
 
-MAPPERS = (widget_from_enum, widget_from_boolean, widget_from_number, widget_from_uri,
-           widget_from_secret, widget_from_text, widget_from_json)
+MAPPERS = (
+    widget_from_enum,
+    widget_from_boolean,
+    widget_from_number,
+    widget_from_uri,
+    widget_from_secret,
+    widget_from_text,
+    widget_from_json,
+)
 """Tried in order; the first widget returned is used."""
 
 

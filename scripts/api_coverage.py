@@ -83,8 +83,13 @@ def sandbox_routes() -> dict[tuple[str, str], str]:
     store = Store()  # in memory; no socket is opened and the lifespan never runs
     try:
         random = RandomSource(0)
-        engine = Engine(catalog=Catalog(builtin_models()), store=store, random=random,
-                        faults=Faults(), webhooks=WebhookSender(store, random))
+        engine = Engine(
+            catalog=Catalog(builtin_models()),
+            store=store,
+            random=random,
+            faults=Faults(),
+            webhooks=WebhookSender(store, random),
+        )
         app = build_app(State(engine, require_token=None))
         routes = {}
         for route in app.routes:
@@ -99,24 +104,37 @@ def sandbox_routes() -> dict[tuple[str, str], str]:
 def coverage(document: Path = DOCUMENT) -> list[Operation]:
     """Every operation of the description, sorted by operationId, with its sandbox route."""
     routes = sandbox_routes()
-    return sorted((Operation(op_id, method, path, routes.get((method, normalise(path))))
-                   for op_id, method, path in operations(document)),
-                  key=lambda op: op.operation_id)
+    return sorted(
+        (
+            Operation(op_id, method, path, routes.get((method, normalise(path))))
+            for op_id, method, path in operations(document)
+        ),
+        key=lambda op: op.operation_id,
+    )
 
 
 def render(ops: list[Operation]) -> str:
     """The text of COVERAGE.md."""
     done = sum(op.implemented for op in ops)
-    lines = [HEADER, "", *(op.line() for op in ops), "",
-             f"Implemented: {done} of {len(ops)} operations.", ""]
+    lines = [
+        HEADER,
+        "",
+        *(op.line() for op in ops),
+        "",
+        f"Implemented: {done} of {len(ops)} operations.",
+        "",
+    ]
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Write COVERAGE.md, or with --check compare it and exit 1 with a diff when it differs."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true",
-                        help="do not write; exit 1 with a diff if COVERAGE.md is out of date")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="do not write; exit 1 with a diff if COVERAGE.md is out of date",
+    )
     args = parser.parse_args(argv)
     text = render(coverage())
     current = COVERAGE.read_text(encoding="utf-8") if COVERAGE.exists() else ""
@@ -125,9 +143,14 @@ def main(argv: list[str] | None = None) -> int:
         if current == text:
             print(f"{relative} is up to date.")
             return 0
-        sys.stdout.writelines(difflib.unified_diff(
-            current.splitlines(keepends=True), text.splitlines(keepends=True),
-            f"{relative} (on disk)", f"{relative} (expected)"))
+        sys.stdout.writelines(
+            difflib.unified_diff(
+                current.splitlines(keepends=True),
+                text.splitlines(keepends=True),
+                f"{relative} (on disk)",
+                f"{relative} (expected)",
+            )
+        )
         print(f"\n{relative} is out of date: run python scripts/api_coverage.py", file=sys.stderr)
         return 1
     if current != text:

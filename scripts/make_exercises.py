@@ -56,8 +56,11 @@ def main(argv: list[str] | None = None) -> int:
             target.parent.mkdir(exist_ok=True)
             target.write_text(expected, encoding="utf-8")
     if args.check and stale:
-        print("out of date (run python scripts/make_exercises.py):",
-              ", ".join(map(str, stale)), file=sys.stderr)
+        print(
+            "out of date (run python scripts/make_exercises.py):",
+            ", ".join(map(str, stale)),
+            file=sys.stderr,
+        )
         return 1
     return 0
 

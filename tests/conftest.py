@@ -57,13 +57,15 @@ def fresh_sb() -> Iterator[sandbox.Sandbox]:
 
 
 @pytest.fixture
-def fresh_client(fresh_sb: sandbox.Sandbox, make_client: Callable[..., replicate.Client]
-                 ) -> replicate.Client:
+def fresh_client(
+    fresh_sb: sandbox.Sandbox, make_client: Callable[..., replicate.Client]
+) -> replicate.Client:
     return make_client(fresh_sb.base_url)
 
 
-def send_head_only(sb: sandbox.Sandbox, method: str, path: str, headers: dict[str, str]
-                   ) -> tuple[int, dict[str, Any]]:
+def send_head_only(
+    sb: sandbox.Sandbox, method: str, path: str, headers: dict[str, str]
+) -> tuple[int, dict[str, Any]]:
     """Send a request head that announces a body and never send the body (oversize checks).
 
     httpx refuses to send a Content-Length it does not honour, so this speaks HTTP on a socket.

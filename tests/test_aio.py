@@ -38,7 +38,8 @@ async def async_hello(client: replicate.Client, text: str) -> str:
 async def async_sleep_remotely(client: replicate.Client, seconds: float) -> str:
     """Run sandbox/sleep; on cancellation cancel the prediction (what a good helper does)."""
     prediction = await loop_client(client).models.predictions.async_create(
-        model="sandbox/sleep", input={"seconds": seconds})
+        model="sandbox/sleep", input={"seconds": seconds}
+    )
     try:
         await prediction.async_wait()
     except asyncio.CancelledError:
@@ -128,8 +129,9 @@ def test_loop_client__one_clone_per_client_and_loop(client: replicate.Client) ->
     assert other_loop is not first
 
 
-def test_loop_client__copies_options_and_follows_poll_interval(sb: sandbox.Sandbox,
-                                                              make_client: Callable) -> None:
+def test_loop_client__copies_options_and_follows_poll_interval(
+    sb: sandbox.Sandbox, make_client: Callable
+) -> None:
     headers = {"X-Extra": "1"}
     client = make_client(sb.base_url, api_token="r8_sentinel", headers=headers)
 
@@ -156,7 +158,8 @@ def test_loop_client__alternating_loops_never_cross(client: replicate.Client) ->
 
 def test_loop_client__script_with_asyncio_run_twice(tmp_path: Path) -> None:
     script = tmp_path / "twice.py"
-    script.write_text(textwrap.dedent("""
+    script.write_text(
+        textwrap.dedent("""
         import asyncio
         import replicate
         from replicate_nb import sandbox
@@ -172,17 +175,23 @@ def test_loop_client__script_with_asyncio_run_twice(tmp_path: Path) -> None:
             print(asyncio.run(hello(client, "two")))
             print(run_sync(hello(client, "three")))
             print(asyncio.run(hello(client, "four")))
-    """))
-    done = subprocess.run([sys.executable, "-X", "dev", "-W", "error", str(script)],
-                          capture_output=True, text=True, timeout=60)
+    """)
+    )
+    done = subprocess.run(
+        [sys.executable, "-X", "dev", "-W", "error", str(script)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split("\n")[:4] == ["hello one", "hello two", "hello three", "hello four"]
     for bad in ("Event loop is closed", "different event loop", "Traceback", "Warning"):
         assert bad not in done.stderr
 
 
-def test_run_sync__ctrl_c_cancels_the_remote_prediction(fresh_sb: sandbox.Sandbox,
-                                                       fresh_client: replicate.Client) -> None:
+def test_run_sync__ctrl_c_cancels_the_remote_prediction(
+    fresh_sb: sandbox.Sandbox, fresh_client: replicate.Client
+) -> None:
     sleep_remotely = run_sync(async_sleep_remotely)
     timer = threading.Timer(0.5, _thread.interrupt_main)
     started = time.monotonic()
@@ -199,45 +208,51 @@ def test_run_sync__ctrl_c_cancels_the_remote_prediction(fresh_sb: sandbox.Sandbo
 def _execute_notebook(cells: list[str], path: Path) -> nbformat.NotebookNode:
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(source) for source in cells]
-    NotebookClient(nb, kernel_name="python3", timeout=60,
-                   resources={"metadata": {"path": str(path)}}).execute()
+    NotebookClient(
+        nb, kernel_name="python3", timeout=60, resources={"metadata": {"path": str(path)}}
+    ).execute()
     return nb
 
 
 def _text(cell: nbformat.NotebookNode, name: str = "stdout") -> str:
-    return "".join(o.get("text", "") for o in cell.outputs
-                   if o.output_type == "stream" and o.name == name)
+    return "".join(
+        o.get("text", "") for o in cell.outputs if o.output_type == "stream" and o.name == name
+    )
 
 
 def test_run_sync__in_a_jupyter_kernel(tmp_path: Path) -> None:
-    nb = _execute_notebook([
-        "import replicate\n"
-        "from replicate_nb import sandbox\n"
-        "from replicate_nb.aio import loop_client, run_sync\n"
-        "from replicate_nb.batch import async_run_many, run_many\n"
-        "sb = sandbox.start()\n"
-        "client = replicate.Client(base_url=sb.base_url)\n"
-        "client.poll_interval = 0.02",
-        "async def async_hello(text):\n"
-        "    return await loop_client(client).async_run('replicate/hello-world', {'text': text})\n"
-        "hello = run_sync(async_hello)\n"
-        "print(run_sync(async_hello('a')), hello('b'), hello.__name__)",
-        "results = run_many('replicate/hello-world', [{'text': t} for t in 'xyz'], client=client)\n"
-        "print(results.outputs)",
-        "kernel_loop = await async_run_many('replicate/hello-world', [{'text': 'k'}],\n"
-        "                                   client=client, progress=False)\n"
-        "print(kernel_loop.outputs, await async_hello('on the kernel loop'))",
-        "print(hello('again'), run_many('replicate/hello-world', [{'text': 'z'}],\n"
-        "                               client=client, progress=False).outputs)",
-        "sb.stop()",
-    ], tmp_path)
+    nb = _execute_notebook(
+        [
+            "import replicate\n"
+            "from replicate_nb import sandbox\n"
+            "from replicate_nb.aio import loop_client, run_sync\n"
+            "from replicate_nb.batch import async_run_many, run_many\n"
+            "sb = sandbox.start()\n"
+            "client = replicate.Client(base_url=sb.base_url)\n"
+            "client.poll_interval = 0.02",
+            "async def async_hello(text):\n"
+            "    return await loop_client(client).async_run('replicate/hello-world', {'text': text})\n"
+            "hello = run_sync(async_hello)\n"
+            "print(run_sync(async_hello('a')), hello('b'), hello.__name__)",
+            "results = run_many('replicate/hello-world', [{'text': t} for t in 'xyz'], client=client)\n"
+            "print(results.outputs)",
+            "kernel_loop = await async_run_many('replicate/hello-world', [{'text': 'k'}],\n"
+            "                                   client=client, progress=False)\n"
+            "print(kernel_loop.outputs, await async_hello('on the kernel loop'))",
+            "print(hello('again'), run_many('replicate/hello-world', [{'text': 'z'}],\n"
+            "                               client=client, progress=False).outputs)",
+            "sb.stop()",
+        ],
+        tmp_path,
+    )
     for cell in nb.cells:
         assert not [o for o in cell.outputs if o.output_type == "error"], cell.outputs
     assert _text(nb.cells[1]) == "hello a hello b hello\n"
     assert _text(nb.cells[2]) == "['hello x', 'hello y', 'hello z']\n"
     # the progress bar, drawn from the background thread, lands under the cell that ran it
-    assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {})
-               for o in nb.cells[2].outputs)
+    assert any(
+        "application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in nb.cells[2].outputs
+    )
     assert _text(nb.cells[3]) == "['hello k'] hello on the kernel loop\n"
     assert _text(nb.cells[4]) == "hello again ['hello z']\n"
 
@@ -291,4 +306,3 @@ def test_allow_nested_asyncio__survives_run_all() -> None:
         ("ok", "run_sync 7\n"),
         ("ok", "nested again yes\n"),
     ]
-

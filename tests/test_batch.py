@@ -67,14 +67,16 @@ def test_run_many__a_failing_input_does_not_lose_the_others(client: replicate.Cl
 
 
 def test_run_many__a_failed_prediction_keeps_its_error(client: replicate.Client) -> None:
-    results = run_many("sandbox/fail", [{"message": "boom"}, {"message": "bang"}],
-                       client=client, progress=False)
+    results = run_many(
+        "sandbox/fail", [{"message": "boom"}, {"message": "bang"}], client=client, progress=False
+    )
     assert [(r.status, r.error) for r in results] == [("failed", "boom"), ("failed", "bang")]
     assert all(r.prediction_id for r in results)
 
 
 def test_run_many__rate_limited_creates_all_succeed_exactly_once(
-        fresh_sb: sandbox.Sandbox, fresh_client: replicate.Client) -> None:
+    fresh_sb: sandbox.Sandbox, fresh_client: replicate.Client
+) -> None:
     fresh_sb.faults = {"create_rate_limit": 20}
     results = run_many(HELLO, _texts(100), client=fresh_client, progress=False)
     assert results.outputs == [f"hello t{i}" for i in range(100)]
@@ -82,8 +84,9 @@ def test_run_many__rate_limited_creates_all_succeed_exactly_once(
     assert max(r.attempts for r in results) > 1  # some creates were throttled and retried
 
 
-def test_run_many__waits_as_long_as_retry_after_says(fresh_sb: sandbox.Sandbox,
-                                                    fresh_client: replicate.Client) -> None:
+def test_run_many__waits_as_long_as_retry_after_says(
+    fresh_sb: sandbox.Sandbox, fresh_client: replicate.Client
+) -> None:
     fresh_sb.faults = {"create_rate_limit": 0.5}  # one create, then Retry-After: 2
     started = time.monotonic()
     results = run_many(HELLO, _texts(2), client=fresh_client, progress=False)
@@ -93,8 +96,8 @@ def test_run_many__waits_as_long_as_retry_after_says(fresh_sb: sandbox.Sandbox,
 
 
 def test_run_many__gives_up_after_too_many_rate_limits(
-        fresh_sb: sandbox.Sandbox, fresh_client: replicate.Client,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    fresh_sb: sandbox.Sandbox, fresh_client: replicate.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(batch, "_THROTTLED_LIMIT", 0)
     fresh_sb.faults = {"create_rate_limit": 0.5}
     results = run_many(HELLO, _texts(2), concurrency=1, client=fresh_client, progress=False)
@@ -103,17 +106,20 @@ def test_run_many__gives_up_after_too_many_rate_limits(
     assert fresh_sb.engine.count() == 1
 
 
-def test_run_many__injected_server_errors_are_retried(fresh_sb: sandbox.Sandbox,
-                                                     fresh_client: replicate.Client) -> None:
+def test_run_many__injected_server_errors_are_retried(
+    fresh_sb: sandbox.Sandbox, fresh_client: replicate.Client
+) -> None:
     fresh_sb.faults = {"error_rate": 0.2, "error_status": 503}
-    results = run_many(HELLO, _texts(40), concurrency=10, retries=8, client=fresh_client,
-                       progress=False)
+    results = run_many(
+        HELLO, _texts(40), concurrency=10, retries=8, client=fresh_client, progress=False
+    )
     assert results.outputs == [f"hello t{i}" for i in range(40)]
     assert fresh_sb.engine.count() == 40
 
 
-def test_run_many__without_retries_an_error_is_reported(fresh_sb: sandbox.Sandbox,
-                                                       fresh_client: replicate.Client) -> None:
+def test_run_many__without_retries_an_error_is_reported(
+    fresh_sb: sandbox.Sandbox, fresh_client: replicate.Client
+) -> None:
     fresh_sb.faults = {"error_rate": 1.0, "error_status": 503}
     [result] = run_many(HELLO, _texts(1), retries=0, client=fresh_client, progress=False)
     assert (result.status, result.attempts) == ("error", 1)
@@ -141,7 +147,8 @@ class _DropAfterSending(httpx.AsyncBaseTransport):
 
 
 def test_run_many__a_lost_create_response_is_adopted_not_duplicated(
-        fresh_sb: sandbox.Sandbox, make_client: Callable[..., replicate.Client]) -> None:
+    fresh_sb: sandbox.Sandbox, make_client: Callable[..., replicate.Client]
+) -> None:
     transport = _DropAfterSending(drops=3)
     client = make_client(fresh_sb.base_url, transport=transport)
     results = run_many(HELLO, _texts(8), concurrency=4, client=client, progress=False)
@@ -152,20 +159,24 @@ def test_run_many__a_lost_create_response_is_adopted_not_duplicated(
 
 
 def test_run_many__a_prediction_longer_than_the_hold_is_polled(
-        client: replicate.Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    client: replicate.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(batch, "HOLD", 1)
-    [result] = run_many("sandbox/sleep", [{"seconds": 1.3, "message": "late"}], client=client,
-                        progress=False)
+    [result] = run_many(
+        "sandbox/sleep", [{"seconds": 1.3, "message": "late"}], client=client, progress=False
+    )
     assert (result.status, result.output, result.attempts) == ("succeeded", "late", 1)
     assert 1.3 <= result.duration < 2
 
 
-def test_run_many__timeout_cancels_on_the_server(fresh_sb: sandbox.Sandbox,
-                                                fresh_client: replicate.Client) -> None:
+def test_run_many__timeout_cancels_on_the_server(
+    fresh_sb: sandbox.Sandbox, fresh_client: replicate.Client
+) -> None:
     inputs = [{"seconds": 30}, {"seconds": 0.05, "message": "quick"}]
     started = time.monotonic()
-    slow, quick = run_many("sandbox/sleep", inputs, timeout=0.5, client=fresh_client,
-                           progress=False)
+    slow, quick = run_many(
+        "sandbox/sleep", inputs, timeout=0.5, client=fresh_client, progress=False
+    )
     assert time.monotonic() - started < 5
     assert (quick.status, quick.output) == ("succeeded", "quick")
     assert slow.status == "canceled"
@@ -175,15 +186,19 @@ def test_run_many__timeout_cancels_on_the_server(fresh_sb: sandbox.Sandbox,
 
 
 def test_run_many__ctrl_c_cancels_every_running_prediction(
-        fresh_sb: sandbox.Sandbox, fresh_client: replicate.Client,
-        caplog: pytest.LogCaptureFixture) -> None:
+    fresh_sb: sandbox.Sandbox, fresh_client: replicate.Client, caplog: pytest.LogCaptureFixture
+) -> None:
     timer = threading.Timer(0.5, _thread.interrupt_main)
     started = time.monotonic()
     timer.start()
-    with caplog.at_level(logging.WARNING, "replicate_nb.batch"), \
-            pytest.raises(KeyboardInterrupt):
-        run_many("sandbox/sleep", [{"seconds": 30}] * 6, concurrency=3, client=fresh_client,
-                 progress=False)
+    with caplog.at_level(logging.WARNING, "replicate_nb.batch"), pytest.raises(KeyboardInterrupt):
+        run_many(
+            "sandbox/sleep",
+            [{"seconds": 30}] * 6,
+            concurrency=3,
+            client=fresh_client,
+            progress=False,
+        )
     timer.join()
     assert time.monotonic() - started < 8
     assert fresh_sb.engine.unfinished() == []
@@ -194,8 +209,9 @@ def test_run_many__ctrl_c_cancels_every_running_prediction(
         assert p.id in caplog.text
 
 
-def test_run_many__ctrl_c_during_creates_still_cancels_them(fresh_sb: sandbox.Sandbox,
-                                                            fresh_client: replicate.Client) -> None:
+def test_run_many__ctrl_c_during_creates_still_cancels_them(
+    fresh_sb: sandbox.Sandbox, fresh_client: replicate.Client
+) -> None:
     fresh_sb.faults = {"latency": 0.6}  # the interrupt lands while every create is in flight
     timer = threading.Timer(0.3, _thread.interrupt_main)
     timer.start()
@@ -207,12 +223,18 @@ def test_run_many__ctrl_c_during_creates_still_cancels_them(fresh_sb: sandbox.Sa
 
 
 def test_async_run_many__task_cancellation_cancels_running_predictions(
-        fresh_sb: sandbox.Sandbox, fresh_client: replicate.Client,
-        caplog: pytest.LogCaptureFixture) -> None:
+    fresh_sb: sandbox.Sandbox, fresh_client: replicate.Client, caplog: pytest.LogCaptureFixture
+) -> None:
     async def main() -> None:
-        task = asyncio.ensure_future(async_run_many(
-            "sandbox/sleep", [{"seconds": 30}] * 4, concurrency=2, client=fresh_client,
-            progress=False))
+        task = asyncio.ensure_future(
+            async_run_many(
+                "sandbox/sleep",
+                [{"seconds": 30}] * 4,
+                concurrency=2,
+                client=fresh_client,
+                progress=False,
+            )
+        )
         await asyncio.sleep(0.5)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -226,14 +248,18 @@ def test_async_run_many__task_cancellation_cancels_running_predictions(
     assert all(p.id in caplog.text for p in predictions)
 
 
-def test_run_many__never_exceeds_the_concurrency_limit(fresh_sb: sandbox.Sandbox,
-                                                      fresh_client: replicate.Client) -> None:
-    run_many("sandbox/sleep", [{"seconds": 0.3}] * 12, concurrency=4, client=fresh_client,
-             progress=False)
+def test_run_many__never_exceeds_the_concurrency_limit(
+    fresh_sb: sandbox.Sandbox, fresh_client: replicate.Client
+) -> None:
+    run_many(
+        "sandbox/sleep", [{"seconds": 0.3}] * 12, concurrency=4, client=fresh_client, progress=False
+    )
     edges = []
     for p in _all_predictions(fresh_sb):
-        edges += [(dt.datetime.fromisoformat(p.created_at.replace("Z", "+00:00")), 1),
-                  (dt.datetime.fromisoformat(p.completed_at.replace("Z", "+00:00")), -1)]
+        edges += [
+            (dt.datetime.fromisoformat(p.created_at.replace("Z", "+00:00")), 1),
+            (dt.datetime.fromisoformat(p.completed_at.replace("Z", "+00:00")), -1),
+        ]
     alive = peak = 0
     for _, step in sorted(edges):
         alive += step
@@ -241,8 +267,9 @@ def test_run_many__never_exceeds_the_concurrency_limit(fresh_sb: sandbox.Sandbox
     assert peak == 4
 
 
-def test_run_many__shows_one_progress_bar(client: replicate.Client,
-                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_run_many__shows_one_progress_bar(
+    client: replicate.Client, capsys: pytest.CaptureFixture[str]
+) -> None:
     run_many(HELLO, _texts(5), client=client)
     err = capsys.readouterr().err
     assert "5/5" in err
@@ -283,7 +310,8 @@ def test_run_many__of_nothing_is_empty(client: replicate.Client) -> None:
 
 
 def test_results__reprs_are_short_and_never_show_the_token(
-        sb: sandbox.Sandbox, make_client: Callable[..., replicate.Client]) -> None:
+    sb: sandbox.Sandbox, make_client: Callable[..., replicate.Client]
+) -> None:
     client = make_client(sb.base_url, api_token="r8_SENTINEL_TOKEN")
     results = run_many(HELLO, [{"text": "x" * 500}, {"nope": 1}], client=client, progress=False)
     summary = repr(results)
@@ -297,15 +325,22 @@ def test_results__reprs_are_short_and_never_show_the_token(
 
 
 def test_run_result__is_frozen_and_knows_success() -> None:
-    result = RunResult(input={"text": "a"}, output="hello a", prediction_id="p1",
-                       status="succeeded", duration=0.5, attempts=1)
+    result = RunResult(
+        input={"text": "a"},
+        output="hello a",
+        prediction_id="p1",
+        status="succeeded",
+        duration=0.5,
+        attempts=1,
+    )
     assert result.ok and not RunResult(input={}).ok
     with pytest.raises(AttributeError):
         result.status = "failed"  # type: ignore[misc]
 
 
-def _execute(kc: Any, code: str, *, interrupt_after: float | None = None, km: Any = None
-             ) -> tuple[str, str]:
+def _execute(
+    kc: Any, code: str, *, interrupt_after: float | None = None, km: Any = None
+) -> tuple[str, str]:
     """Run one cell (optionally interrupting the kernel) and return (status, its text output)."""
     msg_id = kc.execute(code)
     if interrupt_after is not None:
@@ -329,22 +364,31 @@ def _execute(kc: Any, code: str, *, interrupt_after: float | None = None, km: An
 def test_run_many__kernel_interrupt_cancels_remote_predictions() -> None:
     km, kc = start_new_kernel(kernel_name="python3")
     try:
-        status, _ = _execute(kc, "import replicate\n"
-                                 "from replicate_nb import sandbox\n"
-                                 "from replicate_nb.batch import run_many\n"
-                                 "sb = sandbox.start()\n"
-                                 "client = replicate.Client(base_url=sb.base_url)\n"
-                                 "client.poll_interval = 0.02")
+        status, _ = _execute(
+            kc,
+            "import replicate\n"
+            "from replicate_nb import sandbox\n"
+            "from replicate_nb.batch import run_many\n"
+            "sb = sandbox.start()\n"
+            "client = replicate.Client(base_url=sb.base_url)\n"
+            "client.poll_interval = 0.02",
+        )
         assert status == "ok"
-        status, text = _execute(kc, "run_many('sandbox/sleep', [{'seconds': 30}] * 2, "
-                                    "client=client, progress=False)",
-                                interrupt_after=1.0, km=km)
+        status, text = _execute(
+            kc,
+            "run_many('sandbox/sleep', [{'seconds': 30}] * 2, client=client, progress=False)",
+            interrupt_after=1.0,
+            km=km,
+        )
         assert status == "error"
         assert "KeyboardInterrupt" in text
         assert "canceled 2 running prediction(s)" in text  # the warning, under this cell
-        status, text = _execute(kc, "print(sb.engine.unfinished(), "
-                                    "[p.status for p in sb.store.list_predictions()[0]])\n"
-                                    "sb.stop()")
+        status, text = _execute(
+            kc,
+            "print(sb.engine.unfinished(), "
+            "[p.status for p in sb.store.list_predictions()[0]])\n"
+            "sb.stop()",
+        )
         assert (status, text) == ("ok", "[] ['canceled', 'canceled']\n")
     finally:
         kc.stop_channels()

@@ -15,9 +15,27 @@ SDXL_VERSION = "7762fd07cf82c948538e41f63f77d685e02b063e37e496e96eefd46c929f9bdc
 ESRGAN = "nightmareai/real-esrgan"
 
 
-@pytest.mark.parametrize("value", [
-    "plain", 'quote " and \\ backslash', "line\nbreak\ttab", "unicode ·é😀", "\x00\x1f",
-    0, -3, 2.5, 1e-9, True, False, None, [1, "a", None], {"k": [True, {"n": 1.5}]}, [], {}])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "plain",
+        'quote " and \\ backslash',
+        "line\nbreak\ttab",
+        "unicode ·é😀",
+        "\x00\x1f",
+        0,
+        -3,
+        2.5,
+        1e-9,
+        True,
+        False,
+        None,
+        [1, "a", None],
+        {"k": [True, {"n": 1.5}]},
+        [],
+        {},
+    ],
+)
 def test_literal_is_python_for_the_same_value(value):
     assert eval(literal(value)) == value
 
@@ -33,12 +51,17 @@ def test_snippet_lists_inputs_in_order_and_pins_the_version():
         '        "seed": 7,\n'
         "    },\n"
         ")\n"
-        "print(output)\n")
+        "print(output)\n"
+    )
 
 
 def test_snippet_opens_uploaded_files_in_a_with_block_and_asks_for_secrets():
-    code = snippet({"image": "data:image/png;base64,AAAA", "api_key": "s3cret"},
-                   model="me/model", files={"image": "cat.png"}, secrets={"api_key"})
+    code = snippet(
+        {"image": "data:image/png;base64,AAAA", "api_key": "s3cret"},
+        model="me/model",
+        files={"image": "cat.png"},
+        secrets={"api_key"},
+    )
     assert 'with open("cat.png", "rb") as image_file:\n    output = replicate.run(' in code
     assert '            "image": image_file,' in code
     assert '"api_key": getpass("api_key: "),' in code
@@ -74,8 +97,12 @@ def test_snippet_runs_against_the_sandbox_with_a_file(tmp_path, monkeypatch, cap
     client = connect(backend="sandbox")
     try:
         version = client.models.get(ESRGAN).latest_version.id
-        code = snippet({"image": "data:…", "scale": 2}, model=ESRGAN, version=version,
-                       files={"image": "cat.png"})
+        code = snippet(
+            {"image": "data:…", "scale": 2},
+            model=ESRGAN,
+            version=version,
+            files={"image": "cat.png"},
+        )
         exec(compile(code, "<snippet>", "exec"), {})
     finally:
         disconnect()

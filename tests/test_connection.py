@@ -34,8 +34,21 @@ from replicate_nb.errors import BackendError, ReplicateNbError
 
 connect_module = importlib.import_module("replicate_nb.connection")
 SENTINEL = "r8_" + "FAKEtokenSENTINEL" + "0123456789abcdefghij"  # split: no token in git
-SHORTCUTS = ("default_client", "run", "async_run", "stream", "async_stream", "collections",
-             "deployments", "files", "hardware", "models", "predictions", "trainings", "webhooks")
+SHORTCUTS = (
+    "default_client",
+    "run",
+    "async_run",
+    "stream",
+    "async_stream",
+    "collections",
+    "deployments",
+    "files",
+    "hardware",
+    "models",
+    "predictions",
+    "trainings",
+    "webhooks",
+)
 
 
 @pytest.fixture(autouse=True)
@@ -66,6 +79,7 @@ def is_up(base_url: str) -> bool:
 
 
 # choosing the backend
+
 
 def test_connect__auto_without_token_starts_sandbox():
     client = connect()
@@ -125,11 +139,14 @@ def test_connect__passes_sandbox_options():
     assert repr(client.connection.sandbox).endswith("require_token=[secure]>")
 
 
-@pytest.mark.parametrize(("kwargs", "error", "words"), [
-    ({"backend": "cloud"}, ValueError, "backend must be"),
-    ({"backend": "sandbox", "base_url": "http://x"}, ValueError, "port="),
-    ({"backend": "replicate", "token": "t", "seed": 1}, TypeError, "only apply to"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "error", "words"),
+    [
+        ({"backend": "cloud"}, ValueError, "backend must be"),
+        ({"backend": "sandbox", "base_url": "http://x"}, ValueError, "port="),
+        ({"backend": "replicate", "token": "t", "seed": 1}, TypeError, "only apply to"),
+    ],
+)
 def test_connect__rejects_bad_options(kwargs, error, words):
     with pytest.raises(error, match=words):
         connect(**kwargs)
@@ -137,13 +154,22 @@ def test_connect__rejects_bad_options(kwargs, error, words):
 
 # rebinding the SDK's module-level shortcuts
 
+
 def test_connect__rebinds_every_shortcut():
     client = connect()
     assert replicate.default_client is client
     for name in ("run", "async_run", "stream", "async_stream"):
         assert getattr(replicate, name).__self__ is client
-    for name in ("collections", "deployments", "files", "hardware", "models", "predictions",
-                 "trainings", "webhooks"):
+    for name in (
+        "collections",
+        "deployments",
+        "files",
+        "hardware",
+        "models",
+        "predictions",
+        "trainings",
+        "webhooks",
+    ):
         assert getattr(replicate, name)._client is client
 
 
@@ -153,8 +179,9 @@ def test_connect__shortcuts_follow_even_after_first_use(monkeypatch, fresh_sb):
     used = replicate.Client()
     monkeypatch.setenv("REPLICATE_BASE_URL", fresh_sb.base_url)
     for name in SHORTCUTS:
-        monkeypatch.setattr(replicate, name, used if name == "default_client"
-                            else getattr(used, name))
+        monkeypatch.setattr(
+            replicate, name, used if name == "default_client" else getattr(used, name)
+        )
     replicate.run("replicate/hello-world", input={"text": "before"})
     before = len(used.predictions.list().results)
 
@@ -201,12 +228,12 @@ def test_disconnect__without_connect_does_nothing():
 
 # status line
 
+
 def test_status__sandbox_one_line_text_and_html():
     client = connect()
     bundle = client._repr_mimebundle_()
     url = client.connection.base_url
-    assert bundle["text/plain"] == (
-        f"Connected to the offline sandbox at {url} (stand-in models)")
+    assert bundle["text/plain"] == (f"Connected to the offline sandbox at {url} (stand-in models)")
     assert url in bundle["text/html"] and "\n" not in bundle["text/html"]
     assert repr(client) == f"<ConnectedClient {bundle['text/plain']}, token=[secure]>"
 
@@ -214,7 +241,8 @@ def test_status__sandbox_one_line_text_and_html():
 def test_status__real_api_names_the_account(real_api):
     client = connect(SENTINEL)
     assert client._repr_mimebundle_()["text/plain"] == (
-        f"Connected to Replicate at {real_api.base_url} as sandbox")
+        f"Connected to Replicate at {real_api.base_url} as sandbox"
+    )
 
 
 def test_status__explains_account_failure_without_traceback(monkeypatch):
@@ -222,8 +250,10 @@ def test_status__explains_account_failure_without_traceback(monkeypatch):
         monkeypatch.setenv("REPLICATE_BASE_URL", other.base_url)
         client = connect(SENTINEL)
         status = client._repr_mimebundle_()["text/plain"]
-    assert status == (f"Connected to Replicate at {other.base_url}; account unknown: 401 "
-                      "Unauthenticated (You did not pass a valid authentication token)")
+    assert status == (
+        f"Connected to Replicate at {other.base_url}; account unknown: 401 "
+        "Unauthenticated (You did not pass a valid authentication token)"
+    )
     assert "Traceback" not in status and "\n" not in status
 
 
@@ -237,6 +267,7 @@ def test_status__unreachable_api(monkeypatch):
 
 # secrecy (STYLE rule 8)
 
+
 def test_token_never_appears_in_reprs_logs_or_errors(monkeypatch, caplog):
     caplog.set_level(logging.DEBUG)
     with sandbox.start(require_token="a-different-token") as other:
@@ -245,9 +276,18 @@ def test_token_never_appears_in_reprs_logs_or_errors(monkeypatch, caplog):
         conn = client.connection
         with pytest.raises(ReplicateError) as info:
             client.run("replicate/hello-world", input={"text": "x"})
-    seen = [repr(client), str(client), json.dumps(client._repr_mimebundle_()), repr(conn),
-            str(conn), json.dumps(conn._repr_mimebundle_()), str(info.value), repr(info.value),
-            "".join(traceback.format_exception(info.value)), caplog.text]
+    seen = [
+        repr(client),
+        str(client),
+        json.dumps(client._repr_mimebundle_()),
+        repr(conn),
+        str(conn),
+        json.dumps(conn._repr_mimebundle_()),
+        str(info.value),
+        repr(info.value),
+        "".join(traceback.format_exception(info.value)),
+        caplog.text,
+    ]
     assert info.value.status == 401
     assert "[secure]" in repr(client) and "[secure]" in repr(conn)
     for text in seen:
@@ -255,6 +295,7 @@ def test_token_never_appears_in_reprs_logs_or_errors(monkeypatch, caplog):
 
 
 # login
+
 
 @pytest.fixture
 def widget_kernel(monkeypatch):
@@ -286,7 +327,8 @@ def test_login__widget_connects_then_clears_and_closes(real_api, widget_kernel, 
     assert all(SENTINEL not in json.dumps(state, default=str) for state in states)
     [shown] = out.outputs
     assert shown["data"]["text/plain"] == (
-        f"Connected to Replicate at {real_api.base_url} as sandbox")
+        f"Connected to Replicate at {real_api.base_url} as sandbox"
+    )
     assert SENTINEL not in caplog.text
 
 

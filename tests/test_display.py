@@ -57,6 +57,7 @@ def shown(value) -> list[dict]:
 
 # single files
 
+
 def test_show__png_file_output_is_native_image_with_label(client):
     [output] = client.run(SDXL, input={"prompt": "cat", "width": 64, "height": 48, "seed": 11})
     [bundle] = shown(output)
@@ -77,8 +78,10 @@ def test_show__webp_data_uri_uses_html_img():
     assert bundle["text/plain"].startswith(f"<image/webp 8{X}8, ")
 
 
-@pytest.mark.parametrize(("data", "mime"), [
-    (wav(), "audio/wav"), (MP3, "audio/mpeg"), (OGG, "audio/ogg"), (FLAC, "audio/flac")])
+@pytest.mark.parametrize(
+    ("data", "mime"),
+    [(wav(), "audio/wav"), (MP3, "audio/mpeg"), (OGG, "audio/ogg"), (FLAC, "audio/flac")],
+)
 def test_show__audio_gets_a_player(data, mime):
     [bundle] = shown(data)
     assert bundle["text/html"].startswith(f'<audio controls src="data:{mime};base64,')
@@ -109,10 +112,12 @@ def test_show__url_is_downloaded_and_linked(sb, client):
 def test_show__unreachable_url_says_so():
     [bundle] = shown("http://127.0.0.1:9/missing.png")
     assert bundle["text/plain"] == (
-        "<http://127.0.0.1:9/missing.png: could not download (ConnectError)>")
+        "<http://127.0.0.1:9/missing.png: could not download (ConnectError)>"
+    )
 
 
 # text, lists and dicts
+
 
 def test_show__token_list_is_text(client):
     tokens = client.run(LLAMA, input={"prompt": "hi", "max_tokens": 5})
@@ -130,20 +135,27 @@ def test_show__plain_string_and_none():
 
 
 def test_show__image_list_is_one_grid(client):
-    outputs = client.run("black-forest-labs/flux-schnell",
-                         input={"prompt": "cat", "num_outputs": 2, "output_format": "png"})
+    outputs = client.run(
+        "black-forest-labs/flux-schnell",
+        input={"prompt": "cat", "num_outputs": 2, "output_format": "png"},
+    )
     [bundle] = shown(outputs)
     html = bundle["text/html"]
     assert html.startswith('<div style="display:flex;flex-wrap:wrap')
     assert html.count("<img ") == 2
-    assert re.fullmatch(rf"\[<image/png \d+{X}\d+, [\d.]+ kB>, <image/png \d+{X}\d+, [\d.]+ kB>\]",
-                        bundle["text/plain"])
+    assert re.fullmatch(
+        rf"\[<image/png \d+{X}\d+, [\d.]+ kB>, <image/png \d+{X}\d+, [\d.]+ kB>\]",
+        bundle["text/plain"],
+    )
 
 
 def test_show__mixed_list_is_a_vertical_sequence():
     bundles = shown([image(), wav(), "caption"])
     assert [sorted(b) for b in bundles] == [
-        ["image/png", "text/plain"], ["text/html", "text/plain"], ["text/plain"]]
+        ["image/png", "text/plain"],
+        ["text/html", "text/plain"],
+        ["text/plain"],
+    ]
     assert bundles[2]["text/plain"] == "caption"
 
 
@@ -165,9 +177,10 @@ def test_show__dict_is_a_table_of_shown_values():
 
 
 def test_show__is_deterministic_without_addresses(client):
-    value = {"files": client.run(SDXL, input={"prompt": "cat", "width": 64, "height": 48,
-                                              "seed": 1}),
-             "text": ["a", "b"]}
+    value = {
+        "files": client.run(SDXL, input={"prompt": "cat", "width": 64, "height": 48, "seed": 1}),
+        "text": ["a", "b"],
+    }
     first, second = shown(value), shown(value)
     assert first == second
     assert "0x" not in first[0]["text/plain"]
@@ -185,6 +198,7 @@ def test_describe__unreadable_image_has_no_dimensions():
 
 # formatters' renderers
 
+
 def test_render_file_output__labels_the_file(client):
     bundle = render_file_output(FileOutput(data_uri(image(), "image/png"), client))
     assert bundle["text/plain"].startswith(f"FileOutput(<image/png 64{X}48, ")
@@ -193,12 +207,14 @@ def test_render_file_output__labels_the_file(client):
 
 def test_render_prediction__card_has_status_model_progress_logs_output(client):
     prediction = client.predictions.create(
-        version=SDXL_VERSION, input={"prompt": "x", "width": 64, "height": 64})
+        version=SDXL_VERSION, input={"prompt": "x", "width": 64, "height": 64}
+    )
     prediction.wait()
     bundle = render_prediction(prediction)
     lines = bundle["text/plain"].splitlines()
     assert re.fullmatch(
-        r"Prediction succeeded: stability-ai/sdxl:7762fd07, \d+\.\d\d s, 100% \(50/50\)", lines[0])
+        r"Prediction succeeded: stability-ai/sdxl:7762fd07, \d+\.\d\d s, 100% \(50/50\)", lines[0]
+    )
     assert lines[1] == "logs (last 10 lines):"
     assert lines[11].strip().startswith("100%|")
     assert re.fullmatch(rf"output: \[<image/png 64{X}64, [\d.]+ k?B>\]", lines[12])
@@ -219,21 +235,25 @@ def test_render_prediction__failed_shows_error(client):
 def test_render_prediction__running_has_no_time_or_output(client):
     prediction = client.models.predictions.create(model="sandbox/sleep", input={"seconds": 5})
     bundle = render_prediction(prediction)
-    assert re.fullmatch(r"Prediction (starting|processing): sandbox/sleep:[0-9a-f]{8}",
-                        bundle["text/plain"].splitlines()[0])
+    assert re.fullmatch(
+        r"Prediction (starting|processing): sandbox/sleep:[0-9a-f]{8}",
+        bundle["text/plain"].splitlines()[0],
+    )
     assert "output:" not in bundle["text/plain"]
     prediction.cancel()
 
 
 def test_show__prediction_is_a_card(client):
-    prediction = client.models.predictions.create(model="replicate/hello-world",
-                                                  input={"text": "bob"})
+    prediction = client.models.predictions.create(
+        model="replicate/hello-world", input={"text": "bob"}
+    )
     prediction.wait()
     [bundle] = shown(prediction)
     assert bundle["text/plain"].endswith("output: hello bob")
 
 
 # streaming
+
 
 def test_stream_text__prints_tokens_then_newline_and_returns_text(client, capsys):
     expected = "".join(client.run(LLAMA, input={"prompt": "hi", "max_tokens": 6}))
@@ -254,12 +274,14 @@ def test_stream_text__uses_connected_client_by_default(capsys):
 class _ErrorStreamClient:
     """A client whose stream is the SDK's own EventSource over a canned error stream."""
 
-    body = (b"event: output\nid: 1\ndata: partial\n\n"
-            b'event: error\nid: 2\ndata: {"detail": "boom"}\n\n')
+    body = (
+        b'event: output\nid: 1\ndata: partial\n\nevent: error\nid: 2\ndata: {"detail": "boom"}\n\n'
+    )
 
     def stream(self, ref, *, input=None) -> Iterator:
-        response = httpx.Response(200, headers={"content-type": "text/event-stream"},
-                                  content=self.body)
+        response = httpx.Response(
+            200, headers={"content-type": "text/event-stream"}, content=self.body
+        )
         return iter(EventSource(self, response))
 
 

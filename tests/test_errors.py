@@ -19,17 +19,23 @@ from replicate_nb.errors import (
 
 
 def _error_classes() -> list[type[BaseException]]:
-    return [obj for _, obj in inspect.getmembers(errors, inspect.isclass)
-            if issubclass(obj, BaseException) and obj.__module__ == errors.__name__]
+    return [
+        obj
+        for _, obj in inspect.getmembers(errors, inspect.isclass)
+        if issubclass(obj, BaseException) and obj.__module__ == errors.__name__
+    ]
 
 
-@pytest.mark.parametrize(("cls", "stdlib"), [
-    (BackendError, RuntimeError),
-    (EventLoopError, RuntimeError),
-    (InvalidModelRef, ValueError),
-    (BatchInputError, TypeError),
-    (PredictionTimeout, TimeoutError),
-])
+@pytest.mark.parametrize(
+    ("cls", "stdlib"),
+    [
+        (BackendError, RuntimeError),
+        (EventLoopError, RuntimeError),
+        (InvalidModelRef, ValueError),
+        (BatchInputError, TypeError),
+        (PredictionTimeout, TimeoutError),
+    ],
+)
 def test_tree__each_error_is_a_helper_error_and_its_stdlib_type(cls: type, stdlib: type) -> None:
     assert issubclass(cls, ReplicateNbError)
     assert issubclass(cls, stdlib)

@@ -23,8 +23,9 @@ from replicate_nb.private_fields import SecretField
 from replicate_nb.schema import parse
 
 SCHEMAS = sorted((Path(__file__).parent / "data" / "schemas").glob("*.json"))
-SDXL_SCHEMA = json.loads(next(p for p in SCHEMAS if p.stem.startswith("stability-ai__sdxl"))
-                         .read_text())
+SDXL_SCHEMA = json.loads(
+    next(p for p in SCHEMAS if p.stem.startswith("stability-ai__sdxl")).read_text()
+)
 SDXL = "stability-ai/sdxl"
 LLAMA = "meta/meta-llama-3-8b-instruct"
 SENTINEL = "r8_SENTINELsecret0123456789"
@@ -56,13 +57,15 @@ def every_widget_state() -> str:
 
 # building from any schema
 
+
 @pytest.mark.parametrize("path", SCHEMAS, ids=lambda p: p.stem)
 def test_every_sample_schema_builds_a_form_whose_untouched_value_is_valid(path):
     schema = json.loads(path.read_text())
     f = ModelForm(schema)
     assert f.fields == [field.name for field in parse(schema).fields]
-    missing = [field.name for field in parse(schema).fields
-               if field.required and not field.has_default]
+    missing = [
+        field.name for field in parse(schema).fields if field.required and not field.has_default
+    ]
     if not missing:
         assert f.errors == {}
         assert parse(schema).validate(f.value) == []
@@ -74,32 +77,62 @@ def test_every_sample_schema_builds_a_form_whose_untouched_value_is_valid(path):
     assert "not sent" in f.status.value
 
 
-HAND_MADE = {"components": {"schemas": {
-    "Input": {"type": "object", "required": ["size"], "properties": {
-        "size": {"allOf": [{"$ref": "#/components/schemas/size"}], "x-order": 0},
-        "words": {"type": "array", "items": {"type": "string"}, "x-order": 1},
-        "options": {"type": "object", "additionalProperties": {"type": "number"}},
-        "either": {"anyOf": [{"type": "string"}, {"type": "integer"}], "x-order": 2},
-        "maybe": {"anyOf": [{"type": "integer", "minimum": 0}, {"type": "null"}], "x-order": 3},
-        "token": {"type": "string", "format": "password", "writeOnly": True,
-                  "x-cog-secret": True, "x-order": 4},
-        "plain": {"type": "boolean"}}},
-    "size": {"title": "size", "enum": [256, 512], "type": "integer"}}}}
+HAND_MADE = {
+    "components": {
+        "schemas": {
+            "Input": {
+                "type": "object",
+                "required": ["size"],
+                "properties": {
+                    "size": {"allOf": [{"$ref": "#/components/schemas/size"}], "x-order": 0},
+                    "words": {"type": "array", "items": {"type": "string"}, "x-order": 1},
+                    "options": {"type": "object", "additionalProperties": {"type": "number"}},
+                    "either": {"anyOf": [{"type": "string"}, {"type": "integer"}], "x-order": 2},
+                    "maybe": {
+                        "anyOf": [{"type": "integer", "minimum": 0}, {"type": "null"}],
+                        "x-order": 3,
+                    },
+                    "token": {
+                        "type": "string",
+                        "format": "password",
+                        "writeOnly": True,
+                        "x-cog-secret": True,
+                        "x-order": 4,
+                    },
+                    "plain": {"type": "boolean"},
+                },
+            },
+            "size": {"title": "size", "enum": [256, 512], "type": "integer"},
+        }
+    }
+}
 
 
 def test_hand_made_schema_covers_unions_nullable_secret_enums_arrays_objects():
     f = ModelForm(HAND_MADE)
     assert f.fields == ["size", "words", "either", "maybe", "token", "options", "plain"]
     kinds = {name: type(widget.control).__name__ for name, widget in f.inputs.items()}
-    assert kinds == {"size": "Dropdown", "words": "Textarea", "either": "Textarea",
-                     "maybe": "Text", "token": "Password", "options": "Textarea",
-                     "plain": "Dropdown"}
+    assert kinds == {
+        "size": "Dropdown",
+        "words": "Textarea",
+        "either": "Textarea",
+        "maybe": "Text",
+        "token": "Password",
+        "options": "Textarea",
+        "plain": "Dropdown",
+    }
     assert f.errors == {"size": "size is required"}
-    f.set(size=512, words=["a"], options={"k": 1.5}, either=3, maybe=2, token=SENTINEL,
-          plain=True)
+    f.set(size=512, words=["a"], options={"k": 1.5}, either=3, maybe=2, token=SENTINEL, plain=True)
     assert f.errors == {}
-    assert f.value == {"size": 512, "words": ["a"], "either": 3, "maybe": 2, "token": SENTINEL,
-                       "options": {"k": 1.5}, "plain": True}
+    assert f.value == {
+        "size": 512,
+        "words": ["a"],
+        "either": 3,
+        "maybe": 2,
+        "token": SENTINEL,
+        "options": {"k": 1.5},
+        "plain": True,
+    }
     assert parse(HAND_MADE).validate(f.value) == []
     f.set(maybe=None, either=None)
     assert "maybe" not in f.value and "either" not in f.value
@@ -109,12 +142,15 @@ def test_repr_is_short_deterministic_and_the_widget_text_plain():
     f = ModelForm(HAND_MADE, model="me/model", version="0123456789abcdef")
     assert repr(f) == "ModelForm('me/model', 7 fields)"
     assert f._repr_mimebundle_()["text/plain"] == "ModelForm('me/model', 7 fields)"
-    assert repr(ModelForm(HAND_MADE, version="0123456789abcdef")) == \
-        "ModelForm('version 01234567', 7 fields)"
+    assert (
+        repr(ModelForm(HAND_MADE, version="0123456789abcdef"))
+        == "ModelForm('version 01234567', 7 fields)"
+    )
     assert repr(ModelForm(HAND_MADE)) == "ModelForm('schema', 7 fields)"
 
 
 # value and errors
+
 
 def test_value_sends_required_changed_and_filled_in_fields_only():
     f = ModelForm(SDXL_SCHEMA)
@@ -143,9 +179,11 @@ def test_errors_appear_next_to_fields_and_leave_the_value():
     f.set(num_outputs=9)
     f.inputs["seed"].entry.value = "lots"
     f.inputs["high_noise_frac"].entry.value = "2"
-    assert f.errors == {"num_outputs": "Must be less than or equal to 4 (got 9)",
-                        "seed": "'lots' is not a number",
-                        "high_noise_frac": "Must be less than or equal to 1 (got 2)"}
+    assert f.errors == {
+        "num_outputs": "Must be less than or equal to 4 (got 9)",
+        "seed": "'lots' is not a number",
+        "high_noise_frac": "Must be less than or equal to 1 (got 2)",
+    }
     assert "seed" not in f.value
     assert "Must be less than or equal to 4 (got 9)" in f.inputs["num_outputs"].head.value
     f.set(num_outputs=4)
@@ -175,8 +213,16 @@ def test_code_button_shows_the_snippet_and_follows_edits():
     f.set(seed=11)
     assert "&quot;seed&quot;: 11," in f.code_view.value
     assert f.code().splitlines() == [
-        "import replicate", "", "output = replicate.run(", '    "stability-ai/sdxl:abc",',
-        "    input={", '        "seed": 11,', "    },", ")", "print(output)"]
+        "import replicate",
+        "",
+        "output = replicate.run(",
+        '    "stability-ai/sdxl:abc",',
+        "    input={",
+        '        "seed": 11,',
+        "    },",
+        ")",
+        "print(output)",
+    ]
     f.code_button.click()
     assert f.code_view.layout.display == "none"
 
@@ -191,6 +237,7 @@ def test_problems_are_blamed_on_their_inputs():
 
 
 # making forms
+
 
 def test_form_accepts_refs_models_versions_and_schemas(client):
     async def scenario():
@@ -222,6 +269,7 @@ def test_form_rejects_bad_refs_and_types(client):
 
 # running against the sandbox
 
+
 def test_run_button_runs_and_shows_image_progress_logs_and_history(client):
     async def scenario():
         f = form(SDXL, client=client)
@@ -236,7 +284,7 @@ def test_run_button_runs_and_shows_image_progress_logs_and_history(client):
     assert prediction.input == {"prompt": "a lighthouse", "width": 64, "height": 48}
     assert "succeeded" in f.status.value and prediction.id in f.status.value
     [bundle] = [o["data"] for o in f.output.outputs]
-    assert "<img src=\"data:image/png;base64," in bundle["text/html"]
+    assert '<img src="data:image/png;base64,' in bundle["text/html"]
     assert "64\N{MULTIPLICATION SIGN}48" in bundle["text/plain"]
     assert (f.progress.value, f.progress.description) == (1.0, "50/50")
     assert "Using seed:" in f.logs.value
@@ -268,8 +316,9 @@ def test_cancel_button_cancels_the_remote_prediction(client):
         f = form("sandbox/sleep", client=client)
         f.set(seconds=30)
         f.button.click()
-        await until(lambda: f.last_prediction is not None
-                    and f.last_prediction.status == "processing")
+        await until(
+            lambda: f.last_prediction is not None and f.last_prediction.status == "processing"
+        )
         f.cancel_button.click()
         return f, await f.task
 
@@ -386,9 +435,19 @@ def test_uploaded_file_is_sent_as_data_uri_and_coded_as_open(client):
 
     async def scenario():
         f = form("nightmareai/real-esrgan", client=client)
-        f.inputs["image"].control.set_state({"value": [
-            {"name": "cat.png", "type": "image/png", "size": len(image), "content": image,
-             "last_modified": 0}]})
+        f.inputs["image"].control.set_state(
+            {
+                "value": [
+                    {
+                        "name": "cat.png",
+                        "type": "image/png",
+                        "size": len(image),
+                        "content": image,
+                        "last_modified": 0,
+                    }
+                ]
+            }
+        )
         f.set(scale=2)
         return f, await f.submit()
 
@@ -403,6 +462,7 @@ def test_uploaded_file_is_sent_as_data_uri_and_coded_as_open(client):
 def test_form_uses_the_connected_client_by_default():
     connect(backend="sandbox", seed=1)
     try:
+
         async def scenario():
             f = form(SDXL)
             f.set(width=16, height=16)
@@ -441,9 +501,23 @@ def test_secret_never_reaches_widget_state_code_repr_or_history(fresh_sb, fresh_
 
 
 def test_secret_validation_messages_never_quote_the_secret():
-    schema = {"components": {"schemas": {"Input": {"type": "object", "properties": {
-        "key": {"type": "string", "format": "password", "x-cog-secret": True,
-                "minLength": 40}}}}}}
+    schema = {
+        "components": {
+            "schemas": {
+                "Input": {
+                    "type": "object",
+                    "properties": {
+                        "key": {
+                            "type": "string",
+                            "format": "password",
+                            "x-cog-secret": True,
+                            "minLength": 40,
+                        }
+                    },
+                }
+            }
+        }
+    }
     f = ModelForm(schema)
     f.set(key=SENTINEL)
     assert f.errors == {"key": "Must be at least 40 characters long"}

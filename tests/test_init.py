@@ -25,11 +25,12 @@ def test_every_public_coroutine_has_a_sync_twin():
 
 
 def test_import_is_lazy():
-    code = ("import sys, replicate_nb; "
-            "print(sorted(m for m in ('ipywidgets', 'IPython', 'replicate', 'starlette') "
-            "if m in sys.modules))")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          check=True)
+    code = (
+        "import sys, replicate_nb; "
+        "print(sorted(m for m in ('ipywidgets', 'IPython', 'replicate', 'starlette') "
+        "if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
 
 

@@ -49,18 +49,23 @@ def run_cell(ip, line: str, body: str) -> list[dict]:
 
 # %%replicate
 
+
 def test_replicate__plain_text_goes_to_the_prompt_field(ip, connected):
     assert run_cell(ip, "replicate/hello-world", "bob\n") == [{"text/plain": "hello bob"}]
 
 
 def test_replicate__json_body(ip, connected):
     assert run_cell(ip, "replicate/hello-world", '{"text": "json"}') == [
-        {"text/plain": "hello json"}]
+        {"text/plain": "hello json"}
+    ]
 
 
 def test_replicate__key_value_lines_are_coerced_and_shown(ip, connected):
-    [bundle] = run_cell(ip, "black-forest-labs/flux-schnell -o images",
-                        "prompt: a cat\nnum_outputs: 2\naspect_ratio: 1:1\noutput_format: png\n")
+    [bundle] = run_cell(
+        ip,
+        "black-forest-labs/flux-schnell -o images",
+        "prompt: a cat\nnum_outputs: 2\naspect_ratio: 1:1\noutput_format: png\n",
+    )
     assert bundle["text/html"].count("<img ") == 2
     assert re.fullmatch(rf"\[<image/png 1024{X}1024, .*>\]", bundle["text/plain"])
     images = ip.user_ns["images"]
@@ -74,12 +79,16 @@ def test_replicate__version_ref_shows_image(ip, connected):
 
 def test_replicate__stream_prints_tokens_and_stores_text(ip, connected):
     with capture_output() as cap:
-        ip.run_cell_magic("replicate", "meta/meta-llama-3-8b-instruct --stream -o story",
-                          "prompt: hi\nmax_tokens: 5")
+        ip.run_cell_magic(
+            "replicate",
+            "meta/meta-llama-3-8b-instruct --stream -o story",
+            "prompt: hi\nmax_tokens: 5",
+        )
     assert cap.outputs == []
     assert cap.stdout == ip.user_ns["story"] + "\n"
-    assert ip.user_ns["story"] == "".join(connected.run(
-        "meta/meta-llama-3-8b-instruct", input={"prompt": "hi", "max_tokens": 5}))
+    assert ip.user_ns["story"] == "".join(
+        connected.run("meta/meta-llama-3-8b-instruct", input={"prompt": "hi", "max_tokens": 5})
+    )
 
 
 def test_replicate__iterator_output_is_kept_for_output_variable(ip, connected):
@@ -88,15 +97,18 @@ def test_replicate__iterator_output_is_kept_for_output_variable(ip, connected):
     assert isinstance(ip.user_ns["tokens"], list) and ip.user_ns["tokens"]
 
 
-@pytest.mark.parametrize(("line", "body", "words"), [
-    ("not-a-ref", "x", "is not a model reference"),
-    ("", "x", "ref"),
-    ("replicate/hello-world --bogus", "x", "unrecognized arguments"),
-    ("replicate/hello-world", "{not json", "not valid JSON"),
-    ("nightmareai/real-esrgan", "a photo", "no prompt-like text input.*image, scale"),
-    (SDXL, "prompt: cat\nwidth: wide", "width: 'wide' is not an integer"),
-    (SDXL, "prompt: cat\nscheduler: FAST", "scheduler: 'FAST' is not one of: DDIM"),
-])
+@pytest.mark.parametrize(
+    ("line", "body", "words"),
+    [
+        ("not-a-ref", "x", "is not a model reference"),
+        ("", "x", "ref"),
+        ("replicate/hello-world --bogus", "x", "unrecognized arguments"),
+        ("replicate/hello-world", "{not json", "not valid JSON"),
+        ("nightmareai/real-esrgan", "a photo", "no prompt-like text input.*image, scale"),
+        (SDXL, "prompt: cat\nwidth: wide", "width: 'wide' is not an integer"),
+        (SDXL, "prompt: cat\nscheduler: FAST", "scheduler: 'FAST' is not one of: DDIM"),
+    ],
+)
 def test_replicate__bad_input_is_a_usage_error(ip, connected, line, body, words):
     with pytest.raises(UsageError, match=words):
         ip.run_cell_magic("replicate", line, body)
@@ -112,19 +124,29 @@ def test_replicate__usage_error_shows_no_traceback(ip, connected, capsys):
 
 # parse_input (no server: schemas of the sandbox's stand-ins)
 
+
 def test_parse_input__coerces_by_field_kind():
     sdxl = model_schema("stability-ai__sdxl")
-    body = ("prompt: a cat\n  on a mat\nwidth: 64\nguidance_scale: 7.5\nscheduler: DDIM\n"
-            'negative_prompt: "quoted"')
+    body = (
+        "prompt: a cat\n  on a mat\nwidth: 64\nguidance_scale: 7.5\nscheduler: DDIM\n"
+        'negative_prompt: "quoted"'
+    )
     assert parse_input(body, lambda: sdxl) == {
-        "prompt": "a cat\n  on a mat", "width": 64, "guidance_scale": 7.5,
-        "scheduler": "DDIM", "negative_prompt": "quoted"}
+        "prompt": "a cat\n  on a mat",
+        "width": 64,
+        "guidance_scale": 7.5,
+        "scheduler": "DDIM",
+        "negative_prompt": "quoted",
+    }
 
 
 def test_parse_input__booleans():
     flux = model_schema("black-forest-labs__flux-schnell")
     assert parse_input("prompt: x\ngo_fast: no\ndisable_safety_checker: TRUE", lambda: flux) == {
-        "prompt": "x", "go_fast": False, "disable_safety_checker": True}
+        "prompt": "x",
+        "go_fast": False,
+        "disable_safety_checker": True,
+    }
     with pytest.raises(UsageError, match="go_fast: 'maybe' is not a boolean"):
         parse_input("prompt: x\ngo_fast: maybe", lambda: flux)
 
@@ -148,6 +170,7 @@ def test_parse_input__json_and_empty_need_no_schema():
 
 
 # %replicate_connect
+
 
 def test_replicate_connect__sandbox_displays_status(ip):
     try:
@@ -173,13 +196,15 @@ def test_replicate_connect__unknown_backend_is_usage_error(ip):
 
 # formatters and docstrings
 
+
 def test_formatters__file_output_and_prediction(ip, connected):
     [output] = connected.run(SDXL, input={"prompt": "cat", "width": 64, "height": 48})
     data, _ = ip.display_formatter.format(output)
     assert data["text/plain"].startswith(f"FileOutput(<image/png 64{X}48, ")
     assert "image/png" in data
-    prediction = connected.models.predictions.create(model="replicate/hello-world",
-                                                     input={"text": "card"})
+    prediction = connected.models.predictions.create(
+        model="replicate/hello-world", input={"text": "card"}
+    )
     prediction.wait()
     data, _ = ip.display_formatter.format(prediction)
     assert data["text/plain"].startswith("Prediction succeeded: replicate/hello-world:")

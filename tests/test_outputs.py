@@ -55,6 +55,7 @@ async def agen(items: list) -> AsyncIterator:
 
 # text / async_text
 
+
 def test_text__joins_token_list():
     assert text(["Hello", ",", " world"]) == "Hello, world"
 
@@ -97,11 +98,14 @@ def test_text__joins_llm_run_output(client):
     assert text(tokens) == "".join(tokens)
 
 
-@pytest.mark.parametrize(("value", "words"), [
-    ({"a": 1}, "dict"),
-    (b"raw", "bytes"),
-    (42, "int"),
-])
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        ({"a": 1}, "dict"),
+        (b"raw", "bytes"),
+        (42, "int"),
+    ],
+)
 def test_text__rejects_non_text_with_guidance(value, words):
     with pytest.raises(TypeError, match=words) as info:
         text(value)
@@ -127,30 +131,35 @@ def test_text__rejects_file_output(client):
 
 # sniff
 
-@pytest.mark.parametrize(("data", "mime"), [
-    (image("PNG"), "image/png"),
-    (image("JPEG"), "image/jpeg"),
-    (image("WEBP"), "image/webp"),
-    (image("GIF"), "image/gif"),
-    (wav(), "audio/wav"),
-    (MP3, "audio/mpeg"),
-    (OGG, "audio/ogg"),
-    (FLAC, "audio/flac"),
-    (MP4, "video/mp4"),
-    (WEBM, "video/webm"),
-    (b'{"caption": "a cat"}', "application/json"),
-    (b"[1, 2, 3]", "application/json"),
-    (b"[not json", "text/plain"),
-    ("héllo wörld\n".encode(), "text/plain"),
-    (BINARY, "application/octet-stream"),
-    (b"\xff\xfe\xfa", "application/octet-stream"),
-    (b"", "application/octet-stream"),
-])
+
+@pytest.mark.parametrize(
+    ("data", "mime"),
+    [
+        (image("PNG"), "image/png"),
+        (image("JPEG"), "image/jpeg"),
+        (image("WEBP"), "image/webp"),
+        (image("GIF"), "image/gif"),
+        (wav(), "audio/wav"),
+        (MP3, "audio/mpeg"),
+        (OGG, "audio/ogg"),
+        (FLAC, "audio/flac"),
+        (MP4, "video/mp4"),
+        (WEBM, "video/webm"),
+        (b'{"caption": "a cat"}', "application/json"),
+        (b"[1, 2, 3]", "application/json"),
+        (b"[not json", "text/plain"),
+        ("héllo wörld\n".encode(), "text/plain"),
+        (BINARY, "application/octet-stream"),
+        (b"\xff\xfe\xfa", "application/octet-stream"),
+        (b"", "application/octet-stream"),
+    ],
+)
 def test_sniff__by_content(data, mime):
     assert sniff(data) == mime
 
 
 # read_output
+
 
 def test_read_output__bytes():
     png = image()
@@ -206,4 +215,3 @@ def test_is_file_ref(client):
     assert is_file_ref(FileOutput("https://example.com/a.png", client))
     assert not is_file_ref("hello")
     assert not is_file_ref(b"bytes")
-

@@ -30,7 +30,8 @@ def test_environment_yml_matches_pyproject():
     extra = _environment_requirements() - _pyproject_requirements()
     assert not missing and not extra, (
         f"environment.yml lacks {sorted(missing)} and has extra {sorted(extra)}: "
-        "copy the specifiers from pyproject.toml")
+        "copy the specifiers from pyproject.toml"
+    )
 
 
 def test_environment_yml_pins_the_core_dependencies():

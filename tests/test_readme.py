@@ -22,6 +22,12 @@ def test_the_readme_has_examples():
 def test_readme_example_runs(code: str, tmp_path: Path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("REPLICATE_")}
     prelude = "import replicate\n"  # the examples share the README's first import
-    done = subprocess.run([sys.executable, "-c", prelude + code], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", prelude + code],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr[-3000:]

@@ -60,8 +60,9 @@ def record_workshop(folder: Path) -> Workshop:
                 small = client.run("stability-ai/sdxl", input=SMALL)[0].read()
                 large = client.run("stability-ai/sdxl", input=LARGE)[0].read()
                 events = [(e.event.value, e.data) for e in client.stream(LLAMA, input=LLAMA_INPUT)]
-                upscaled = client.run("nightmareai/real-esrgan",
-                                      input={"image": io.BytesIO(small), "scale": 2}).read()
+                upscaled = client.run(
+                    "nightmareai/real-esrgan", input={"image": io.BytesIO(small), "scale": 2}
+                ).read()
                 client.run("me/keyed", input={"text": "hi", "api_key": SECRET_INPUT})
                 with pytest.raises(ModelError) as failed:
                     client.run("sandbox/fail", input={"message": "boom"})
@@ -89,9 +90,17 @@ def test_recording_is_versioned_sorted_readable_json(workshop):
     doc = json.loads(text)
     assert text == json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     assert (doc["format"], doc["version"]) == ("replicate-nb-replay", 1)
-    assert [f"{m['owner']}/{m['name']}" for m in doc["models"]] == sorted([
-        "replicate/hello-world", "stability-ai/sdxl", LLAMA, "nightmareai/real-esrgan",
-        "me/keyed", "sandbox/fail", "sandbox/sleep"])
+    assert [f"{m['owner']}/{m['name']}" for m in doc["models"]] == sorted(
+        [
+            "replicate/hello-world",
+            "stability-ai/sdxl",
+            LLAMA,
+            "nightmareai/real-esrgan",
+            "me/keyed",
+            "sandbox/fail",
+            "sandbox/sleep",
+        ]
+    )
     created = [p["created_at"] for p in doc["predictions"]]
     assert created == sorted(created)
     assert len({p["id"] for p in doc["predictions"]}) == len(doc["predictions"]) == 8
@@ -99,8 +108,11 @@ def test_recording_is_versioned_sorted_readable_json(workshop):
 
 def test_each_prediction_is_kept_once_in_its_final_state(workshop):
     (hello,) = _entries(workshop, "replicate/hello-world")
-    assert (hello["status"], hello["output"], hello["input"]) == ("succeeded", workshop.hello,
-                                                                 {"text": "Alice"})
+    assert (hello["status"], hello["output"], hello["input"]) == (
+        "succeeded",
+        workshop.hello,
+        {"text": "Alice"},
+    )
     assert hello["metrics"]["predict_time"] >= 0
     assert hello["created_at"] <= hello["started_at"] <= hello["completed_at"]
     assert "urls" not in hello and "webhook" not in hello
@@ -163,8 +175,9 @@ def test_hooks_are_removed_on_exit(tmp_path, sb, make_client):
 
 def test_the_current_client_is_recorded_by_default(tmp_path, sb, make_client, monkeypatch):
     client = make_client(sb.base_url)
-    monkeypatch.setattr(importlib.import_module("replicate_nb.connection"), "current_client",
-                        lambda: client)
+    monkeypatch.setattr(
+        importlib.import_module("replicate_nb.connection"), "current_client", lambda: client
+    )
     with record(tmp_path / "r.json"):
         replicate_output = client.run("replicate/hello-world", input={"text": "default"})
     doc = json.loads((tmp_path / "r.json").read_text())
@@ -188,31 +201,55 @@ def test_async_calls_are_recorded(tmp_path, sb, make_client):
 
 def _fake_api(files: dict[str, bytes]) -> httpx.MockTransport:
     """A tiny stand-in for api.replicate.com and replicate.delivery (no network)."""
-    schema = {"openapi": "3.0.2", "components": {"schemas": {
-        "Input": {"type": "object", "properties": {"n": {"type": "integer", "x-order": 0}}},
-        "Output": {"type": "array", "items": {"type": "string", "format": "uri"}}}}}
+    schema = {
+        "openapi": "3.0.2",
+        "components": {
+            "schemas": {
+                "Input": {"type": "object", "properties": {"n": {"type": "integer", "x-order": 0}}},
+                "Output": {"type": "array", "items": {"type": "string", "format": "uri"}},
+            }
+        },
+    }
     outputs = [f"https://replicate.delivery/pbxt/{name}" for name in files]
     outputs.append("https://replicate.delivery/pbxt/gone.png")
-    prediction = {"id": "p1", "model": "acme/pix", "version": "v1", "input": {"n": 1},
-                  "status": "succeeded", "output": outputs, "logs": "", "error": None,
-                  "created_at": "2025-01-01T00:00:00Z", "metrics": {"predict_time": 1.5},
-                  "urls": {"get": "https://api.replicate.com/v1/predictions/p1",
-                           "cancel": "https://api.replicate.com/v1/predictions/p1/cancel"}}
+    prediction = {
+        "id": "p1",
+        "model": "acme/pix",
+        "version": "v1",
+        "input": {"n": 1},
+        "status": "succeeded",
+        "output": outputs,
+        "logs": "",
+        "error": None,
+        "created_at": "2025-01-01T00:00:00Z",
+        "metrics": {"predict_time": 1.5},
+        "urls": {
+            "get": "https://api.replicate.com/v1/predictions/p1",
+            "cancel": "https://api.replicate.com/v1/predictions/p1/cancel",
+        },
+    }
 
     def handle(request: httpx.Request) -> httpx.Response:
         path = request.url.path
         if request.url.host == "replicate.delivery":
             name = path.rsplit("/", 1)[-1]
             if name in files:
-                return httpx.Response(200, content=files[name],
-                                      headers={"content-type": "image/png"})
+                return httpx.Response(
+                    200, content=files[name], headers={"content-type": "image/png"}
+                )
             return httpx.Response(404)
         if path == "/v1/models/acme/pix/predictions":
             return httpx.Response(201, json=prediction)
         if path == "/v1/models/acme/pix":
-            return httpx.Response(200, json={"owner": "acme", "name": "pix", "run_count": 7,
-                                             "latest_version": {"id": "v1",
-                                                                "openapi_schema": schema}})
+            return httpx.Response(
+                200,
+                json={
+                    "owner": "acme",
+                    "name": "pix",
+                    "run_count": 7,
+                    "latest_version": {"id": "v1", "openapi_schema": schema},
+                },
+            )
         return httpx.Response(404, json={"detail": "not found"})
 
     return httpx.MockTransport(handle)
@@ -220,8 +257,9 @@ def _fake_api(files: dict[str, bytes]) -> httpx.MockTransport:
 
 def test_https_output_files_are_downloaded_and_embedded(tmp_path):
     files = {"small.png": b"\x89PNG small", "big.png": b"\x89PNG " + b"x" * 5000}
-    client = replicate.Client(TOKEN, base_url="https://api.replicate.com",
-                              transport=_fake_api(files))
+    client = replicate.Client(
+        TOKEN, base_url="https://api.replicate.com", transport=_fake_api(files)
+    )
     try:
         with record(tmp_path / "api.json", client=client, max_inline_bytes=1000):
             client.run("acme/pix", input={"n": 1})

@@ -49,10 +49,18 @@ def sample(name: str, field: str):
 
 
 def hand_made(prop: dict, *, required: bool = False, components: dict | None = None):
-    schema = {"components": {"schemas": {
-        "Input": {"type": "object", "properties": {"x": prop},
-                  "required": ["x"] if required else []},
-        **(components or {})}}}
+    schema = {
+        "components": {
+            "schemas": {
+                "Input": {
+                    "type": "object",
+                    "properties": {"x": prop},
+                    "required": ["x"] if required else [],
+                },
+                **(components or {}),
+            }
+        }
+    }
     return parse(schema).field("x")
 
 
@@ -76,6 +84,7 @@ def frontend_sets(widget, **state):
 
 
 # enums
+
 
 def test_enum_via_allof_ref_is_a_dropdown_at_its_default():
     f = sample("stability-ai__sdxl__7762fd07.json", "scheduler")
@@ -104,8 +113,10 @@ def test_string_enum_of_numbers_stays_string():
 
 
 def test_optional_enum_without_default_starts_blank():
-    f = hand_made({"allOf": [{"$ref": "#/components/schemas/x"}]},
-                  components={"x": {"title": "x", "enum": ["a", "b"], "type": "string"}})
+    f = hand_made(
+        {"allOf": [{"$ref": "#/components/schemas/x"}]},
+        components={"x": {"title": "x", "enum": ["a", "b"], "type": "string"}},
+    )
     widget = widget_for(f)
     check_widget(widget, cls=w.Dropdown, value=MISSING, description="x")
     assert widget.control._options_labels == ("(not set)", "a", "b")
@@ -135,10 +146,12 @@ def test_enum_default_outside_its_choices_falls_back_to_blank():
 
 # numbers
 
+
 def test_bounded_integer_is_a_slider_linked_to_an_entry():
     widget = widget_for(sample("stability-ai__sdxl__7762fd07.json", "num_inference_steps"))
-    check_widget(widget, cls=w.IntSlider, value=50, description="num_inference_steps",
-                 min=1, max=500)
+    check_widget(
+        widget, cls=w.IntSlider, value=50, description="num_inference_steps", min=1, max=500
+    )
     widget.entry.value = "30"
     assert widget.control.value == 30
     widget.control.value = 12
@@ -148,8 +161,15 @@ def test_bounded_integer_is_a_slider_linked_to_an_entry():
 
 def test_bounded_number_is_a_float_slider_whose_steps_hit_min_and_default():
     widget = widget_for(sample("stability-ai__sdxl__7762fd07.json", "guidance_scale"))
-    check_widget(widget, cls=w.FloatSlider, value=7.5, description="guidance_scale",
-                 min=1.0, max=50.0, step=0.1)  # not 49/100: 1 + k * 0.49 never hits 7.5
+    check_widget(
+        widget,
+        cls=w.FloatSlider,
+        value=7.5,
+        description="guidance_scale",
+        min=1.0,
+        max=50.0,
+        step=0.1,
+    )  # not 49/100: 1 + k * 0.49 never hits 7.5
     protect = widget_for(sample("zsxkib__realistic-voice-cloning__0a9c7c55.json", "protect"))
     assert protect.control.step == 0.001  # default 0.33 on a 0..0.5 range
 
@@ -172,15 +192,15 @@ def test_out_of_range_entry_keeps_its_text_while_the_slider_clamps():
 
 def test_unbounded_integer_without_default_is_a_blank_text_entry():
     widget = widget_for(sample("stability-ai__sdxl__7762fd07.json", "seed"))
-    check_widget(widget, cls=w.Text, value=MISSING, description="seed",
-                 placeholder="blank: not sent")
+    check_widget(
+        widget, cls=w.Text, value=MISSING, description="seed", placeholder="blank: not sent"
+    )
     widget.entry.value = " 42 "
     assert widget.read() == 42 and type(widget.read()) is int
 
 
 def test_one_bound_is_a_text_entry():
-    widget = widget_for(sample("fofr__latent-consistency-model__d6ea4b06.json",
-                               "lcm_origin_steps"))
+    widget = widget_for(sample("fofr__latent-consistency-model__d6ea4b06.json", "lcm_origin_steps"))
     check_widget(widget, cls=w.Text, value=50, description="lcm_origin_steps")
 
 
@@ -190,8 +210,10 @@ def test_huge_integer_range_gets_no_slider():
     assert widget.slider is None
 
 
-@pytest.mark.parametrize(("text", "integer", "expected"), [
-    ("1e-3", False, 0.001), ("3", False, 3), ("3.0", True, 3), ("-2", True, -2)])
+@pytest.mark.parametrize(
+    ("text", "integer", "expected"),
+    [("1e-3", False, 0.001), ("3", False, 3), ("3.0", True, 3), ("-2", True, -2)],
+)
 def test_number_entry_parses(text, integer, expected):
     kind = "integer" if integer else "number"
     widget = widget_for(hand_made({"type": kind}))
@@ -199,9 +221,14 @@ def test_number_entry_parses(text, integer, expected):
     assert widget.read() == expected and type(widget.read()) is type(expected)
 
 
-@pytest.mark.parametrize(("text", "integer", "message"), [
-    ("abc", False, "'abc' is not a number"), ("nan", False, "not a finite number"),
-    ("2.5", True, "'2.5' is not a whole number")])
+@pytest.mark.parametrize(
+    ("text", "integer", "message"),
+    [
+        ("abc", False, "'abc' is not a number"),
+        ("nan", False, "not a finite number"),
+        ("2.5", True, "'2.5' is not a whole number"),
+    ],
+)
 def test_number_entry_reports_text_that_does_not_parse(text, integer, message):
     widget = widget_for(hand_made({"type": "integer" if integer else "number"}))
     widget.entry.value = text
@@ -220,15 +247,18 @@ def test_number_write_rejects_wrong_types():
 
 # text
 
+
 def test_prompt_is_a_textarea():
     widget = widget_for(sample("stability-ai__sdxl__7762fd07.json", "prompt"))
-    check_widget(widget, cls=w.Textarea, value="An astronaut riding a rainbow unicorn",
-                 description="prompt")
+    check_widget(
+        widget, cls=w.Textarea, value="An astronaut riding a rainbow unicorn", description="prompt"
+    )
 
 
 def test_multiline_default_is_a_textarea_tall_enough():
-    widget = widget_for(sample("andreasjansson__llama-2-13b-embeddings__7115a4c6.json",
-                               "prompt_separator"))
+    widget = widget_for(
+        sample("andreasjansson__llama-2-13b-embeddings__7115a4c6.json", "prompt_separator")
+    )
     check_widget(widget, cls=w.Textarea, value="\n\n", description="prompt_separator")
     assert widget.control.rows >= 3
 
@@ -243,6 +273,7 @@ def test_short_string_is_a_text_box_blank_means_not_sent():
 
 
 # booleans
+
 
 def test_boolean_with_default_is_a_checkbox():
     widget = widget_for(sample("stability-ai__sdxl__7762fd07.json", "apply_watermark"))
@@ -261,6 +292,7 @@ def test_optional_boolean_without_default_can_stay_blank():
 
 # files
 
+
 def test_uri_is_an_upload_plus_url_box_with_accept():
     f = hand_made({"type": "string", "format": "uri", "x-cog-accept": "image/*"}, required=True)
     widget = widget_for(f)
@@ -271,9 +303,18 @@ def test_uri_is_an_upload_plus_url_box_with_accept():
 
 def test_upload_becomes_a_data_uri_and_leaves_widget_state():
     widget = widget_for(sample("stability-ai__sdxl__7762fd07.json", "image"))
-    frontend_sets(widget.control, value=[{"name": "cat.png", "type": "image/png",
-                                          "size": len(PNG), "content": PNG,
-                                          "last_modified": 0}])
+    frontend_sets(
+        widget.control,
+        value=[
+            {
+                "name": "cat.png",
+                "type": "image/png",
+                "size": len(PNG),
+                "content": PNG,
+                "last_modified": 0,
+            }
+        ],
+    )
     assert widget.read() == "data:image/png;base64," + base64.b64encode(PNG).decode()
     assert widget.filename == "cat.png"
     assert widget.control.get_state()["value"] == []
@@ -283,7 +324,10 @@ def test_upload_becomes_a_data_uri_and_leaves_widget_state():
     assert widget.filename is None
     widget.write("data:image/png;base64,AAAA")  # and a data: URI replaces the URL
     assert (widget.read(), widget.url.value, widget.filename) == (
-        "data:image/png;base64,AAAA", "", "image.png")
+        "data:image/png;base64,AAAA",
+        "",
+        "image.png",
+    )
 
 
 def test_uri_accepts_paths_bytes_and_binary_files(tmp_path):
@@ -291,8 +335,12 @@ def test_uri_accepts_paths_bytes_and_binary_files(tmp_path):
     path = tmp_path / "photo.png"
     path.write_bytes(PNG)
     with open(path, "rb") as file:
-        for given, name in ((path, "photo.png"), (PNG, "image.png"),
-                            (io.BytesIO(PNG), "image.png"), (file, "photo.png")):
+        for given, name in (
+            (path, "photo.png"),
+            (PNG, "image.png"),
+            (io.BytesIO(PNG), "image.png"),
+            (file, "photo.png"),
+        ):
             widget.write(given)
             assert widget.read().startswith("data:image/png;base64,")
             assert widget.filename == name
@@ -309,9 +357,9 @@ def test_upload_too_large_for_a_data_uri_is_an_error():
 
 # secrets
 
+
 def test_secret_is_a_password_box_that_never_keeps_the_text():
-    f = hand_made({"type": "string", "format": "password", "writeOnly": True,
-                   "x-cog-secret": True})
+    f = hand_made({"type": "string", "format": "password", "writeOnly": True, "x-cog-secret": True})
     widget = widget_for(f)
     check_widget(widget, cls=w.Password, value=MISSING, description="x")
     assert isinstance(widget, SecretField)
@@ -324,6 +372,7 @@ def test_secret_is_a_password_box_that_never_keeps_the_text():
 
 
 # JSON
+
 
 def test_array_is_a_json_box():
     f = hand_made({"type": "array", "items": {"type": "string"}, "default": ["a"]})
@@ -354,6 +403,7 @@ def test_union_with_string_takes_bare_text_as_a_string():
 
 
 # headings
+
 
 def test_heading_shows_name_required_mark_description_default_and_bounds():
     widget = widget_for(sample("stability-ai__sdxl__7762fd07.json", "num_outputs"))
@@ -393,7 +443,9 @@ def test_field_widgets_have_short_reprs():
     assert isinstance(widget_for(hand_made({"type": "string", "format": "uri"})), UriField)
 
 
-@pytest.mark.parametrize(("a", "b", "same"), [
-    (1, 1.0, True), (True, 1, False), (False, False, True), ("1", 1, False), ([1], [1], True)])
+@pytest.mark.parametrize(
+    ("a", "b", "same"),
+    [(1, 1.0, True), (True, 1, False), (False, False, True), ("1", 1, False), ([1], [1], True)],
+)
 def test_same_value_is_json_equality(a, b, same):
     assert same_value(a, b) is same

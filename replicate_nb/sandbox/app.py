@@ -44,8 +44,13 @@ async def prediction_page(request: Request) -> Response:
 
 async def index(request: Request) -> Response:
     """What this server is and where its API lives."""
-    return answer({"name": "replicate-nb sandbox", "api": f"{base_url(request)}/v1",
-                  "models": [m.ref for m in state(request).engine.catalog.models()]})
+    return answer(
+        {
+            "name": "replicate-nb sandbox",
+            "api": f"{base_url(request)}/v1",
+            "models": [m.ref for m in state(request).engine.catalog.models()],
+        }
+    )
 
 
 # errors
@@ -54,17 +59,23 @@ async def _problem(request: Request, exc: Exception) -> Response:
         if exc.status_code == 405:
             exc = MethodNotAllowed(f"{request.method} is not supported on {request.url.path}.")
         elif exc.status_code == 404:
-            exc = NotFound(f"No route {request.method} {request.url.path}. The API lives under "
-                           "/v1 (Python: base URL without /v1; JavaScript: with /v1).")
+            exc = NotFound(
+                f"No route {request.method} {request.url.path}. The API lives under "
+                "/v1 (Python: base URL without /v1; JavaScript: with /v1)."
+            )
         else:
             exc = InvalidRequest(str(exc.detail))
     if not isinstance(exc, ProblemError):
         log.exception("unexpected error on %s %s", request.method, request.url.path)
-        body = {"title": "Internal error", "status": 500,
-                "detail": f"The sandbox hit an unexpected error ({type(exc).__name__}: {exc})."}
+        body = {
+            "title": "Internal error",
+            "status": 500,
+            "detail": f"The sandbox hit an unexpected error ({type(exc).__name__}: {exc}).",
+        }
         return JSONResponse(body, 500, media_type="application/problem+json")
-    return JSONResponse(exc.to_json(), exc.status, headers=exc.headers(),
-                        media_type="application/problem+json")
+    return JSONResponse(
+        exc.to_json(), exc.status, headers=exc.headers(), media_type="application/problem+json"
+    )
 
 
 def build_app(state: State, *, keepalive: float = KEEPALIVE_SECONDS) -> Starlette:
@@ -83,9 +94,11 @@ def build_app(state: State, *, keepalive: float = KEEPALIVE_SECONDS) -> Starlett
         await state.engine.shutdown()
         await state.engine.webhooks.close()
 
-    app = Starlette(routes=routes, lifespan=lifespan,
-                    exception_handlers={Exception: _problem, HTTPException: _problem,
-                                        ProblemError: _problem})
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={Exception: _problem, HTTPException: _problem, ProblemError: _problem},
+    )
     app.state.sandbox = state
     app.state.keepalive = keepalive
     return app

@@ -19,7 +19,8 @@ from typing import Any, TextIO
 
 _LINE_END = re.compile(r"\r\n|\n|\r")
 _route: contextvars.ContextVar[_Sink | None] = contextvars.ContextVar(
-    "replicate_nb_prediction_logs", default=None)
+    "replicate_nb_prediction_logs", default=None
+)
 _lock = threading.Lock()
 _users = 0
 
@@ -41,7 +42,7 @@ class _Sink:
             self._pending += text
             start = 0
             for end in _LINE_END.finditer(self._pending):
-                line = self._pending[start:end.start()]
+                line = self._pending[start : end.start()]
                 if line or end.group() != "\r":  # "\r" redraws (tqdm): skip empty redraws
                     lines.append(line)
                 start = end.end()

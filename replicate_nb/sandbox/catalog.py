@@ -59,15 +59,17 @@ class Catalog:
         for model in models:
             self.add(model, collection=BUILTIN_COLLECTIONS.get(model.ref))
 
-    def add(self, model: ModelSpec, *, replace: bool = False,
-            collection: str | None = None) -> None:
+    def add(
+        self, model: ModelSpec, *, replace: bool = False, collection: str | None = None
+    ) -> None:
         """Serve a model; `replace=True` swaps one of the same name."""
         with self._lock:
             if model.ref in self._models and not replace:
                 raise Conflict(f"A model named {model.ref!r} already exists in this sandbox.")
             self._models[model.ref] = model
             self._schemas[model.version_id] = cog_schema.parse(
-                model.openapi_schema, cog_version=model.cog_version)
+                model.openapi_schema, cog_version=model.cog_version
+            )
             if collection:
                 self._collections.setdefault(collection, [])
                 if model.ref not in self._collections[collection]:
@@ -82,8 +84,10 @@ class Catalog:
         """A model by owner and name."""
         found = self._models.get(f"{owner}/{name}")
         if found is None:
-            raise NotFound(f"Model {owner}/{name} not found in the sandbox. Known models: "
-                           f"{', '.join(sorted(self._models))}.")
+            raise NotFound(
+                f"Model {owner}/{name} not found in the sandbox. Known models: "
+                f"{', '.join(sorted(self._models))}."
+            )
         return found
 
     def by_version(self, version_id: str) -> ModelSpec:
@@ -111,8 +115,10 @@ class Catalog:
         """A model, checking that it has this version."""
         model = self.model(owner, name)
         if version_id != model.version_id:
-            raise NotFound(f"Version {version_id!r} of {owner}/{name} not found; its version is "
-                           f"{model.version_id}.")
+            raise NotFound(
+                f"Version {version_id!r} of {owner}/{name} not found; its version is "
+                f"{model.version_id}."
+            )
         return model
 
     def input_schema(self, model: ModelSpec) -> cog_schema.InputSchema:
@@ -122,8 +128,11 @@ class Catalog:
     def search(self, query: str) -> list[ModelSpec]:
         """Models whose name, owner or description contains every word of the query."""
         words = query.lower().split()
-        return [m for m in self.models()
-                if all(w in f"{m.owner}/{m.name} {m.description}".lower() for w in words)]
+        return [
+            m
+            for m in self.models()
+            if all(w in f"{m.owner}/{m.name} {m.description}".lower() for w in words)
+        ]
 
     def collections(self) -> dict[str, list[str]]:
         """Collection slug -> model refs."""
@@ -134,8 +143,12 @@ class Catalog:
     @staticmethod
     def version_json(model: ModelSpec) -> dict[str, Any]:
         """The API's version object."""
-        return {"id": model.version_id, "created_at": model.version_created_at,
-                "cog_version": model.cog_version, "openapi_schema": model.openapi_schema}
+        return {
+            "id": model.version_id,
+            "created_at": model.version_created_at,
+            "cog_version": model.cog_version,
+            "openapi_schema": model.openapi_schema,
+        }
 
     def model_json(self, model: ModelSpec, base_url: str) -> dict[str, Any]:
         """The API's model object, with its latest version."""
@@ -160,8 +173,10 @@ class Catalog:
         """The API's collection object (list items carry no models)."""
         refs = self.collections().get(slug)
         if refs is None:
-            raise NotFound(f"Collection {slug!r} not found. Known collections: "
-                           f"{', '.join(sorted(self.collections()))}.")
+            raise NotFound(
+                f"Collection {slug!r} not found. Known collections: "
+                f"{', '.join(sorted(self.collections()))}."
+            )
         name, description = COLLECTIONS.get(slug, (slug, ""))
         body: dict[str, Any] = {"name": name, "slug": slug, "description": description}
         if with_models:

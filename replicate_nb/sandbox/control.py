@@ -92,18 +92,21 @@ class Faults:
             if not math.isfinite(value):
                 raise ValueError(f"{name} must be finite, got {value!r}")
         if self.create_rate_limit is not None and self.create_rate_limit <= 0:
-            raise ValueError("create_rate_limit must be > 0 creates per second, "
-                             f"got {self.create_rate_limit!r}")
+            raise ValueError(
+                f"create_rate_limit must be > 0 creates per second, got {self.create_rate_limit!r}"
+            )
         if not 0.0 <= self.error_rate <= 1.0:
-            raise ValueError("error_rate must be a fraction between 0 and 1, "
-                             f"got {self.error_rate!r}")
+            raise ValueError(
+                f"error_rate must be a fraction between 0 and 1, got {self.error_rate!r}"
+            )
         if not 500 <= self.error_status <= 599:
             raise ValueError(f"error_status must be a 5xx status, got {self.error_status!r}")
         if not 0 <= self.latency <= MAX_LATENCY:
             raise ValueError(f"latency must be 0 to {MAX_LATENCY} seconds, got {self.latency!r}")
         if not 0 <= self.queue_delay <= MAX_QUEUE_DELAY:
-            raise ValueError(f"queue_delay must be 0 to {MAX_QUEUE_DELAY} seconds, "
-                             f"got {self.queue_delay!r}")
+            raise ValueError(
+                f"queue_delay must be 0 to {MAX_QUEUE_DELAY} seconds, got {self.queue_delay!r}"
+            )
 
     @classmethod
     def coerce(cls, value: Faults | dict[str, Any] | None) -> Faults:
@@ -115,8 +118,10 @@ class Faults:
         if isinstance(value, dict):
             unknown = set(value) - {f.name for f in dataclasses.fields(cls)}
             if unknown:
-                raise ValueError(f"unknown fault option(s) {sorted(unknown)}; known: "
-                                 f"{[f.name for f in dataclasses.fields(cls)]}")
+                raise ValueError(
+                    f"unknown fault option(s) {sorted(unknown)}; known: "
+                    f"{[f.name for f in dataclasses.fields(cls)]}"
+                )
             return cls(**value)
         raise TypeError(f"faults must be a Faults or a dict, not {type(value).__name__}")
 

@@ -30,8 +30,10 @@ from .records import Prediction, now, parse_time
 from .store import Store
 
 FINISHED_RUNS_KEPT = 1000
-RESTART_ERROR = ("The sandbox stopped while this prediction was running, so it did not finish. "
-                 "Nothing was lost: run it again.")
+RESTART_ERROR = (
+    "The sandbox stopped while this prediction was running, so it did not finish. "
+    "Nothing was lost: run it again."
+)
 
 
 class Run:
@@ -84,6 +86,7 @@ class _Context:
             self._run.prediction.logs += text + "\n"
             self._run.add_event("logs", text)
             self._engine.webhooks.notify(self._run.prediction, "logs")
+
         self._on_loop(append)
 
     def emit(self, item: Any) -> None:
@@ -92,6 +95,7 @@ class _Context:
             self._run.prediction.output = list(self._run.emitted)
             self._run.add_event("output", item if isinstance(item, str) else _json(item))
             self._engine.webhooks.notify(self._run.prediction, "output")
+
         self._on_loop(append)
 
     def seed(self, value: int | None) -> int:
@@ -136,8 +140,9 @@ class _RateLimiter:
 class Engine:
     """Creates, runs, cancels and reports predictions."""
 
-    def __init__(self, *, catalog: Catalog, store: Store, random: RandomSource,
-                 faults: Faults, webhooks: Any) -> None:
+    def __init__(
+        self, *, catalog: Catalog, store: Store, random: RandomSource, faults: Faults, webhooks: Any
+    ) -> None:
         self.catalog = catalog
         self.store = store
         self.random = random
@@ -197,9 +202,17 @@ class Engine:
             raise InjectedFault(self._faults.error_status)
 
     # predictions
-    def create(self, *, model: ModelSpec, input: Any, by_version: bool,
-               webhook: str | None = None, webhook_events_filter: list[str] | None = None,
-               deployment: str | None = None, cancel_after: float | None = None) -> Prediction:
+    def create(
+        self,
+        *,
+        model: ModelSpec,
+        input: Any,
+        by_version: bool,
+        webhook: str | None = None,
+        webhook_events_filter: list[str] | None = None,
+        deployment: str | None = None,
+        cancel_after: float | None = None,
+    ) -> Prediction:
         """Validate, record and start a prediction; raises before recording anything."""
         schema = self.catalog.input_schema(model)
         problems = schema.validate(input)
@@ -242,8 +255,10 @@ class Engine:
             return run.prediction
         found = self.store.get_prediction(prediction_id)
         if found is None:
-            raise NotFound(f"Prediction {prediction_id!r} not found. List predictions with "
-                           "GET /v1/predictions.")
+            raise NotFound(
+                f"Prediction {prediction_id!r} not found. List predictions with "
+                "GET /v1/predictions."
+            )
         return found
 
     async def wait(self, prediction_id: str, timeout: float) -> Prediction:
@@ -275,8 +290,9 @@ class Engine:
             run.prediction.logs += "Cancel-After deadline reached: canceling.\n"
             self.loop.create_task(self.cancel(prediction_id))
 
-    async def events(self, prediction_id: str, *, after: str | None = None,
-                     keepalive: float = 10.0) -> AsyncIterator[tuple[str, str, str] | None]:
+    async def events(
+        self, prediction_id: str, *, after: str | None = None, keepalive: float = 10.0
+    ) -> AsyncIterator[tuple[str, str, str] | None]:
         """Stream events (None = keep-alive) from the start, or after a `Last-Event-ID`."""
         run = self.runs.get(prediction_id) or self.finished.get(prediction_id)
         history = run.events if run is not None else self._replay(self.get(prediction_id))
@@ -343,10 +359,12 @@ class Engine:
         completed = parse_time(prediction.completed_at)
         metrics = dict(ctx.metrics)
         if prediction.started_at:
-            metrics["predict_time"] = round((completed - parse_time(prediction.started_at))
-                                            .total_seconds(), 6)
-        metrics["total_time"] = round((completed - parse_time(prediction.created_at))
-                                      .total_seconds(), 6)
+            metrics["predict_time"] = round(
+                (completed - parse_time(prediction.started_at)).total_seconds(), 6
+            )
+        metrics["total_time"] = round(
+            (completed - parse_time(prediction.created_at)).total_seconds(), 6
+        )
         prediction.metrics = metrics
         self.store.save_prediction(prediction)
         for name, data in _terminal_events(prediction):
@@ -373,12 +391,15 @@ class Engine:
         if match:
             content = self.store.file_content(match.group(1))
             if content is None:
-                raise ValueError(f"file {match.group(1)!r} was not found in the sandbox's files "
-                                 "(it may have been deleted); upload it again")
+                raise ValueError(
+                    f"file {match.group(1)!r} was not found in the sandbox's files "
+                    "(it may have been deleted); upload it again"
+                )
             return content
         raise ValueError(
             f"the sandbox cannot fetch {value[:80]!r}: it never goes to the internet. Pass a "
-            "data: URI, a local file (the client uploads it), or the urls.get of an uploaded file.")
+            "data: URI, a local file (the client uploads it), or the urls.get of an uploaded file."
+        )
 
     def count(self) -> int:
         """How many predictions exist."""

@@ -1,17 +1,17 @@
 """The sandbox's API errors, each rendered by the app as `application/problem+json`.
 
-    ProblemError                 status, title, detail (what went wrong and what to do)
-    ├── Unauthenticated          401
-    ├── NotFound                 404
-    ├── MethodNotAllowed         405
-    ├── Conflict                 409
-    ├── PayloadTooLarge          413
-    ├── UnsupportedMediaType     415
-    ├── InvalidRequest           422 (a malformed request body or header)
-    ├── InvalidInput             422 with `invalid_fields`
-    ├── InvalidVersion           422
-    ├── RateLimited              429 with `Retry-After`
-    └── InjectedFault            5xx, only under fault injection
+ProblemError                 status, title, detail (what went wrong and what to do)
+├── Unauthenticated          401
+├── NotFound                 404
+├── MethodNotAllowed         405
+├── Conflict                 409
+├── PayloadTooLarge          413
+├── UnsupportedMediaType     415
+├── InvalidRequest           422 (a malformed request body or header)
+├── InvalidInput             422 with `invalid_fields`
+├── InvalidVersion           422
+├── RateLimited              429 with `Retry-After`
+└── InjectedFault            5xx, only under fault injection
 """
 
 from __future__ import annotations

@@ -56,7 +56,8 @@ def api(handler: Handler, *, auth: bool = True, faults: bool = True) -> Handler:
         if auth and current.require_token is not None:
             scheme, _, token = request.headers.get("authorization", "").partition(" ")
             if scheme.lower() not in ("bearer", "token") or not hmac.compare_digest(
-                    token.strip().encode(), current.require_token.encode()):
+                token.strip().encode(), current.require_token.encode()
+            ):
                 raise Unauthenticated()
         return await handler(request)
 

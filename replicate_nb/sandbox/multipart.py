@@ -44,26 +44,34 @@ def parse(body: bytes, content_type: str, *, max_parts: int = 16) -> dict[str, P
         name = params.get(b"name")
         if disposition != b"form-data" or name is None:
             raise InvalidRequest(
-                'Each multipart part needs "Content-Disposition: form-data; name=...".')
+                'Each multipart part needs "Content-Disposition: form-data; name=...".'
+            )
         if len(parts) >= max_parts:
             raise InvalidRequest(f"Too many multipart parts (at most {max_parts}).")
         filename = params.get(b"filename")
         part_type = headers.get(b"content-type")
-        parts.setdefault(name.decode("utf-8", "replace"), Part(
-            name=name.decode("utf-8", "replace"),
-            filename=filename.decode("utf-8", "replace") if filename is not None else None,
-            content_type=part_type.decode("latin-1").strip() if part_type else None,
-            data=bytes(chunks)))
+        parts.setdefault(
+            name.decode("utf-8", "replace"),
+            Part(
+                name=name.decode("utf-8", "replace"),
+                filename=filename.decode("utf-8", "replace") if filename is not None else None,
+                content_type=part_type.decode("latin-1").strip() if part_type else None,
+                data=bytes(chunks),
+            ),
+        )
         headers.clear()
         chunks.clear()
 
-    parser = MultipartParser(boundary, {
-        "on_header_field": lambda d, s, e: field.extend(d[s:e]),
-        "on_header_value": lambda d, s, e: value.extend(d[s:e]),
-        "on_header_end": on_header_end,
-        "on_part_data": lambda d, s, e: chunks.extend(d[s:e]),
-        "on_part_end": on_part_end,
-    })
+    parser = MultipartParser(
+        boundary,
+        {
+            "on_header_field": lambda d, s, e: field.extend(d[s:e]),
+            "on_header_value": lambda d, s, e: value.extend(d[s:e]),
+            "on_header_end": on_header_end,
+            "on_part_data": lambda d, s, e: chunks.extend(d[s:e]),
+            "on_part_end": on_part_end,
+        },
+    )
     try:
         parser.write(body)
         parser.finalize()

@@ -48,46 +48,66 @@ def build_model(ref: str, target: Any, *, description: str | None = None) -> Mod
         TypeError: `target` has no usable signature (missing or unsupported annotation).
     """
     if not isinstance(ref, str) or not _NAME.match(ref):
-        raise ValueError(f"model name {ref!r} must look like 'owner/name' (letters, digits, "
-                         "'-', '_' and '.'), e.g. 'me/my-model'")
+        raise ValueError(
+            f"model name {ref!r} must look like 'owner/name' (letters, digits, "
+            "'-', '_' and '.'), e.g. 'me/my-model'"
+        )
     owner, name = ref.split("/")
     fn, setup, label = _callable(target)
     try:
         signature = inspect.signature(fn, eval_str=True)
     except NameError as exc:
-        raise TypeError(f"{label}: a type hint could not be resolved ({exc}); import the "
-                        "names it uses at module level") from exc
+        raise TypeError(
+            f"{label}: a type hint could not be resolved ({exc}); import the "
+            "names it uses at module level"
+        ) from exc
     streams = inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn)
     params, document = describe(signature, label, streams=streams)
     output = document["components"]["schemas"]["Output"]
     stamp = now()
     return ModelSpec(
-        owner=owner, name=name, version_id=schema_version_id(document), openapi_schema=document,
-        predict=_Runner(fn, setup, params, iterator=output["type"] == "array"
-                        and output.get("x-cog-array-type") == "iterator"),
-        description=description or _summary(target, label), cog_version=COG_VERSION,
-        version_created_at=stamp, created_at=stamp)
+        owner=owner,
+        name=name,
+        version_id=schema_version_id(document),
+        openapi_schema=document,
+        predict=_Runner(
+            fn,
+            setup,
+            params,
+            iterator=output["type"] == "array" and output.get("x-cog-array-type") == "iterator",
+        ),
+        description=description or _summary(target, label),
+        cog_version=COG_VERSION,
+        version_created_at=stamp,
+        created_at=stamp,
+    )
 
 
 def _callable(target: Any) -> tuple[Any, Any, str]:
     """The predict callable, the setup callable (or None) and a label for error messages."""
     if inspect.isclass(target):
         if not callable(getattr(target, "predict", None)):
-            raise TypeError(f"class {target.__qualname__} has no predict() method; a predictor "
-                            "class needs predict(self, ...) (and optionally setup(self))")
+            raise TypeError(
+                f"class {target.__qualname__} has no predict() method; a predictor "
+                "class needs predict(self, ...) (and optionally setup(self))"
+            )
         label = f"{target.__qualname__}.predict"
         try:
             target = target()
         except TypeError as exc:
-            raise TypeError(f"class {target.__qualname__} could not be created without "
-                            f"arguments ({exc}); register an instance instead") from exc
+            raise TypeError(
+                f"class {target.__qualname__} could not be created without "
+                f"arguments ({exc}); register an instance instead"
+            ) from exc
     elif not inspect.isroutine(target) and callable(getattr(target, "predict", None)):
         label = f"{type(target).__qualname__}.predict"
     elif callable(target):
         return target, None, getattr(target, "__qualname__", repr(target))
     else:
-        raise TypeError(f"cannot register {target!r}: pass a function with type hints or a "
-                        "class with a predict() method")
+        raise TypeError(
+            f"cannot register {target!r}: pass a function with type hints or a "
+            "class with a predict() method"
+        )
     return target.predict, getattr(target, "setup", None), label
 
 
@@ -115,8 +135,12 @@ class _Runner:
         with capture.logs_to(ctx.log):
             try:
                 await self._run_setup(ctx)
-                kwargs = {p.name: await _convert(ctx, p, inputs[p.name], workdir)
-                          if p.name in inputs else p.fallback for p in self._params}
+                kwargs = {
+                    p.name: await _convert(ctx, p, inputs[p.name], workdir)
+                    if p.name in inputs
+                    else p.fallback
+                    for p in self._params
+                }
                 return await self._invoke(ctx, kwargs)
             finally:
                 if workdir is not None:
@@ -156,8 +180,10 @@ class _Runner:
                 ctx.emit(encode_output(item))
             return None
         if not isinstance(result, cabc.Iterable) or isinstance(result, str | bytes | dict):
-            raise TypeError(f"the model streams (its output is an iterator) but returned a "
-                            f"{type(result).__name__}; yield the items or return a list")
+            raise TypeError(
+                f"the model streams (its output is an iterator) but returned a "
+                f"{type(result).__name__}; yield the items or return a list"
+            )
         iterator = iter(result)
         try:
             while True:
@@ -191,8 +217,9 @@ async def _convert(ctx: PredictContext, param: Param, value: Any, workdir: Path 
     return await _convert_one(ctx, param, value, workdir, "")
 
 
-async def _convert_one(ctx: PredictContext, param: Param, value: Any, workdir: Path | None,
-                       suffix: str) -> Any:
+async def _convert_one(
+    ctx: PredictContext, param: Param, value: Any, workdir: Path | None, suffix: str
+) -> Any:
     if param.kind == "float" and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if param.kind == "secret" and isinstance(value, str):
@@ -230,8 +257,10 @@ def encode_output(value: Any) -> Any:
     for method in ("model_dump", "tolist"):  # pydantic models, numpy arrays and scalars
         if callable(getattr(value, method, None)):
             return encode_output(getattr(value, method)())
-    raise TypeError(f"the model returned a {type(value).__name__}, which cannot be sent as JSON; "
-                    "return str, numbers, bools, lists, dicts, a pathlib.Path or bytes")
+    raise TypeError(
+        f"the model returned a {type(value).__name__}, which cannot be sent as JSON; "
+        "return str, numbers, bools, lists, dicts, a pathlib.Path or bytes"
+    )
 
 
 def _sniff(data: bytes) -> str:

@@ -72,8 +72,14 @@ class Prediction:
             "created_at": self.created_at,
             "urls": urls,
         }
-        for key in ("started_at", "completed_at", "deadline", "deployment", "webhook",
-                    "webhook_events_filter"):
+        for key in (
+            "started_at",
+            "completed_at",
+            "deadline",
+            "deployment",
+            "webhook",
+            "webhook_events_filter",
+        ):
             value = getattr(self, key)
             if value is not None:
                 body[key] = value

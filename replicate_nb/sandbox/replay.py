@@ -56,11 +56,15 @@ def load(path: str | Path) -> dict[str, Any]:
     except (OSError, ValueError) as exc:
         raise ValueError(f"cannot read the recording {str(path)!r}: {exc}") from exc
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise ValueError(f"{str(path)!r} is not a replicate-nb recording (no "
-                         f"\"format\": \"{FORMAT}\"); make one with replicate_nb.record()")
+        raise ValueError(
+            f"{str(path)!r} is not a replicate-nb recording (no "
+            f'"format": "{FORMAT}"); make one with replicate_nb.record()'
+        )
     if data.get("version") != VERSION:
-        raise ValueError(f"{str(path)!r} is format version {data.get('version')!r}; this "
-                         f"replicate-nb reads version {VERSION}. Upgrade replicate-nb.")
+        raise ValueError(
+            f"{str(path)!r} is format version {data.get('version')!r}; this "
+            f"replicate-nb reads version {VERSION}. Upgrade replicate-nb."
+        )
     return data
 
 
@@ -102,10 +106,17 @@ def _key(value: Any) -> str:
 
 def secret_fields(openapi_schema: dict[str, Any]) -> set[str]:
     """Names of the inputs a schema marks secret (never recorded, ignored when matching)."""
-    props = (openapi_schema.get("components", {}).get("schemas", {}).get("Input", {})
-             .get("properties", {}))
-    return {name for name, prop in props.items() if isinstance(prop, dict) and (
-        prop.get("x-cog-secret") or prop.get("format") == "password")}
+    props = (
+        openapi_schema.get("components", {})
+        .get("schemas", {})
+        .get("Input", {})
+        .get("properties", {})
+    )
+    return {
+        name
+        for name, prop in props.items()
+        if isinstance(prop, dict) and (prop.get("x-cog-secret") or prop.get("format") == "password")
+    }
 
 
 @dataclasses.dataclass
@@ -119,8 +130,17 @@ class _Recorded:
 class Replayer:
     """The `predict` of one replayed model: finds, then plays back, a recorded prediction."""
 
-    def __init__(self, ref: str, recorded: list[_Recorded], *, iterator: bool, secrets: set[str],
-                 store: Store | None, fallback: Predict | None, sources: str) -> None:
+    def __init__(
+        self,
+        ref: str,
+        recorded: list[_Recorded],
+        *,
+        iterator: bool,
+        secrets: set[str],
+        store: Store | None,
+        fallback: Predict | None,
+        sources: str,
+    ) -> None:
         self.ref = ref
         self.iterator = iterator
         self._recorded = recorded
@@ -183,15 +203,26 @@ class Replayer:
             lines.append(f"- {shown} ({equal} of {total} inputs equal)")
         closest = ranked[0].fields if ranked else {}
         differing = sorted(k for k in set(sent) | set(closest) if sent.get(k) != closest.get(k))
-        invalid = [{"type": "not_recorded", "field": f"input.{k}",
-                    "description": f"recorded {closest.get(k, '(left out)')}, sent "
-                                   f"{sent.get(k, '(left out)')}"} for k in differing]
-        hint = ("Send one of the recorded inputs, or record this one against the real API."
-                if lines else "This recording has no predictions of this model to replay.")
-        detail = (f"No recorded prediction of {self.ref} has this input (replaying "
-                  f"{self._sources}); replays match the input exactly as sent.\n"
-                  + (f"Closest recorded inputs:\n{chr(10).join(lines)}\n" if lines else "")
-                  + hint)
+        invalid = [
+            {
+                "type": "not_recorded",
+                "field": f"input.{k}",
+                "description": f"recorded {closest.get(k, '(left out)')}, sent "
+                f"{sent.get(k, '(left out)')}",
+            }
+            for k in differing
+        ]
+        hint = (
+            "Send one of the recorded inputs, or record this one against the real API."
+            if lines
+            else "This recording has no predictions of this model to replay."
+        )
+        detail = (
+            f"No recorded prediction of {self.ref} has this input (replaying "
+            f"{self._sources}); replays match the input exactly as sent.\n"
+            + (f"Closest recorded inputs:\n{chr(10).join(lines)}\n" if lines else "")
+            + hint
+        )
         return InvalidInput(detail, invalid)
 
     async def __call__(self, ctx: PredictContext, inputs: dict[str, Any]) -> Any:
@@ -220,10 +251,15 @@ async def _play(ctx: PredictContext, recorded: _Recorded, *, iterator: bool) -> 
         steps += [("output", item) for item in outputs] if iterator else []
     else:
         logs = entry.get("logs") or ""
-        steps = [("logs", line) for line in logs.split("\n")[:-1 if logs.endswith("\n") else None]]
+        steps = [("logs", line) for line in logs.split("\n")[: -1 if logs.endswith("\n") else None]]
         steps += [("output", item) for item in items] if iterator else []
-    ctx.metrics.update({k: v for k, v in (entry.get("metrics") or {}).items()
-                        if k not in ("predict_time", "total_time")})
+    ctx.metrics.update(
+        {
+            k: v
+            for k, v in (entry.get("metrics") or {}).items()
+            if k not in ("predict_time", "total_time")
+        }
+    )
     pause = replay_seconds(entry) / (len(steps) + 1)
     for kind, value in steps:
         await ctx.sleep(pause)
@@ -260,8 +296,13 @@ def _resolve_files(value: Any, folder: Path) -> Any:
     return value
 
 
-def install(catalog: Catalog, paths: str | Path | Sequence[str | Path], *,
-            store: Store | None = None, fallback: str | None = None) -> list[ModelSpec]:
+def install(
+    catalog: Catalog,
+    paths: str | Path | Sequence[str | Path],
+    *,
+    store: Store | None = None,
+    fallback: str | None = None,
+) -> list[ModelSpec]:
     """Serve the models and predictions of one or more recordings from `catalog`.
 
     Raises:
@@ -277,8 +318,9 @@ def install(catalog: Catalog, paths: str | Path | Sequence[str | Path], *,
         data = load(path)
         for model in data.get("models") or []:
             models[f"{model['owner']}/{model['name']}"] = model
-        predictions += [(p, path.parent) for p in data.get("predictions") or []
-                        if p.get("status") in _TERMINAL]
+        predictions += [
+            (p, path.parent) for p in data.get("predictions") or [] if p.get("status") in _TERMINAL
+        ]
     for ref in {p["model"] for p, _ in predictions} - set(models):
         owner, _, name = ref.partition("/")
         models[ref] = {"owner": owner, "name": name, "versions": []}
@@ -290,15 +332,25 @@ def install(catalog: Catalog, paths: str | Path | Sequence[str | Path], *,
         secrets = secret_fields(version["openapi_schema"])
         recorded = []
         for entry, folder in mine:
-            fields = {k: _key(v) for k, v in (canonical(entry.get("input")) or {}).items()
-                      if k not in secrets}
+            fields = {
+                k: _key(v)
+                for k, v in (canonical(entry.get("input")) or {}).items()
+                if k not in secrets
+            }
             recorded.append(_Recorded(entry, _key(fields), fields, folder))
         builtin = existing.get(ref)
-        iterator = cog_schema.parse(version["openapi_schema"],
-                                    cog_version=version.get("cog_version")).output.is_iterator
-        predict = Replayer(ref, recorded, iterator=iterator, secrets=secrets, store=store,
-                           sources=sources,
-                           fallback=builtin.predict if builtin and fallback else None)
+        iterator = cog_schema.parse(
+            version["openapi_schema"], cog_version=version.get("cog_version")
+        ).output.is_iterator
+        predict = Replayer(
+            ref,
+            recorded,
+            iterator=iterator,
+            secrets=secrets,
+            store=store,
+            sources=sources,
+            fallback=builtin.predict if builtin and fallback else None,
+        )
         spec = _spec(model, version, predict, sources)
         catalog.add(spec, replace=True)
         served.append(spec)
@@ -322,27 +374,45 @@ def _synthetic_version(entries: list[dict[str, Any]]) -> dict[str, Any]:
     names = list(dict.fromkeys(k for e in entries for k in (e.get("input") or {})))
     props = {n: {"title": n.replace("_", " ").title(), "x-order": i} for i, n in enumerate(names)}
     iterator = any(e.get("streamed") for e in entries)
-    output = ({"type": "array", "items": {}, "x-cog-array-type": "iterator", "title": "Output"}
-              if iterator else {"title": "Output"})
-    schema = {"openapi": "3.0.2", "info": {"title": "Cog", "version": "0.1.0"}, "paths": {},
-              "components": {"schemas": {"Input": {"title": "Input", "type": "object",
-                                                   "properties": props}, "Output": output}}}
+    output = (
+        {"type": "array", "items": {}, "x-cog-array-type": "iterator", "title": "Output"}
+        if iterator
+        else {"title": "Output"}
+    )
+    schema = {
+        "openapi": "3.0.2",
+        "info": {"title": "Cog", "version": "0.1.0"},
+        "paths": {},
+        "components": {
+            "schemas": {
+                "Input": {"title": "Input", "type": "object", "properties": props},
+                "Output": output,
+            }
+        },
+    }
     digest = hashlib.sha256(_key(schema).encode()).hexdigest()
     return {"id": digest, "openapi_schema": schema, "cog_version": None}
 
 
-def _spec(model: dict[str, Any], version: dict[str, Any], predict: Replayer,
-          sources: str) -> ModelSpec:
+def _spec(
+    model: dict[str, Any], version: dict[str, Any], predict: Replayer, sources: str
+) -> ModelSpec:
     defaults = {f.name: f.default for f in dataclasses.fields(ModelSpec)}
     return ModelSpec(
-        owner=model["owner"], name=model["name"], version_id=version["id"],
-        openapi_schema=version["openapi_schema"], predict=predict,
+        owner=model["owner"],
+        name=model["name"],
+        version_id=version["id"],
+        openapi_schema=version["openapi_schema"],
+        predict=predict,
         description=model.get("description") or f"Replayed from {sources}.",
         official=bool(model.get("is_official")),
         cog_version=version.get("cog_version") or defaults["cog_version"],
         version_created_at=version.get("created_at") or defaults["version_created_at"],
         created_at=model.get("created_at") or defaults["created_at"],
         visibility=model.get("visibility") or "public",
-        github_url=model.get("github_url"), paper_url=model.get("paper_url"),
-        license_url=model.get("license_url"), cover_image_url=model.get("cover_image_url"),
-        run_count=model.get("run_count") or 0)
+        github_url=model.get("github_url"),
+        paper_url=model.get("paper_url"),
+        license_url=model.get("license_url"),
+        cover_image_url=model.get("cover_image_url"),
+        run_count=model.get("run_count") or 0,
+    )

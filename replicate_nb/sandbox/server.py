@@ -31,12 +31,19 @@ class Sandbox:
     Use `start()` to make one. It is a context manager: leaving the block stops the server.
     """
 
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, require_token: str | None = None,
-                 faults: Faults | dict[str, Any] | None = None,
-                 data_dir: str | Path | None = None, seed: int | None = None,
-                 keepalive: float = KEEPALIVE_SECONDS,
-                 replay: str | Path | Sequence[str | Path] | None = None,
-                 replay_fallback: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        require_token: str | None = None,
+        faults: Faults | dict[str, Any] | None = None,
+        data_dir: str | Path | None = None,
+        seed: int | None = None,
+        keepalive: float = KEEPALIVE_SECONDS,
+        replay: str | Path | Sequence[str | Path] | None = None,
+        replay_fallback: str | None = None,
+    ) -> None:
         self.host = host
         self.data_dir = Path(data_dir) if data_dir is not None else None
         self.store = Store(self.data_dir)
@@ -45,22 +52,37 @@ class Sandbox:
         if replay is not None:
             replaying.install(self.catalog, replay, store=self.store, fallback=replay_fallback)
         self.webhooks = WebhookSender(self.store, self.random)
-        self.engine = Engine(catalog=self.catalog, store=self.store, random=self.random,
-                             faults=Faults.coerce(faults), webhooks=self.webhooks)
+        self.engine = Engine(
+            catalog=self.catalog,
+            store=self.store,
+            random=self.random,
+            faults=Faults.coerce(faults),
+            webhooks=self.webhooks,
+        )
         self._require_token = require_token
         self.app = build_app(State(self.engine, require_token=require_token), keepalive=keepalive)
         # IPPROTO_TCP explicitly: asyncio enables TCP_NODELAY only on sockets that say TCP, and
         # without it every response waits ~40 ms for the client's delayed ACK (Nagle).
-        self._socket = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET,
-                                     socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        self._socket = socket.socket(
+            socket.AF_INET6 if ":" in host else socket.AF_INET,
+            socket.SOCK_STREAM,
+            socket.IPPROTO_TCP,
+        )
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind((host, port))
         self._socket.listen(2048)  # connections queue from now on, before uvicorn accepts them
         self.port: int = self._socket.getsockname()[1]
         self.webhooks.base_url = self.base_url
-        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="on",
-                                loop="asyncio", http="h11", timeout_graceful_shutdown=2,
-                                timeout_keep_alive=30)
+        config = uvicorn.Config(
+            self.app,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+            loop="asyncio",
+            http="h11",
+            timeout_graceful_shutdown=2,
+            timeout_keep_alive=30,
+        )
         self._server = uvicorn.Server(config)
         self._thread: threading.Thread | None = None
 
@@ -79,8 +101,9 @@ class Sandbox:
     def faults(self, value: Faults | dict[str, Any] | None) -> None:
         self.engine.faults = Faults.coerce(value)
 
-    def register(self, ref: str, target: Any, *, description: str | None = None,
-                 replace: bool = False) -> ModelSpec:
+    def register(
+        self, ref: str, target: Any, *, description: str | None = None, replace: bool = False
+    ) -> ModelSpec:
         """Serve your own Python function or Cog-style predictor class as model `ref`.
 
         `target` is a function with type hints (parameters may default to `replicate_nb.Input`),
@@ -99,11 +122,14 @@ class Sandbox:
         model = build_model(ref, target, description=description)
         served = {m.version_id: m.ref for m in self.catalog.models()}
         if not replace and model.ref in served.values():
-            raise ValueError(f"the sandbox already serves {model.ref!r}; pass replace=True to "
-                             "swap it, or choose another name")
+            raise ValueError(
+                f"the sandbox already serves {model.ref!r}; pass replace=True to "
+                "swap it, or choose another name"
+            )
         if served.get(model.version_id, model.ref) != model.ref:  # same signature, other model
-            model.version_id = schema_version_id({"model": model.ref,
-                                                  "openapi_schema": model.openapi_schema})
+            model.version_id = schema_version_id(
+                {"model": model.ref, "openapi_schema": model.openapi_schema}
+            )
         self.catalog.add(model, replace=replace)
         return model
 
@@ -113,8 +139,9 @@ class Sandbox:
 
     def start_in_thread(self, timeout: float = 10.0) -> Sandbox:
         """Serve from a daemon thread; returns once the server accepts connections."""
-        self._thread = threading.Thread(target=self._serve, name=f"sandbox-{self.port}",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._serve, name=f"sandbox-{self.port}", daemon=True
+        )
         self._thread.start()
         waited = 0.0
         while not self._server.started:
@@ -159,11 +186,18 @@ class Sandbox:
         self.stop()
 
 
-def start(port: int = 0, *, host: str = "127.0.0.1", require_token: str | None = None,
-          faults: Faults | dict[str, Any] | None = None, data_dir: str | Path | None = None,
-          seed: int | None = None, keepalive: float = KEEPALIVE_SECONDS,
-          replay: str | Path | Sequence[str | Path] | None = None,
-          replay_fallback: str | None = None) -> Sandbox:
+def start(
+    port: int = 0,
+    *,
+    host: str = "127.0.0.1",
+    require_token: str | None = None,
+    faults: Faults | dict[str, Any] | None = None,
+    data_dir: str | Path | None = None,
+    seed: int | None = None,
+    keepalive: float = KEEPALIVE_SECONDS,
+    replay: str | Path | Sequence[str | Path] | None = None,
+    replay_fallback: str | None = None,
+) -> Sandbox:
     """Start a sandbox in a background thread on 127.0.0.1 (a free port by default).
 
     Args:
@@ -179,7 +213,15 @@ def start(port: int = 0, *, host: str = "127.0.0.1", require_token: str | None =
         replay_fallback: `"stand-in"` to answer unrecorded inputs with the built-in stand-in
             (when there is one) instead of a 422.
     """
-    sandbox = Sandbox(host=host, port=port, require_token=require_token, faults=faults,
-                      data_dir=data_dir, seed=seed, keepalive=keepalive, replay=replay,
-                      replay_fallback=replay_fallback)
+    sandbox = Sandbox(
+        host=host,
+        port=port,
+        require_token=require_token,
+        faults=faults,
+        data_dir=data_dir,
+        seed=seed,
+        keepalive=keepalive,
+        replay=replay,
+        replay_fallback=replay_fallback,
+    )
     return sandbox.start_in_thread()

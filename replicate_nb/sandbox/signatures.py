@@ -25,14 +25,25 @@ COG_VERSION = "0.16.0"
 """The `cog_version` registered models report (the generator whose rules the schema follows)."""
 
 _PRIMITIVES: dict[Any, dict[str, Any]] = {
-    str: {"type": "string"}, int: {"type": "integer"}, float: {"type": "number"},
-    bool: {"type": "boolean"}, Any: {"type": "object"}, dict: {"type": "object"},
+    str: {"type": "string"},
+    int: {"type": "integer"},
+    float: {"type": "number"},
+    bool: {"type": "boolean"},
+    Any: {"type": "object"},
+    dict: {"type": "object"},
 }
 _SECRET = {"type": "string", "format": "password", "writeOnly": True, "x-cog-secret": True}
-_ITERATORS = {cabc.Iterator, cabc.Iterable, cabc.Generator, cabc.AsyncIterator,
-              cabc.AsyncIterable, cabc.AsyncGenerator}
-_SUPPORTED = ("str, int, float, bool, pathlib.Path, Secret, Literal[...], Optional[T], list[T], "
-              "dict or Any")
+_ITERATORS = {
+    cabc.Iterator,
+    cabc.Iterable,
+    cabc.Generator,
+    cabc.AsyncIterator,
+    cabc.AsyncIterable,
+    cabc.AsyncGenerator,
+}
+_SUPPORTED = (
+    "str, int, float, bool, pathlib.Path, Secret, Literal[...], Optional[T], list[T], dict or Any"
+)
 
 
 @dataclasses.dataclass
@@ -46,8 +57,9 @@ class Param:
     fallback: Any  # what the callable gets when the input is left out
 
 
-def describe(signature: inspect.Signature, label: str, *, streams: bool
-             ) -> tuple[list[Param], dict[str, Any]]:
+def describe(
+    signature: inspect.Signature, label: str, *, streams: bool
+) -> tuple[list[Param], dict[str, Any]]:
     """The runtime parameters and the full OpenAPI document of a predict signature.
 
     Raises:
@@ -61,8 +73,9 @@ def describe(signature: inspect.Signature, label: str, *, streams: bool
     return params, document
 
 
-def _inputs(signature: inspect.Signature, label: str
-            ) -> tuple[list[Param], dict[str, Any], list[tuple[str, dict[str, Any]]]]:
+def _inputs(
+    signature: inspect.Signature, label: str
+) -> tuple[list[Param], dict[str, Any], list[tuple[str, dict[str, Any]]]]:
     params: list[Param] = []
     properties: dict[str, Any] = {}
     required: list[str] = []
@@ -70,8 +83,10 @@ def _inputs(signature: inspect.Signature, label: str
     for order, (name, parameter) in enumerate(signature.parameters.items()):
         where = f"parameter {name!r} of {label}"
         if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
-            raise TypeError(f"{where}: *args and **kwargs cannot become model inputs; name each "
-                            "input as its own parameter")
+            raise TypeError(
+                f"{where}: *args and **kwargs cannot become model inputs; name each "
+                "input as its own parameter"
+            )
         if parameter.annotation is parameter.empty:
             raise TypeError(f"{where} has no type hint; add one, e.g. `{name}: str`")
         annotation, info = _unwrap_annotated(parameter.annotation)
@@ -81,8 +96,9 @@ def _inputs(signature: inspect.Signature, label: str
         if enum is not None:
             enums.append((name, enum))
         if info.has_default and (info.default is not None or nullable):
-            prop["default"] = str(info.default) if isinstance(info.default, PurePath) \
-                else info.default
+            prop["default"] = (
+                str(info.default) if isinstance(info.default, PurePath) else info.default
+            )
         elif not info.has_default and not nullable:
             required.append(name)
         if nullable:
@@ -119,11 +135,18 @@ def _as_input(default: Any) -> Input:
         return Input()
     if not _is_foreign_input(default):
         return Input(default=default)
-    extra = {**(getattr(default, "extra", None) or {}),
-             **(getattr(default, "json_schema_extra", None) or {})}
+    extra = {
+        **(getattr(default, "extra", None) or {}),
+        **(getattr(default, "json_schema_extra", None) or {}),
+    }
     for item in getattr(default, "metadata", None) or ():  # pydantic v2 annotated_types
-        for key, attr in (("ge", "ge"), ("le", "le"), ("min_length", "min_length"),
-                          ("max_length", "max_length"), ("regex", "pattern")):
+        for key, attr in (
+            ("ge", "ge"),
+            ("le", "le"),
+            ("min_length", "min_length"),
+            ("max_length", "max_length"),
+            ("regex", "pattern"),
+        ):
             if getattr(item, attr, None) is not None:
                 extra.setdefault(key, getattr(item, attr))
 
@@ -138,14 +161,22 @@ def _as_input(default: Any) -> Input:
 
     value = default.default
     plain = value is Ellipsis or type(value).__name__ == "PydanticUndefinedType"
-    return Input(default=cog_schema.MISSING if plain else value, description=pick("description"),
-                 ge=pick("ge"), le=pick("le"), min_length=pick("min_length"),
-                 max_length=pick("max_length"), regex=pick("regex", "pattern"),
-                 choices=pick("choices"), deprecated=pick("deprecated"))
+    return Input(
+        default=cog_schema.MISSING if plain else value,
+        description=pick("description"),
+        ge=pick("ge"),
+        le=pick("le"),
+        min_length=pick("min_length"),
+        max_length=pick("max_length"),
+        regex=pick("regex", "pattern"),
+        choices=pick("choices"),
+        deprecated=pick("deprecated"),
+    )
 
 
-def _property(name: str, annotation: Any, info: Input, where: str
-              ) -> tuple[dict[str, Any], Param, dict[str, Any] | None, bool]:
+def _property(
+    name: str, annotation: Any, info: Input, where: str
+) -> tuple[dict[str, Any], Param, dict[str, Any] | None, bool]:
     """A property's type part, its runtime conversion, its enum component, and nullability."""
     nullable = False
     if _is_union(annotation):
@@ -155,21 +186,27 @@ def _property(name: str, annotation: Any, info: Input, where: str
             variants = [_primitive(m, f"{where} (a Union member)", union=True) for m in members]
             if nullable:
                 variants = [{**v, "nullable": True} for v in variants]
-            return {"title": _title(name), "anyOf": variants}, Param(
-                name, "plain", False, None, None), None, nullable
+            return (
+                {"title": _title(name), "anyOf": variants},
+                Param(name, "plain", False, None, None),
+                None,
+                nullable,
+            )
         annotation = members[0]
     if info.default is None and _is_secret(annotation):
         nullable = True  # Cog treats `Secret = Input(default=None)` as an optional credential
     choices = list(info.choices) if info.choices is not None else None
     if typing.get_origin(annotation) is typing.Literal:
         if choices is not None:
-            raise TypeError(f"{where}: give the choices once, as Literal[...] or "
-                            "Input(choices=...), not both")
+            raise TypeError(
+                f"{where}: give the choices once, as Literal[...] or Input(choices=...), not both"
+            )
         choices = list(typing.get_args(annotation))
         kinds = {type(c) for c in choices}
         if len(kinds) != 1 or kinds.pop() not in (str, int, float):
-            raise TypeError(f"{where}: Literal choices must all be str, all int or all float, "
-                            f"got {choices!r}")
+            raise TypeError(
+                f"{where}: Literal choices must all be str, all int or all float, got {choices!r}"
+            )
         annotation = type(choices[0])
     many = typing.get_origin(annotation) in (list, cabc.Sequence) or annotation is list
     item = (typing.get_args(annotation) or (Any,))[0] if many else annotation
@@ -185,10 +222,16 @@ def _property(name: str, annotation: Any, info: Input, where: str
     python_type = {"string": str, "integer": int, "number": (int, float)}[fragment["type"]]
     wrong = [c for c in choices if not isinstance(c, python_type) or isinstance(c, bool)]
     if wrong or not choices:
-        raise TypeError(f"{where}: choices {choices!r} do not all match the type "
-                        f"{fragment['type']}; make them the parameter's type")
-    enum = {"title": name, "description": "An enumeration.", "enum": choices,
-            "type": fragment["type"]}
+        raise TypeError(
+            f"{where}: choices {choices!r} do not all match the type "
+            f"{fragment['type']}; make them the parameter's type"
+        )
+    enum = {
+        "title": name,
+        "description": "An enumeration.",
+        "enum": choices,
+        "type": fragment["type"],
+    }
     return {"allOf": [{"$ref": f"#/components/schemas/{name}"}]}, param, enum, nullable
 
 
@@ -197,8 +240,10 @@ def _is_union(annotation: Any) -> bool:
 
 
 def _is_secret(annotation: Any) -> bool:
-    return inspect.isclass(annotation) and (issubclass(annotation, Secret) or (
-        annotation.__name__ == "Secret" and annotation.__module__.split(".")[0] == "cog"))
+    return inspect.isclass(annotation) and (
+        issubclass(annotation, Secret)
+        or (annotation.__name__ == "Secret" and annotation.__module__.split(".")[0] == "cog")
+    )
 
 
 def _is_path(annotation: Any) -> bool:
@@ -237,8 +282,11 @@ def _constraints(info: Input, param: Param, prop: dict[str, Any], where: str) ->
             if not numeric or param.many:
                 raise TypeError(f"{where}: ge/le apply to int and float inputs")
             out[key] = bound
-    for key, limit in (("minLength", info.min_length), ("maxLength", info.max_length),
-                       ("pattern", info.regex)):
+    for key, limit in (
+        ("minLength", info.min_length),
+        ("maxLength", info.max_length),
+        ("pattern", info.regex),
+    ):
         if limit is not None:
             if json_type != "string" or param.kind != "plain":
                 raise TypeError(f"{where}: min_length, max_length and regex apply to str inputs")
@@ -256,20 +304,29 @@ def _constraints(info: Input, param: Param, prop: dict[str, Any], where: str) ->
 def _output(annotation: Any, streams: bool, label: str) -> dict[str, Any]:
     where = f"the return type of {label}"
     origin = typing.get_origin(annotation) or annotation
-    concatenate = getattr(origin, "__name__", "") in ("ConcatenateIterator",
-                                                       "AsyncConcatenateIterator")
-    if streams and not concatenate and origin not in _ITERATORS \
-            and annotation is not inspect.Signature.empty:
-        raise TypeError(f"{where}: a generator's return type is Iterator[T] or "
-                        f"ConcatenateIterator[str] (or leave it out), not {_name(annotation)}")
+    concatenate = getattr(origin, "__name__", "") in (
+        "ConcatenateIterator",
+        "AsyncConcatenateIterator",
+    )
+    if (
+        streams
+        and not concatenate
+        and origin not in _ITERATORS
+        and annotation is not inspect.Signature.empty
+    ):
+        raise TypeError(
+            f"{where}: a generator's return type is Iterator[T] or "
+            f"ConcatenateIterator[str] (or leave it out), not {_name(annotation)}"
+        )
     if concatenate or origin in _ITERATORS or streams:
         args = typing.get_args(annotation)
         items = _output_type(args[0], where) if args else {"type": "object"}
         schema = {"type": "array", "items": items, "x-cog-array-type": "iterator"}
         if concatenate:
             if items != {"type": "string"}:
-                raise TypeError(f"{where}: ConcatenateIterator streams text; write "
-                                "ConcatenateIterator[str]")
+                raise TypeError(
+                    f"{where}: ConcatenateIterator streams text; write ConcatenateIterator[str]"
+                )
             schema["x-cog-array-display"] = "concatenate"
         return {**schema, "title": "Output"}
     if annotation is inspect.Signature.empty:
@@ -280,77 +337,146 @@ def _output(annotation: Any, streams: bool, label: str) -> dict[str, Any]:
 def _output_type(annotation: Any, where: str) -> dict[str, Any]:
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
     if _is_union(annotation):
-        raise TypeError(f"{where}: Optional and Union outputs are not supported (as in Cog); "
-                        "always return the same type")
+        raise TypeError(
+            f"{where}: Optional and Union outputs are not supported (as in Cog); "
+            "always return the same type"
+        )
     if annotation is bytes or _is_path(annotation):
         return {"type": "string", "format": "uri"}
     if annotation in (list, tuple) or origin in (list, tuple, cabc.Sequence):
-        return {"type": "array", "items": _output_type(args[0], where) if args else
-                {"type": "object"}}
+        return {
+            "type": "array",
+            "items": _output_type(args[0], where) if args else {"type": "object"},
+        }
     if origin is dict and len(args) == 2:
         return {"type": "object", "additionalProperties": _output_type(args[1], where)}
     if dataclasses.is_dataclass(annotation):
         hints = typing.get_type_hints(annotation)
         fields = dataclasses.fields(annotation)
-        props = {f.name: {**_output_type(hints[f.name], where), "title": _title(f.name)}
-                 for f in fields}
-        needed = [f.name for f in fields if f.default is dataclasses.MISSING
-                  and f.default_factory is dataclasses.MISSING]
+        props = {
+            f.name: {**_output_type(hints[f.name], where), "title": _title(f.name)} for f in fields
+        }
+        needed = [
+            f.name
+            for f in fields
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        ]
         return {"type": "object", "properties": props, **({"required": needed} if needed else {})}
     return _primitive(annotation, where, union=False)
 
 
-def openapi_document(input_schema: dict[str, Any], output: dict[str, Any],
-                     enums: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+def openapi_document(
+    input_schema: dict[str, Any], output: dict[str, Any], enums: list[tuple[str, dict[str, Any]]]
+) -> dict[str, Any]:
     """The whole OpenAPI 3.0.2 document Cog writes around an Input and an Output schema."""
-    ok = {"description": "Successful Response",
-          "content": {"application/json": {"schema": {}}}}
-    invalid = {"description": "Validation Error", "content": {"application/json": {
-        "schema": {"$ref": "#/components/schemas/HTTPValidationError"}}}}
+    ok = {"description": "Successful Response", "content": {"application/json": {"schema": {}}}}
+    invalid = {
+        "description": "Validation Error",
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/HTTPValidationError"}}
+        },
+    }
     ref = "#/components/schemas/"
     timestamp = {"type": "string", "format": "date-time"}
     text = {"type": "string"}
     components: dict[str, Any] = {"Input": input_schema, "Output": output, **dict(enums)}
-    components.update({
-        "PredictionRequest": {"title": "PredictionRequest", "type": "object", "properties": {
-            "id": {"title": "Id", **text}, "input": {"$ref": ref + "Input"}}},
-        "PredictionResponse": {"title": "PredictionResponse", "type": "object", "properties": {
-            "input": {"$ref": ref + "Input"}, "output": {"$ref": ref + "Output"},
-            "id": {"title": "Id", **text}, "version": {"title": "Version", **text},
-            "created_at": {"title": "Created At", **timestamp},
-            "started_at": {"title": "Started At", **timestamp},
-            "completed_at": {"title": "Completed At", **timestamp},
-            "status": {"title": "Status", **text}, "error": {"title": "Error", **text},
-            "logs": {"title": "Logs", **text}, "metrics": {"title": "Metrics", "type": "object"}}},
-        "Status": {"title": "Status", "description": "An enumeration.", "type": "string",
-                   "enum": ["starting", "processing", "succeeded", "canceled", "failed"]},
-        "HTTPValidationError": {"title": "HTTPValidationError", "type": "object", "properties": {
-            "detail": {"title": "Detail", "type": "array",
-                       "items": {"$ref": ref + "ValidationError"}}}},
-        "ValidationError": {"title": "ValidationError", "required": ["loc", "msg", "type"],
-                            "type": "object", "properties": {
-            "loc": {"title": "Location", "type": "array",
-                    "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]}},
-            "msg": {"title": "Message", **text}, "type": {"title": "Error Type", **text}}},
-    })
-    cancel = {"summary": "Cancel", "operationId": "cancel_predictions__prediction_id__cancel_post",
-              "parameters": [{"required": True, "schema": {"title": "Prediction Id", **text},
-                              "name": "prediction_id", "in": "path"}],
-              "responses": {"200": ok, "422": invalid}}
-    predict = {"summary": "Predict", "description": "Run a single prediction on the model",
-               "operationId": "predict_predictions_post",
-               "requestBody": {"content": {"application/json": {
-                   "schema": {"$ref": ref + "PredictionRequest"}}}},
-               "responses": {"200": {"description": "Successful Response", "content": {
-                   "application/json": {"schema": {"$ref": ref + "PredictionResponse"}}}},
-                   "422": invalid}}
+    components.update(
+        {
+            "PredictionRequest": {
+                "title": "PredictionRequest",
+                "type": "object",
+                "properties": {"id": {"title": "Id", **text}, "input": {"$ref": ref + "Input"}},
+            },
+            "PredictionResponse": {
+                "title": "PredictionResponse",
+                "type": "object",
+                "properties": {
+                    "input": {"$ref": ref + "Input"},
+                    "output": {"$ref": ref + "Output"},
+                    "id": {"title": "Id", **text},
+                    "version": {"title": "Version", **text},
+                    "created_at": {"title": "Created At", **timestamp},
+                    "started_at": {"title": "Started At", **timestamp},
+                    "completed_at": {"title": "Completed At", **timestamp},
+                    "status": {"title": "Status", **text},
+                    "error": {"title": "Error", **text},
+                    "logs": {"title": "Logs", **text},
+                    "metrics": {"title": "Metrics", "type": "object"},
+                },
+            },
+            "Status": {
+                "title": "Status",
+                "description": "An enumeration.",
+                "type": "string",
+                "enum": ["starting", "processing", "succeeded", "canceled", "failed"],
+            },
+            "HTTPValidationError": {
+                "title": "HTTPValidationError",
+                "type": "object",
+                "properties": {
+                    "detail": {
+                        "title": "Detail",
+                        "type": "array",
+                        "items": {"$ref": ref + "ValidationError"},
+                    }
+                },
+            },
+            "ValidationError": {
+                "title": "ValidationError",
+                "required": ["loc", "msg", "type"],
+                "type": "object",
+                "properties": {
+                    "loc": {
+                        "title": "Location",
+                        "type": "array",
+                        "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]},
+                    },
+                    "msg": {"title": "Message", **text},
+                    "type": {"title": "Error Type", **text},
+                },
+            },
+        }
+    )
+    cancel = {
+        "summary": "Cancel",
+        "operationId": "cancel_predictions__prediction_id__cancel_post",
+        "parameters": [
+            {
+                "required": True,
+                "schema": {"title": "Prediction Id", **text},
+                "name": "prediction_id",
+                "in": "path",
+            }
+        ],
+        "responses": {"200": ok, "422": invalid},
+    }
+    predict = {
+        "summary": "Predict",
+        "description": "Run a single prediction on the model",
+        "operationId": "predict_predictions_post",
+        "requestBody": {
+            "content": {"application/json": {"schema": {"$ref": ref + "PredictionRequest"}}}
+        },
+        "responses": {
+            "200": {
+                "description": "Successful Response",
+                "content": {"application/json": {"schema": {"$ref": ref + "PredictionResponse"}}},
+            },
+            "422": invalid,
+        },
+    }
     return {
         "openapi": "3.0.2",
         "info": {"title": "Cog", "version": COG_VERSION},
         "paths": {
             "/": {"get": {"summary": "Root", "operationId": "root__get", "responses": {"200": ok}}},
-            "/health-check": {"get": {"summary": "Healthcheck", "responses": {"200": ok},
-                                      "operationId": "healthcheck_health_check_get"}},
+            "/health-check": {
+                "get": {
+                    "summary": "Healthcheck",
+                    "responses": {"200": ok},
+                    "operationId": "healthcheck_health_check_get",
+                }
+            },
             "/predictions": {"post": predict},
             "/predictions/{prediction_id}/cancel": {"post": cancel},
         },
@@ -365,9 +491,11 @@ def _check_defaults(document: dict[str, Any], label: str) -> None:
     problems = [p for p in parsed.validate(defaults) if p.type != "required"]
     if problems:
         name = problems[0].field.removeprefix("input.").split(".")[0]
-        raise ValueError(f"parameter {name!r} of {label}: its default {defaults.get(name)!r} is "
-                         f"invalid ({problems[0].description}); change the default or the "
-                         "constraint")
+        raise ValueError(
+            f"parameter {name!r} of {label}: its default {defaults.get(name)!r} is "
+            f"invalid ({problems[0].description}); change the default or the "
+            "constraint"
+        )
 
 
 def _title(name: str) -> str:

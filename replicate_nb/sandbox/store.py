@@ -85,31 +85,45 @@ class Store:
     def get_prediction(self, prediction_id: str) -> Prediction | None:
         """A prediction by id, or None."""
         with self._cursor() as cur:
-            row = cur.execute("SELECT body FROM predictions WHERE id = ?",
-                              (prediction_id,)).fetchone()
+            row = cur.execute(
+                "SELECT body FROM predictions WHERE id = ?", (prediction_id,)
+            ).fetchone()
         return Prediction.from_row(json.loads(row[0])) if row else None
 
-    def list_predictions(self, cursor: tuple[str, int] | None = None
-                         ) -> tuple[list[Prediction], str | None, str | None]:
+    def list_predictions(
+        self, cursor: tuple[str, int] | None = None
+    ) -> tuple[list[Prediction], str | None, str | None]:
         """One page, newest first, with the next and previous cursors."""
         with self._cursor() as cur:
             if cursor and cursor[0] == "after":
                 rows = cur.execute(
                     "SELECT seq, body FROM predictions WHERE seq > ? ORDER BY seq ASC LIMIT ?",
-                    (cursor[1], PAGE_SIZE + 1)).fetchall()
+                    (cursor[1], PAGE_SIZE + 1),
+                ).fetchall()
                 more_newer = len(rows) > PAGE_SIZE
                 rows = list(reversed(rows[:PAGE_SIZE]))
-                more_older = bool(rows) and cur.execute(
-                    "SELECT 1 FROM predictions WHERE seq < ? LIMIT 1", (rows[-1][0],)).fetchone()
+                more_older = (
+                    bool(rows)
+                    and cur.execute(
+                        "SELECT 1 FROM predictions WHERE seq < ? LIMIT 1", (rows[-1][0],)
+                    ).fetchone()
+                )
             else:
                 before = cursor[1] if cursor else None
                 rows = cur.execute(
                     "SELECT seq, body FROM predictions WHERE (? IS NULL OR seq < ?) "
-                    "ORDER BY seq DESC LIMIT ?", (before, before, PAGE_SIZE + 1)).fetchall()
+                    "ORDER BY seq DESC LIMIT ?",
+                    (before, before, PAGE_SIZE + 1),
+                ).fetchall()
                 more_older = len(rows) > PAGE_SIZE
                 rows = rows[:PAGE_SIZE]
-                more_newer = bool(rows) and before is not None and cur.execute(
-                    "SELECT 1 FROM predictions WHERE seq > ? LIMIT 1", (rows[0][0],)).fetchone()
+                more_newer = (
+                    bool(rows)
+                    and before is not None
+                    and cur.execute(
+                        "SELECT 1 FROM predictions WHERE seq > ? LIMIT 1", (rows[0][0],)
+                    ).fetchone()
+                )
         items = [Prediction.from_row(json.loads(body)) for _, body in rows]
         next_cursor = encode_cursor("before", rows[-1][0]) if more_older else None
         previous_cursor = encode_cursor("after", rows[0][0]) if more_newer else None
@@ -131,8 +145,10 @@ class Store:
     def save_file(self, file: File, content: bytes) -> None:
         """Store a file's metadata and bytes."""
         with self._cursor() as cur:
-            cur.execute("INSERT INTO files (id, body, content) VALUES (?, ?, ?)",
-                        (file.id, json.dumps(file.__dict__), content))
+            cur.execute(
+                "INSERT INTO files (id, body, content) VALUES (?, ?, ?)",
+                (file.id, json.dumps(file.__dict__), content),
+            )
 
     def get_file(self, file_id: str) -> File | None:
         """A file's metadata, or None."""
@@ -161,14 +177,17 @@ class Store:
     def save_deployment(self, deployment: Deployment) -> None:
         """Insert or replace a deployment."""
         with self._cursor() as cur:
-            cur.execute("INSERT OR REPLACE INTO deployments (owner, name, body) VALUES (?, ?, ?)",
-                        (deployment.owner, deployment.name, json.dumps(deployment.__dict__)))
+            cur.execute(
+                "INSERT OR REPLACE INTO deployments (owner, name, body) VALUES (?, ?, ?)",
+                (deployment.owner, deployment.name, json.dumps(deployment.__dict__)),
+            )
 
     def get_deployment(self, owner: str, name: str) -> Deployment | None:
         """A deployment, or None."""
         with self._cursor() as cur:
-            row = cur.execute("SELECT body FROM deployments WHERE owner = ? AND name = ?",
-                              (owner, name)).fetchone()
+            row = cur.execute(
+                "SELECT body FROM deployments WHERE owner = ? AND name = ?", (owner, name)
+            ).fetchone()
         return Deployment(**json.loads(row[0])) if row else None
 
     def list_deployments(self) -> list[Deployment]:
@@ -180,8 +199,12 @@ class Store:
     def delete_deployment(self, owner: str, name: str) -> bool:
         """Delete a deployment; False when there was none."""
         with self._cursor() as cur:
-            return cur.execute("DELETE FROM deployments WHERE owner = ? AND name = ?",
-                               (owner, name)).rowcount > 0
+            return (
+                cur.execute(
+                    "DELETE FROM deployments WHERE owner = ? AND name = ?", (owner, name)
+                ).rowcount
+                > 0
+            )
 
     # settings
     def setting(self, key: str, default: Any = None) -> Any:
@@ -193,5 +216,7 @@ class Store:
     def set_setting(self, key: str, value: Any) -> None:
         """Store a setting."""
         with self._cursor() as cur:
-            cur.execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)",
-                        (key, json.dumps(value)))
+            cur.execute(
+                "INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)",
+                (key, json.dumps(value)),
+            )

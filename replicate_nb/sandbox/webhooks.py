@@ -41,8 +41,9 @@ def check_webhook(url: str | None, events: Any) -> tuple[str | None, list[str] |
     """Validate a create's `webhook` and `webhook_events_filter`; loopback URLs only."""
     if events is not None:
         if not isinstance(events, list) or not all(e in EVENTS for e in events):
-            raise InvalidRequest(f"webhook_events_filter must be a list drawn from {list(EVENTS)}, "
-                                 f"got {events!r}.")
+            raise InvalidRequest(
+                f"webhook_events_filter must be a list drawn from {list(EVENTS)}, got {events!r}."
+            )
     if url is None:
         return None, events
     if not isinstance(url, str):
@@ -61,7 +62,8 @@ def check_webhook(url: str | None, events: Any) -> tuple[str | None, list[str] |
     if not loopback:
         raise InvalidRequest(
             f"The sandbox delivers webhooks only to this machine (127.0.0.1, ::1 or localhost); "
-            f"{host!r} is not one. Run your receiver locally, e.g. http://127.0.0.1:PORT/hook.")
+            f"{host!r} is not one. Run your receiver locally, e.g. http://127.0.0.1:PORT/hook."
+        )
     return url, events
 
 
@@ -117,7 +119,8 @@ class WebhookSender:
         body = json.dumps(prediction.to_json(self.base_url))
         previous = self._last_delivery.get(prediction.id)
         task = asyncio.get_running_loop().create_task(
-            self._deliver_after(previous, prediction.webhook, body))
+            self._deliver_after(previous, prediction.webhook, body)
+        )
         self._last_delivery[prediction.id] = task
         self._tasks.add(task)
         task.add_done_callback(lambda done: self._delivered(prediction.id, done))
@@ -127,8 +130,9 @@ class WebhookSender:
         if self._last_delivery.get(prediction_id) is task:
             del self._last_delivery[prediction_id]
 
-    async def _deliver_after(self, previous: asyncio.Task[None] | None, url: str | None,
-                             body: str) -> None:
+    async def _deliver_after(
+        self, previous: asyncio.Task[None] | None, url: str | None, body: str
+    ) -> None:
         """Deliver after the prediction's previous delivery: receivers see events in order."""
         if previous is not None:
             await asyncio.gather(previous, return_exceptions=True)

@@ -27,19 +27,31 @@ from playwright.sync_api import Browser, Page, sync_playwright
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-quic"]
+CHROMIUM_ARGS = [
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 SETUP = 'import replicate_nb\nclient = replicate_nb.connect(backend="sandbox")\nclient'
 NOTEBOOKS = {
-    "image_form": [SETUP, 'from replicate_nb.forms import form\n'
-                   'image_form = form("stability-ai/sdxl")\n'
-                   "image_form.set(width=256, height=256)\nimage_form"],
-    "text_form": [SETUP, 'from replicate_nb.forms import form\n'
-                  'text_form = form("meta/meta-llama-3-8b-instruct")\n'
-                  "text_form.set(max_tokens=400)\ntext_form"],
+    "image_form": [
+        SETUP,
+        "from replicate_nb.forms import form\n"
+        'image_form = form("stability-ai/sdxl")\n'
+        "image_form.set(width=256, height=256)\nimage_form",
+    ],
+    "text_form": [
+        SETUP,
+        "from replicate_nb.forms import form\n"
+        'text_form = form("meta/meta-llama-3-8b-instruct")\n'
+        "text_form.set(max_tokens=400)\ntext_form",
+    ],
 }
-NOTIFICATIONS_OFF = {"@jupyterlab/apputils-extension:notification": {
-    "fetchNews": "false", "checkForUpdates": False}}
+NOTIFICATIONS_OFF = {
+    "@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False}
+}
 
 
 def _free_port() -> int:
@@ -51,8 +63,10 @@ def _free_port() -> int:
 def _kernelspec_is_the_venvs() -> None:
     spec = Path(sys.prefix) / "share" / "jupyter" / "kernels" / "python3" / "kernel.json"
     if not spec.is_file():
-        pytest.fail(f"{spec} is missing: run `{sys.executable} -m ipykernel install --sys-prefix "
-                    "--name python3` (the Makefile does) so JupyterLab runs this venv's Python.")
+        pytest.fail(
+            f"{spec} is missing: run `{sys.executable} -m ipykernel install --sys-prefix "
+            "--name python3` (the Makefile does) so JupyterLab runs this venv's Python."
+        )
 
 
 @pytest.fixture(scope="module")
@@ -61,8 +75,11 @@ def lab_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("lab")
     for name, cells in NOTEBOOKS.items():
         notebook = nbformat.v4.new_notebook()
-        notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                           "language": "python"}
+        notebook.metadata["kernelspec"] = {
+            "name": "python3",
+            "display_name": "Python 3",
+            "language": "python",
+        }
         notebook.cells = [nbformat.v4.new_code_cell(source) for source in cells]
         nbformat.write(notebook, root / f"{name}.ipynb")
     return root
@@ -77,20 +94,38 @@ def lab_url(lab_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     (private / "settings" / "overrides.json").write_text(json.dumps(NOTIFICATIONS_OFF))
     port = _free_port()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(private / "config"),
-           "JUPYTER_RUNTIME_DIR": str(private / "runtime")}
+    env = {
+        **os.environ,
+        "JUPYTER_CONFIG_DIR": str(private / "config"),
+        "JUPYTER_RUNTIME_DIR": str(private / "runtime"),
+    }
     env.pop("REPLICATE_API_TOKEN", None)  # the notebooks use the sandbox
     with open(ARTIFACTS / "lab.log", "w") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root",
-             "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
-             "--ServerApp.port_retries=0", "--IdentityProvider.token=",
-             "--ServerApp.password=", f"--ServerApp.root_dir={lab_dir}",
-             f"--LabApp.workspaces_dir={private / 'workspaces'}",
-             f"--LabApp.user_settings_dir={private / 'user-settings'}",
-             f"--LabApp.app_settings_dir={private / 'settings'}", "--LabApp.news_url=None",
-             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
-            stdout=log, stderr=subprocess.STDOUT, env=env, cwd=lab_dir)
+            [
+                sys.executable,
+                "-m",
+                "jupyter",
+                "lab",
+                "--no-browser",
+                "--allow-root",
+                "--ServerApp.ip=127.0.0.1",
+                f"--ServerApp.port={port}",
+                "--ServerApp.port_retries=0",
+                "--IdentityProvider.token=",
+                "--ServerApp.password=",
+                f"--ServerApp.root_dir={lab_dir}",
+                f"--LabApp.workspaces_dir={private / 'workspaces'}",
+                f"--LabApp.user_settings_dir={private / 'user-settings'}",
+                f"--LabApp.app_settings_dir={private / 'settings'}",
+                "--LabApp.news_url=None",
+                "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=lab_dir,
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
@@ -116,8 +151,10 @@ def lab_url(lab_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 def browser() -> Iterator[Browser]:
     """Debian's Chromium, headless, driven by Playwright (no browser download needed)."""
     if not Path(CHROMIUM).is_file():
-        pytest.fail(f"{CHROMIUM} is missing: `apt-get install -y chromium` (CI's .ci/run does), "
-                    "or set CHROMIUM_PATH.")
+        pytest.fail(
+            f"{CHROMIUM} is missing: `apt-get install -y chromium` (CI's .ci/run does), "
+            "or set CHROMIUM_PATH."
+        )
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser

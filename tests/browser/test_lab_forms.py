@@ -26,7 +26,8 @@ def run_all(page: Page, attempts: int = 3) -> None:
         page.get_by_role("menuitem", name=re.compile(r"^Run All Cells")).click()
         try:
             expect(page.locator(".jp-InputArea-prompt").first).not_to_have_text(
-                "[ ]:", timeout=5_000)
+                "[ ]:", timeout=5_000
+            )
             return
         except AssertionError:
             continue

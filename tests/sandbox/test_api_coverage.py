@@ -11,8 +11,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "api_coverage.py"
-CORE = ["predictions.create", "predictions.get", "predictions.list", "predictions.cancel",
-        "models.get", "models.versions.get", "files.create"]
+CORE = [
+    "predictions.create",
+    "predictions.get",
+    "predictions.list",
+    "predictions.cancel",
+    "models.get",
+    "models.versions.get",
+    "files.create",
+]
 
 
 @pytest.fixture(scope="module")
@@ -28,11 +35,18 @@ def api_coverage():
 
 
 def test_coverage_file_is_up_to_date():
-    done = subprocess.run([sys.executable, str(SCRIPT), "--check"], capture_output=True,
-                          text=True, timeout=60, check=False, cwd=ROOT)
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=ROOT,
+    )
     assert done.returncode == 0, (
         f"COVERAGE.md is out of date; run `python scripts/api_coverage.py`:\n{done.stdout}"
-        f"{done.stderr}")
+        f"{done.stderr}"
+    )
 
 
 def test_core_operations_are_checked(api_coverage):
@@ -60,8 +74,12 @@ def test_every_operation_is_listed_once_and_counted(api_coverage):
 
 def test_check_fails_with_a_diff_when_out_of_date(api_coverage, monkeypatch, tmp_path, capsys):
     stale = tmp_path / "COVERAGE.md"
-    stale.write_text(api_coverage.COVERAGE.read_text(encoding="utf-8").replace(
-        "- [x] predictions.create", "- [ ] predictions.create"), encoding="utf-8")
+    stale.write_text(
+        api_coverage.COVERAGE.read_text(encoding="utf-8").replace(
+            "- [x] predictions.create", "- [ ] predictions.create"
+        ),
+        encoding="utf-8",
+    )
     monkeypatch.setattr(api_coverage, "COVERAGE", stale)
     monkeypatch.setattr(api_coverage, "ROOT", tmp_path)
     assert api_coverage.main(["--check"]) == 1
@@ -73,5 +91,6 @@ def test_check_fails_with_a_diff_when_out_of_date(api_coverage, monkeypatch, tmp
 
 def test_paths_match_whatever_the_parameter_names(api_coverage):
     assert api_coverage.normalise("/v1/predictions/{prediction_id}") == (
-        api_coverage.normalise("/v1/predictions/{id}"))
+        api_coverage.normalise("/v1/predictions/{id}")
+    )
     assert api_coverage.normalise("/v1/models/{model_owner}/{model_name}/") == "/v1/models/{}/{}"

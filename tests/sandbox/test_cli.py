@@ -11,8 +11,12 @@ import pytest
 
 
 def _start(*args: str) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen([sys.executable, "-m", "replicate_nb.sandbox", "--port", "0", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "replicate_nb.sandbox", "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     line = proc.stdout.readline()
     assert line.startswith("Sandbox listening on http://127.0.0.1:"), line
     return proc, line.split()[-1]
@@ -22,8 +26,11 @@ def _start(*args: str) -> tuple[subprocess.Popen[str], str]:
 def test_serves_until_signal(stop):
     proc, base_url = _start()
     try:
-        reply = httpx.post(f"{base_url}/v1/models/replicate/hello-world/predictions",
-                           json={"input": {"text": "cli"}}, headers={"Prefer": "wait"})
+        reply = httpx.post(
+            f"{base_url}/v1/models/replicate/hello-world/predictions",
+            json={"input": {"text": "cli"}},
+            headers={"Prefer": "wait"},
+        )
         assert reply.json()["output"] == "hello cli"
     finally:
         proc.send_signal(stop)
@@ -48,7 +55,11 @@ def test_flags_reach_the_server():
 
 
 def test_bad_flag_values_exit_with_a_message():
-    done = subprocess.run([sys.executable, "-m", "replicate_nb.sandbox", "--error-rate", "7"],
-                          capture_output=True, text=True, timeout=30)
+    done = subprocess.run(
+        [sys.executable, "-m", "replicate_nb.sandbox", "--error-rate", "7"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert done.returncode == 2
     assert "fraction" in done.stderr

@@ -28,8 +28,9 @@ def test_token_required_missing_and_wrong(make_client):
             assert info.value.status == 401
             assert "wrong" not in str(info.value) and "right" not in str(info.value)
         assert make_client(locked.base_url, api_token="right").models.list().results
-        legacy = httpx.get(f"{locked.base_url}/v1/account",
-                           headers={"Authorization": "Token right"})
+        legacy = httpx.get(
+            f"{locked.base_url}/v1/account", headers={"Authorization": "Token right"}
+        )
         assert legacy.status_code == 200
         assert "right" not in repr(locked)
 
@@ -61,18 +62,23 @@ def test_unknown_version_is_422(client):
     assert info.value.title == "Invalid version or not permitted"
 
 
-@pytest.mark.parametrize(("input", "kind", "field"), [
-    ({}, "required", "input"),
-    ({"text": 5}, "type", "input.text"),
-    ({"text": "a", "colour": "red"}, "additional_property_not_allowed", "input"),
-])
+@pytest.mark.parametrize(
+    ("input", "kind", "field"),
+    [
+        ({}, "required", "input"),
+        ({"text": 5}, "type", "input.text"),
+        ({"text": "a", "colour": "red"}, "additional_property_not_allowed", "input"),
+    ],
+)
 def test_hello_world_input_validation(sb, input, kind, field):
-    response = httpx.post(f"{sb.base_url}/v1/models/replicate/hello-world/predictions",
-                          json={"input": input})
+    response = httpx.post(
+        f"{sb.base_url}/v1/models/replicate/hello-world/predictions", json={"input": input}
+    )
     body = _problem(response, 422)
     assert body["title"] == "Input validation failed"
     assert {"type": kind, "field": field} == {
-        k: body["invalid_fields"][0][k] for k in ("type", "field")}
+        k: body["invalid_fields"][0][k] for k in ("type", "field")
+    }
     assert body["detail"].startswith(f"- {field}: ")
 
 
@@ -87,8 +93,11 @@ def test_bounds_and_enums_are_checked_together(client):
 
 @pytest.mark.parametrize("body", [b"{not json", b"[1, 2]", b"", b"\xff\xfe", b'{"input": 1}'])
 def test_malformed_bodies_are_422(sb, body):
-    response = httpx.post(f"{sb.base_url}/v1/models/replicate/hello-world/predictions",
-                          content=body, headers={"Content-Type": "application/json"})
+    response = httpx.post(
+        f"{sb.base_url}/v1/models/replicate/hello-world/predictions",
+        content=body,
+        headers={"Content-Type": "application/json"},
+    )
     _problem(response, 422)
 
 
@@ -98,14 +107,19 @@ def test_missing_version_field_is_explained(sb):
 
 
 def test_bad_prefer_header_is_explained(sb):
-    response = httpx.post(f"{sb.base_url}/v1/models/replicate/hello-world/predictions",
-                          json={"input": {"text": "a"}}, headers={"Prefer": "wait=soon"})
+    response = httpx.post(
+        f"{sb.base_url}/v1/models/replicate/hello-world/predictions",
+        json={"input": {"text": "a"}},
+        headers={"Prefer": "wait=soon"},
+    )
     assert "wait=N" in _problem(response, 422)["detail"]
 
 
 def test_non_loopback_webhook_is_refused(sb):
-    response = httpx.post(f"{sb.base_url}/v1/models/replicate/hello-world/predictions",
-                          json={"input": {"text": "a"}, "webhook": "https://example.com/hook"})
+    response = httpx.post(
+        f"{sb.base_url}/v1/models/replicate/hello-world/predictions",
+        json={"input": {"text": "a"}, "webhook": "https://example.com/hook"},
+    )
     assert "127.0.0.1" in _problem(response, 422)["detail"]
 
 
@@ -116,14 +130,19 @@ def test_files_need_multipart(sb):
 def test_oversized_json_body_is_413(sb):
     from replicate_nb.sandbox import http
 
-    status, body = send_head_only(sb, "POST", "/v1/predictions", {
-        "Content-Type": "application/json", "Content-Length": str(http.MAX_JSON_BYTES + 1)})
+    status, body = send_head_only(
+        sb,
+        "POST",
+        "/v1/predictions",
+        {"Content-Type": "application/json", "Content-Length": str(http.MAX_JSON_BYTES + 1)},
+    )
     assert status == 413 and body["status"] == 413 and "less than 50MB" in body["detail"]
 
 
 def test_model_failure_is_a_failed_prediction_not_an_http_error(client):
-    prediction = client.models.predictions.create(model="nightmareai/real-esrgan",
-                                                  input={"image": "data:image/png;base64,AAAA"})
+    prediction = client.models.predictions.create(
+        model="nightmareai/real-esrgan", input={"image": "data:image/png;base64,AAAA"}
+    )
     prediction.wait()
     assert prediction.status == "failed"
     assert "could not read the image" in prediction.error
@@ -132,7 +151,8 @@ def test_model_failure_is_a_failed_prediction_not_an_http_error(client):
 
 def test_internet_inputs_fail_with_a_clear_error(client):
     prediction = client.models.predictions.create(
-        model="nightmareai/real-esrgan", input={"image": "https://example.com/cat.png"})
+        model="nightmareai/real-esrgan", input={"image": "https://example.com/cat.png"}
+    )
     prediction.wait()
     assert prediction.status == "failed"
     assert "never goes to the internet" in prediction.error
@@ -141,6 +161,8 @@ def test_internet_inputs_fail_with_a_clear_error(client):
 @pytest.mark.parametrize("url", ["http://[::1/", "http://[nope]/hook", "http:///hook", "ftp://x/"])
 def test_malformed_webhook_urls_are_422(sb, url):
     """Found by the fuzzer: an unclosed IPv6 bracket made urlsplit raise, answered 500."""
-    response = httpx.post(f"{sb.base_url}/v1/models/replicate/hello-world/predictions",
-                          json={"input": {"text": "a"}, "webhook": url})
+    response = httpx.post(
+        f"{sb.base_url}/v1/models/replicate/hello-world/predictions",
+        json={"input": {"text": "a"}, "webhook": url},
+    )
     _problem(response, 422)

@@ -12,8 +12,9 @@ from replicate_nb.sandbox import Faults
 
 
 def _create(base_url: str) -> httpx.Response:
-    return httpx.post(f"{base_url}/v1/models/replicate/hello-world/predictions",
-                      json={"input": {"text": "a"}})
+    return httpx.post(
+        f"{base_url}/v1/models/replicate/hello-world/predictions", json={"input": {"text": "a"}}
+    )
 
 
 def test_faults_are_off_by_default(sb):
@@ -36,8 +37,9 @@ def test_rate_limit_answers_429_with_retry_after():
 def test_rate_limit_spares_reads():
     with sandbox.start(faults={"create_rate_limit": 1}) as limited:
         _create(limited.base_url)
-        assert all(httpx.get(f"{limited.base_url}/v1/predictions").status_code == 200
-                   for _ in range(5))
+        assert all(
+            httpx.get(f"{limited.base_url}/v1/predictions").status_code == 200 for _ in range(5)
+        )
 
 
 def test_injected_errors_happen_before_any_work():
@@ -82,8 +84,16 @@ def test_faults_change_live_and_over_http(sb):
         assert bad.status_code == 422 and "fraction" in bad.json()["detail"]
 
 
-@pytest.mark.parametrize("bad", [{"create_rate_limit": 0}, {"error_rate": -1},
-                                 {"error_status": 404}, {"latency": -1}, {"nope": 1}])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"create_rate_limit": 0},
+        {"error_rate": -1},
+        {"error_status": 404},
+        {"latency": -1},
+        {"nope": 1},
+    ],
+)
 def test_invalid_fault_settings_are_refused(bad):
     with pytest.raises(ValueError):
         Faults.coerce(bad)

@@ -28,14 +28,24 @@ def run_node(script: str, base_url: str) -> dict[str, Any]:
         pytest.fail("node is not on PATH: install Node.js 18+ to run the JavaScript client tests.")
     package = JS_DIR / "node_modules" / "replicate" / "package.json"
     if not package.is_file():
-        pytest.fail(f"{package.parent} is missing: run `make test`, which installs the pinned "
-                    "JavaScript client with `npm ci` in tests/js.")
+        pytest.fail(
+            f"{package.parent} is missing: run `make test`, which installs the pinned "
+            "JavaScript client with `npm ci` in tests/js."
+        )
     installed = json.loads(package.read_text(encoding="utf-8"))["version"]
-    assert installed == PINNED, (f"tests/js/node_modules has replicate {installed}, expected "
-                                 f"{PINNED}: run `make test` (npm ci) again.")
+    assert installed == PINNED, (
+        f"tests/js/node_modules has replicate {installed}, expected "
+        f"{PINNED}: run `make test` (npm ci) again."
+    )
     try:
-        done = subprocess.run([node, script, base_url], cwd=JS_DIR, capture_output=True,
-                              text=True, timeout=60, check=False)
+        done = subprocess.run(
+            [node, script, base_url],
+            cwd=JS_DIR,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
     except subprocess.TimeoutExpired as exc:
         pytest.fail(f"node {script} did not finish in 60 s; stderr so far: {exc.stderr!r}")
     assert done.returncode == 0, f"node {script} failed ({done.returncode}):\n{done.stderr}"
@@ -95,16 +105,21 @@ def test_paginate_predictions(summary):
 
 
 def test_api_error_is_api_error_with_problem_json(summary):
-    assert summary["not_found"] == {"thrown": True, "name": "ApiError", "status": 404,
-                                    "content_type": "application/problem+json"}
+    assert summary["not_found"] == {
+        "thrown": True,
+        "name": "ApiError",
+        "status": 404,
+        "content_type": "application/problem+json",
+    }
 
 
 def test_paginate_follows_absolute_next_urls(fresh_sb):
     with httpx.Client(base_url=fresh_sb.base_url, timeout=10) as http:
         created = []
         for i in range(105):
-            response = http.post("/v1/models/replicate/hello-world/predictions",
-                                 json={"input": {"text": str(i)}})
+            response = http.post(
+                "/v1/models/replicate/hello-world/predictions", json={"input": {"text": str(i)}}
+            )
             assert response.status_code == 201, response.text
             created.append(response.json()["id"])
     result = run_node("paginate.mjs", fresh_sb.base_url)

@@ -79,8 +79,11 @@ def input_schema(spec: ModelSpec) -> dict[str, Any]:
 
 def with_defaults(spec: ModelSpec, **given: Any) -> dict[str, Any]:
     """Inputs as the engine passes them: given values plus the schema's defaults."""
-    inputs = {name: prop["default"] for name, prop in input_schema(spec)["properties"].items()
-              if "default" in prop}
+    inputs = {
+        name: prop["default"]
+        for name, prop in input_schema(spec)["properties"].items()
+        if "default" in prop
+    }
     inputs.update(given)
     return inputs
 
@@ -120,9 +123,15 @@ MINIMAL_INPUTS: dict[str, dict[str, Any]] = {
 def test_builtin_models_catalog() -> None:
     models = builtin_models()
     assert [m.ref for m in models] == [
-        "replicate/hello-world", "meta/meta-llama-3-8b-instruct", "stability-ai/sdxl",
-        "black-forest-labs/flux-schnell", "nightmareai/real-esrgan",
-        "andreasjansson/llama-2-13b-embeddings", "sandbox/sleep", "sandbox/fail"]
+        "replicate/hello-world",
+        "meta/meta-llama-3-8b-instruct",
+        "stability-ai/sdxl",
+        "black-forest-labs/flux-schnell",
+        "nightmareai/real-esrgan",
+        "andreasjansson/llama-2-13b-embeddings",
+        "sandbox/sleep",
+        "sandbox/fail",
+    ]
     assert [m.ref for m in builtin_models()] == [m.ref for m in models]  # stable
     ids = {m.ref: m.version_id for m in models}
     assert ids["replicate/hello-world"].startswith("5c7d5dc6")
@@ -139,8 +148,10 @@ def test_builtin_models_catalog() -> None:
         if spec.owner != "sandbox":
             assert spec.description.startswith(f"Sandbox stand-in for {spec.ref}: ")
         schema = spec.openapi_schema
-        assert schema["openapi"] == "3.0.2" and schema["info"] == {"title": "Cog",
-                                                                  "version": "0.1.0"}
+        assert schema["openapi"] == "3.0.2" and schema["info"] == {
+            "title": "Cog",
+            "version": "0.1.0",
+        }
         for name, prop in input_schema(spec)["properties"].items():
             assert "x-order" in prop and "description" in prop, (spec.ref, name)
     official = {m.ref for m in models if m.official}
@@ -200,11 +211,16 @@ def test_llama_is_deterministic_and_readable() -> None:
     assert sum(t.startswith(" ") for t in words) > len(words) / 2  # leading spaces
     assert not any(t.endswith(" ") for t in tokens)
     assert re.fullmatch(r"[\w\s.,!?:'-]+", text)
-    assert set(ctx.metrics) >= {"input_token_count", "output_token_count", "tokens_per_second",
-                                "time_to_first_token"}
+    assert set(ctx.metrics) >= {
+        "input_token_count",
+        "output_token_count",
+        "tokens_per_second",
+        "time_to_first_token",
+    }
     assert ctx.metrics["output_token_count"] == len(tokens)
-    assert ctx.metrics["input_token_count"] == len(llama.tokenize("Write a short story about "
-                                                                  "the ocean"))
+    assert ctx.metrics["input_token_count"] == len(
+        llama.tokenize("Write a short story about the ocean")
+    )
     assert any("tokens" in line for line in ctx.logs)
 
 
@@ -235,18 +251,33 @@ def test_llama_prompt_template_and_sampling_inputs() -> None:
 
 
 def test_llama_tokenizer() -> None:
-    assert llama.tokenize("Here is a haiku:\n\nSoft") == ["Here", " is", " a", " haiku", ":",
-                                                           "\n\n", "Soft"]
+    assert llama.tokenize("Here is a haiku:\n\nSoft") == [
+        "Here",
+        " is",
+        " a",
+        " haiku",
+        ":",
+        "\n\n",
+        "Soft",
+    ]
     assert "".join(llama.tokenize("Understanding recursion, step by step.")) == (
-        "Understanding recursion, step by step.")
+        "Understanding recursion, step by step."
+    )
 
 
 # --- images ----------------------------------------------------------------------------------
 
 
 def test_sdxl_count_size_and_progress() -> None:
-    output, ctx = run(images.SDXL, prompt="a blue whale", width=64, height=48, num_outputs=2,
-                      num_inference_steps=20, seed=1)
+    output, ctx = run(
+        images.SDXL,
+        prompt="a blue whale",
+        width=64,
+        height=48,
+        num_outputs=2,
+        num_inference_steps=20,
+        seed=1,
+    )
     assert isinstance(output, list) and len(output) == 2
     for uri in output:
         header, image, _ = decode(uri)
@@ -276,11 +307,17 @@ def test_sdxl_is_deterministic_and_seeded() -> None:
 
 
 def test_sdxl_img2img_and_errors() -> None:
-    output, ctx = run(images.SDXL, prompt="make it red", image=png_uri(40, 24), seed=1,
-                      num_inference_steps=2)
+    output, ctx = run(
+        images.SDXL, prompt="make it red", image=png_uri(40, 24), seed=1, num_inference_steps=2
+    )
     assert decode(output[0])[1].size == (40, 24) and "img2img mode" in ctx.logs
-    output, ctx = run(images.SDXL, prompt="x", image=png_uri(40, 24), mask=png_uri(40, 24, "L"),
-                      num_inference_steps=2)
+    output, ctx = run(
+        images.SDXL,
+        prompt="x",
+        image=png_uri(40, 24),
+        mask=png_uri(40, 24, "L"),
+        num_inference_steps=2,
+    )
     assert decode(output[0])[1].size == (40, 24) and "inpainting mode" in ctx.logs
     bad = "data:image/png;base64," + base64.b64encode(b"not an image").decode()
     with pytest.raises(ValueError, match="could not read the image"):
@@ -296,14 +333,33 @@ def test_flux_formats_quality_and_sizes() -> None:
     assert image.size == (512, 512) and len(output) == 1
     assert ctx.metrics["image_count"] == 1
     assert len([line for line in ctx.logs if TQDM_RE.match(line)]) == 5  # 0..4 steps
-    low, _ = run(images.FLUX_SCHNELL, prompt="a fox", megapixels="0.25", seed=3,
-                 output_format="jpg", output_quality=5)
-    high, _ = run(images.FLUX_SCHNELL, prompt="a fox", megapixels="0.25", seed=3,
-                  output_format="jpg", output_quality=95)
+    low, _ = run(
+        images.FLUX_SCHNELL,
+        prompt="a fox",
+        megapixels="0.25",
+        seed=3,
+        output_format="jpg",
+        output_quality=5,
+    )
+    high, _ = run(
+        images.FLUX_SCHNELL,
+        prompt="a fox",
+        megapixels="0.25",
+        seed=3,
+        output_format="jpg",
+        output_quality=95,
+    )
     assert decode(low[0])[0] == "data:image/jpeg;base64" and decode(low[0])[1].format == "JPEG"
     assert len(decode(low[0])[2]) < len(decode(high[0])[2])
-    png, _ = run(images.FLUX_SCHNELL, prompt="a fox", megapixels="0.25", output_format="png",
-                 aspect_ratio="16:9", num_outputs=3, num_inference_steps=1)
+    png, _ = run(
+        images.FLUX_SCHNELL,
+        prompt="a fox",
+        megapixels="0.25",
+        output_format="png",
+        aspect_ratio="16:9",
+        num_outputs=3,
+        num_inference_steps=1,
+    )
     assert len(png) == 3
     assert {decode(uri)[1].size for uri in png} == {(672, 384)}
     assert decode(png[0])[0] == "data:image/png;base64"
@@ -333,8 +389,10 @@ def test_upscaler_really_resizes() -> None:
     assert any("16x10 -> 32x20" in line for line in ctx.logs)
     output, _ = run(upscaler.REAL_ESRGAN, image=png_uri(50, 40, "RGBA"), scale=2.5)
     assert decode(output)[1].size == (125, 100) and decode(output)[1].mode == "RGBA"
-    assert run(upscaler.REAL_ESRGAN, image=png_uri(16, 10))[0] == run(
-        upscaler.REAL_ESRGAN, image=png_uri(16, 10))[0]
+    assert (
+        run(upscaler.REAL_ESRGAN, image=png_uri(16, 10))[0]
+        == run(upscaler.REAL_ESRGAN, image=png_uri(16, 10))[0]
+    )
 
 
 def test_upscaler_errors() -> None:
@@ -351,8 +409,9 @@ def test_upscaler_errors() -> None:
 
 
 def test_embeddings() -> None:
-    output, ctx = run(embeddings.LLAMA_2_13B_EMBEDDINGS,
-                      prompts="the cat sat\n\nthe cat sat\n\nquantum physics")
+    output, ctx = run(
+        embeddings.LLAMA_2_13B_EMBEDDINGS, prompts="the cat sat\n\nthe cat sat\n\nquantum physics"
+    )
     assert len(output) == 3 and all(len(v) == embeddings.DIMENSIONS == 5120 for v in output)
     assert output[0] == output[1] and output[0] != output[2]
     for vector in output:
@@ -370,8 +429,7 @@ def test_embeddings() -> None:
 
 def test_embeddings_errors() -> None:
     with pytest.raises(ValueError, match="maximum is 100"):
-        run(embeddings.LLAMA_2_13B_EMBEDDINGS, prompts="|".join(["x"] * 101),
-            prompt_separator="|")
+        run(embeddings.LLAMA_2_13B_EMBEDDINGS, prompts="|".join(["x"] * 101), prompt_separator="|")
     with pytest.raises(ValueError, match="prompt_separator is empty"):
         run(embeddings.LLAMA_2_13B_EMBEDDINGS, prompts="x", prompt_separator="")
 
@@ -395,8 +453,7 @@ def test_sleep_logs_progress_and_returns_message() -> None:
 def test_sleep_is_cancellable() -> None:
     async def scenario() -> float:
         ctx = RealSleepContext()
-        task = asyncio.create_task(teaching.SLEEP.predict(ctx, {"seconds": 600,
-                                                               "message": "x"}))
+        task = asyncio.create_task(teaching.SLEEP.predict(ctx, {"seconds": 600, "message": "x"}))
         await asyncio.sleep(0.05)
         assert any(TQDM_RE.match(line) for line in ctx.logs)
         started = time.monotonic()
@@ -450,8 +507,14 @@ def test_outputs_are_identical_across_processes() -> None:
     digests = set()
     for hash_seed in ("1", "2"):
         env = {**os.environ, "PYTHONHASHSEED": hash_seed}
-        result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
-                                text=True, check=True, timeout=120)
+        result = subprocess.run(
+            [sys.executable, "-c", script],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+        )
         digests.add(result.stdout.strip())
     assert len(digests) == 1
     local = [

@@ -70,8 +70,9 @@ _version = DOC
 for _key in VERSION_PATH:
     _version = _version[_key]
 _version["anyOf"] = _version.pop("oneOf")
-REGISTRY = Registry().with_resource(URI, Resource.from_contents(DOC,
-                                                                default_specification=DRAFT202012))
+REGISTRY = Registry().with_resource(
+    URI, Resource.from_contents(DOC, default_specification=DRAFT202012)
+)
 
 
 def _operations() -> dict[str, tuple[str, str, dict[str, Any]]]:
@@ -95,13 +96,17 @@ def validator(operation_id: str, status: int, media_type: str) -> Draft202012Val
     method, path, operation = OPERATIONS[operation_id]
     responses = operation["responses"]
     assert str(status) in responses, (
-        f"{operation_id} answered {status}; the document gives {sorted(responses)}")
+        f"{operation_id} answered {status}; the document gives {sorted(responses)}"
+    )
     assert media_type in responses[str(status)].get("content", {}), (
-        f"{operation_id} {status}: the document has no {media_type} body")
-    pointer = _pointer("paths", path, method, "responses", str(status), "content", media_type,
-                       "schema")
-    return Draft202012Validator({"$ref": f"{URI}#{pointer}"}, registry=REGISTRY,
-                                format_checker=FORMATS)
+        f"{operation_id} {status}: the document has no {media_type} body"
+    )
+    pointer = _pointer(
+        "paths", path, method, "responses", str(status), "content", media_type, "schema"
+    )
+    return Draft202012Validator(
+        {"$ref": f"{URI}#{pointer}"}, registry=REGISTRY, format_checker=FORMATS
+    )
 
 
 def conforms(operation_id: str, response: httpx.Response) -> Any:
@@ -111,7 +116,8 @@ def conforms(operation_id: str, response: httpx.Response) -> Any:
     body = response.json()
     errors = sorted(checker.iter_errors(body), key=lambda e: list(e.absolute_path))
     assert not errors, f"{operation_id} {response.status_code} does not match the document:\n" + (
-        "\n".join(f"  {e.json_path}: {e.message[:300]}" for e in errors))
+        "\n".join(f"  {e.json_path}: {e.message[:300]}" for e in errors)
+    )
     return body
 
 
@@ -216,8 +222,9 @@ def test_document_defect_is_still_there():
 
 # predictions
 def test_create_by_version(http):
-    response = http.post("/v1/predictions", json={"version": HELLO_VERSION,
-                                                   "input": {"text": "oas"}})
+    response = http.post(
+        "/v1/predictions", json={"version": HELLO_VERSION, "input": {"text": "oas"}}
+    )
     assert response.status_code == 201
     body = conforms("predictions.create", response)
     sdk_prediction(body)
@@ -232,8 +239,10 @@ def test_create_with_model_refs_in_version_field(http, ref):
 
 @pytest.mark.parametrize("model", [HELLO, LLAMA])
 def test_create_by_model(http, model):
-    response = http.post(f"/v1/models/{model}/predictions",
-                         json={"input": {"text": "oas"} if model == HELLO else {"max_tokens": 3}})
+    response = http.post(
+        f"/v1/models/{model}/predictions",
+        json={"input": {"text": "oas"} if model == HELLO else {"max_tokens": 3}},
+    )
     assert response.status_code == 201
     body = conforms("models.predictions.create", response)
     sdk_prediction(body)
@@ -243,8 +252,11 @@ def test_create_by_model(http, model):
 
 
 def test_create_with_prefer_wait(http):
-    response = http.post(f"/v1/models/{HELLO}/predictions", json={"input": {"text": "w"}},
-                         headers={"Prefer": "wait=5"})
+    response = http.post(
+        f"/v1/models/{HELLO}/predictions",
+        json={"input": {"text": "w"}},
+        headers={"Prefer": "wait=5"},
+    )
     body = conforms("models.predictions.create", response)
     sdk_prediction(body)
     assert body["status"] == "succeeded" and body["output"] == "hello w"
@@ -260,8 +272,9 @@ def test_get_after_success(http):
 
 
 def test_get_after_failure(http):
-    created = http.post("/v1/models/sandbox/fail/predictions",
-                        json={"input": {"message": "nope"}}).json()
+    created = http.post(
+        "/v1/models/sandbox/fail/predictions", json={"input": {"message": "nope"}}
+    ).json()
     wait_done(http, created["id"])
     body = conforms("predictions.get", http.get(f"/v1/predictions/{created['id']}"))
     sdk_prediction(body)
@@ -269,8 +282,9 @@ def test_get_after_failure(http):
 
 
 def test_cancel_and_get_after_cancel(http):
-    created = http.post("/v1/models/sandbox/sleep/predictions",
-                        json={"input": {"seconds": 30}}).json()
+    created = http.post(
+        "/v1/models/sandbox/sleep/predictions", json={"input": {"seconds": 30}}
+    ).json()
     canceled = conforms("predictions.cancel", http.post(f"/v1/predictions/{created['id']}/cancel"))
     sdk_prediction(canceled)
     body = conforms("predictions.get", http.get(f"/v1/predictions/{created['id']}"))
@@ -279,8 +293,11 @@ def test_cancel_and_get_after_cancel(http):
 
 
 def test_get_while_running(http):
-    created = http.post("/v1/models/sandbox/sleep/predictions",
-                        json={"input": {"seconds": 5}}, headers={"Cancel-After": "30s"}).json()
+    created = http.post(
+        "/v1/models/sandbox/sleep/predictions",
+        json={"input": {"seconds": 5}},
+        headers={"Cancel-After": "30s"},
+    ).json()
     time.sleep(0.1)
     body = conforms("predictions.get", http.get(f"/v1/predictions/{created['id']}"))
     sdk_prediction(body)
@@ -311,8 +328,9 @@ def test_models_list(http):
 
 @pytest.mark.parametrize("query", [b"llama", b'"llama"'])
 def test_models_search(http, query):
-    response = http.request("QUERY", "/v1/models", content=query,
-                            headers={"Content-Type": "text/plain"})
+    response = http.request(
+        "QUERY", "/v1/models", content=query, headers={"Content-Type": "text/plain"}
+    )
     body = conforms("models.search", response)
     assert {f"{m['owner']}/{m['name']}" for m in body["results"]} >= {LLAMA}
     for model in body["results"]:
@@ -327,16 +345,18 @@ def test_versions_list(http):
 
 
 def test_versions_get(http):
-    body = conforms("models.versions.get",
-                    http.get(f"/v1/models/{HELLO}/versions/{HELLO_VERSION}"))
+    body = conforms("models.versions.get", http.get(f"/v1/models/{HELLO}/versions/{HELLO_VERSION}"))
     sdk_version(body)
     assert body["id"] == HELLO_VERSION
 
 
 # files
 def test_files_create_get_list_download_delete(http):
-    response = http.post("/v1/files", files={"content": ("note.txt", b"hello", "text/plain")},
-                         data={"metadata": json.dumps({"purpose": "oas"})})
+    response = http.post(
+        "/v1/files",
+        files={"content": ("note.txt", b"hello", "text/plain")},
+        data={"metadata": json.dumps({"purpose": "oas"})},
+    )
     assert response.status_code == 201
     created = conforms("files.create", response)
     sdk_file(created)
@@ -354,9 +374,14 @@ def test_files_create_get_list_download_delete(http):
     assert str(deleted.status_code) in _success_codes("files.delete") and not deleted.content
 
 
-@pytest.mark.parametrize("operation_id,method,suffix", [("files.get", "GET", ""),
-                                                        ("files.delete", "DELETE", ""),
-                                                        ("files.download", "GET", "/download")])
+@pytest.mark.parametrize(
+    "operation_id,method,suffix",
+    [
+        ("files.get", "GET", ""),
+        ("files.delete", "DELETE", ""),
+        ("files.download", "GET", "/download"),
+    ],
+)
 def test_files_not_found_bodies(http, operation_id, method, suffix):
     response = http.request(method, f"/v1/files/no-such-file{suffix}")
     problem(response, 404)
@@ -365,9 +390,17 @@ def test_files_not_found_bodies(http, operation_id, method, suffix):
 
 # deployments
 def test_deployments_create_get_list_update_delete(http):
-    response = http.post("/v1/deployments", json={
-        "name": "oas-dep", "model": HELLO, "version": HELLO_VERSION, "hardware": "cpu",
-        "min_instances": 0, "max_instances": 2})
+    response = http.post(
+        "/v1/deployments",
+        json={
+            "name": "oas-dep",
+            "model": HELLO,
+            "version": HELLO_VERSION,
+            "hardware": "cpu",
+            "min_instances": 0,
+            "max_instances": 2,
+        },
+    )
     created = conforms("deployments.create", response)
     replicate.deployment.Deployment.parse_obj(created)
     assert created["current_release"]["configuration"]["max_instances"] == 2
@@ -375,8 +408,10 @@ def test_deployments_create_get_list_update_delete(http):
     assert got == created
     listed = conforms("deployments.list", http.get("/v1/deployments"))
     assert "oas-dep" in [d["name"] for d in listed["results"]]
-    updated = conforms("deployments.update", http.patch("/v1/deployments/sandbox/oas-dep",
-                                                        json={"max_instances": 3}))
+    updated = conforms(
+        "deployments.update",
+        http.patch("/v1/deployments/sandbox/oas-dep", json={"max_instances": 3}),
+    )
     assert updated["current_release"]["number"] == 2
     run = http.post("/v1/deployments/sandbox/oas-dep/predictions", json={"input": {"text": "d"}})
     sdk_prediction(conforms("deployments.predictions.create", run))
@@ -416,41 +451,61 @@ def test_webhook_secret(http):
 @pytest.mark.parametrize("authorization", [None, "Bearer wrong", "Basic c2VjcmV0", "secret"])
 def test_401_without_the_token(authorization):
     headers = {"Authorization": authorization} if authorization else {}
-    with sandbox.start(require_token="secret") as locked, \
-            httpx.Client(base_url=locked.base_url, timeout=10) as http:
+    with (
+        sandbox.start(require_token="secret") as locked,
+        httpx.Client(base_url=locked.base_url, timeout=10) as http,
+    ):
         problem(http.get("/v1/predictions", headers=headers), 401)
-        problem(http.post(f"/v1/models/{HELLO}/predictions", json={"input": {"text": "x"}},
-                          headers=headers), 401)
+        problem(
+            http.post(
+                f"/v1/models/{HELLO}/predictions", json={"input": {"text": "x"}}, headers=headers
+            ),
+            401,
+        )
         for scheme in ("Bearer", "Token"):
-            assert http.get("/v1/account", headers={"Authorization": f"{scheme} secret"}
-                            ).status_code == 200
+            assert (
+                http.get("/v1/account", headers={"Authorization": f"{scheme} secret"}).status_code
+                == 200
+            )
 
 
-@pytest.mark.parametrize("path", ["/v1/predictions/nope", "/v1/models/nobody/nothing",
-                                  f"/v1/models/{HELLO}/versions/{'0' * 64}",
-                                  "/v1/collections/nope", "/v1/deployments/sandbox/nope",
-                                  "/v1/no-such-route", "/v1/v1/models",
-                                  f"/v1/models/{LLAMA}/versions"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/predictions/nope",
+        "/v1/models/nobody/nothing",
+        f"/v1/models/{HELLO}/versions/{'0' * 64}",
+        "/v1/collections/nope",
+        "/v1/deployments/sandbox/nope",
+        "/v1/no-such-route",
+        "/v1/v1/models",
+        f"/v1/models/{LLAMA}/versions",
+    ],
+)
 def test_404(http, path):
     problem(http.get(path), 404)
 
 
-@pytest.mark.parametrize("body", [
-    {"version": HELLO_VERSION, "input": {"text": 1}},
-    {"version": HELLO_VERSION, "input": {}},
-    {"version": HELLO_VERSION},
-    {"input": {"text": "x"}},
-    {"version": "0" * 64, "input": {"text": "x"}},
-    {"version": HELLO_VERSION, "input": {"text": "x"}, "webhook": "https://example.com/hook"},
-    [1, 2],
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"version": HELLO_VERSION, "input": {"text": 1}},
+        {"version": HELLO_VERSION, "input": {}},
+        {"version": HELLO_VERSION},
+        {"input": {"text": "x"}},
+        {"version": "0" * 64, "input": {"text": "x"}},
+        {"version": HELLO_VERSION, "input": {"text": "x"}, "webhook": "https://example.com/hook"},
+        [1, 2],
+    ],
+)
 def test_422(http, body):
     problem(http.post("/v1/predictions", json=body), 422)
 
 
 def test_422_input_validation_lists_invalid_fields(http):
-    body = problem(http.post(f"/v1/models/{HELLO}/predictions",
-                             json={"input": {"text": 5, "junk": 1}}), 422)
+    body = problem(
+        http.post(f"/v1/models/{HELLO}/predictions", json={"input": {"text": 5, "junk": 1}}), 422
+    )
     fields = {f["field"] for f in body["invalid_fields"]}
     assert {"input.text", "input"} <= fields
     assert all(isinstance(f["description"], str) for f in body["invalid_fields"])
@@ -458,8 +513,9 @@ def test_422_input_validation_lists_invalid_fields(http):
 
 @pytest.mark.parametrize("raw", [b"", b"{", b"\xff\xfe", b"[" * 5000])
 def test_422_for_unreadable_bodies(http, raw):
-    problem(http.post("/v1/predictions", content=raw,
-                      headers={"Content-Type": "application/json"}), 422)
+    problem(
+        http.post("/v1/predictions", content=raw, headers={"Content-Type": "application/json"}), 422
+    )
 
 
 def test_405_409_413_415(http):
@@ -474,8 +530,10 @@ def test_405_409_413_415(http):
 
 
 def test_429_has_numeric_retry_after():
-    with sandbox.start(faults={"create_rate_limit": 1}) as limited, \
-            httpx.Client(base_url=limited.base_url, timeout=10) as http:
+    with (
+        sandbox.start(faults={"create_rate_limit": 1}) as limited,
+        httpx.Client(base_url=limited.base_url, timeout=10) as http,
+    ):
         statuses = []
         for _ in range(4):
             response = http.post(f"/v1/models/{HELLO}/predictions", json={"input": {"text": "x"}})

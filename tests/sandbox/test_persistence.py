@@ -45,7 +45,9 @@ def test_killed_server_loses_no_prediction(tmp_path, make_client):
     """Even a SIGKILL mid-prediction leaves a failed prediction behind, never a hole."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "replicate_nb.sandbox", "--port", "0", "--data-dir", str(tmp_path)],
-        stdout=subprocess.PIPE, text=True)
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         base_url = proc.stdout.readline().split()[-1]
         client = make_client(base_url)

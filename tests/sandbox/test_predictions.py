@@ -42,8 +42,9 @@ def test_create_by_owner_name_in_version_field(client):
 
 
 def test_create_by_model_walks_the_lifecycle(client):
-    prediction = client.models.predictions.create(model="sandbox/sleep",
-                                                  input={"seconds": 0.3, "message": "ok"})
+    prediction = client.models.predictions.create(
+        model="sandbox/sleep", input={"seconds": 0.3, "message": "ok"}
+    )
     assert prediction.status == "starting"
     seen = {prediction.status}
     while prediction.status not in ("succeeded", "failed", "canceled"):
@@ -78,8 +79,9 @@ def test_official_model_prediction_has_hidden_version(client):
 
 
 def test_sdxl_images_are_data_uris_of_requested_size(client):
-    out = client.run(SDXL, input={"prompt": "a corgi", "width": 64, "height": 48,
-                                  "num_outputs": 2, "seed": 7})
+    out = client.run(
+        SDXL, input={"prompt": "a corgi", "width": 64, "height": 48, "num_outputs": 2, "seed": 7}
+    )
     assert len(out) == 2
     assert all(o.url.startswith("data:image/png;base64,") for o in out)
     image = Image.open(io.BytesIO(out[0].read()))
@@ -96,8 +98,9 @@ def test_same_seed_gives_identical_bytes(client):
 
 
 def test_blank_seed_is_drawn_and_logged(client):
-    prediction = client.predictions.create(version=SDXL.split(":")[1],
-                                           input={"prompt": "x", "width": 64, "height": 64})
+    prediction = client.predictions.create(
+        version=SDXL.split(":")[1], input={"prompt": "x", "width": 64, "height": 64}
+    )
     prediction.wait()
     assert "Using seed: " in prediction.logs
     seed = int(prediction.logs.split("Using seed: ")[1].split()[0])
@@ -132,8 +135,11 @@ def test_cancel_of_finished_prediction_keeps_it(client):
 
 
 def test_prefer_wait_holds_until_done(sb):
-    response = httpx.post(f"{sb.base_url}/v1/models/sandbox/sleep/predictions",
-                          json={"input": {"seconds": 0.2}}, headers={"Prefer": "wait=5"})
+    response = httpx.post(
+        f"{sb.base_url}/v1/models/sandbox/sleep/predictions",
+        json={"input": {"seconds": 0.2}},
+        headers={"Prefer": "wait=5"},
+    )
     assert response.status_code == 201
     assert response.headers["Preference-Applied"] == "wait=5"
     assert response.json()["status"] == "succeeded"
@@ -142,8 +148,11 @@ def test_prefer_wait_holds_until_done(sb):
 
 def test_prefer_wait_timeout_answers_starting(sb):
     started = time.monotonic()
-    response = httpx.post(f"{sb.base_url}/v1/models/sandbox/sleep/predictions",
-                          json={"input": {"seconds": 3}}, headers={"Prefer": "wait=1"})
+    response = httpx.post(
+        f"{sb.base_url}/v1/models/sandbox/sleep/predictions",
+        json={"input": {"seconds": 3}},
+        headers={"Prefer": "wait=1"},
+    )
     body = response.json()
     assert 0.9 < time.monotonic() - started < 2.5
     assert body["status"] == "starting"
@@ -151,15 +160,21 @@ def test_prefer_wait_timeout_answers_starting(sb):
 
 
 def test_prefer_wait_is_clamped_to_60(sb):
-    response = httpx.post(f"{sb.base_url}/v1/models/replicate/hello-world/predictions",
-                          json={"input": {"text": "a"}}, headers={"Prefer": "wait=100"})
+    response = httpx.post(
+        f"{sb.base_url}/v1/models/replicate/hello-world/predictions",
+        json={"input": {"text": "a"}},
+        headers={"Prefer": "wait=100"},
+    )
     assert response.status_code == 201
     assert response.json()["status"] == "succeeded"
 
 
 def test_cancel_after_cancels_at_deadline(sb):
-    response = httpx.post(f"{sb.base_url}/v1/models/sandbox/sleep/predictions",
-                          json={"input": {"seconds": 60}}, headers={"Cancel-After": "5s"})
+    response = httpx.post(
+        f"{sb.base_url}/v1/models/sandbox/sleep/predictions",
+        json={"input": {"seconds": 60}},
+        headers={"Cancel-After": "5s"},
+    )
     body = response.json()
     assert "deadline" in body
     deadline = time.monotonic() + 8
@@ -172,8 +187,11 @@ def test_cancel_after_cancels_at_deadline(sb):
 
 
 def test_cancel_after_below_minimum_is_refused(sb):
-    response = httpx.post(f"{sb.base_url}/v1/models/sandbox/sleep/predictions",
-                          json={"input": {}}, headers={"Cancel-After": "2s"})
+    response = httpx.post(
+        f"{sb.base_url}/v1/models/sandbox/sleep/predictions",
+        json={"input": {}},
+        headers={"Cancel-After": "2s"},
+    )
     assert response.status_code == 422
     assert "from 5 seconds to 7 days" in response.json()["detail"]
 
@@ -181,8 +199,9 @@ def test_cancel_after_below_minimum_is_refused(sb):
 def test_list_is_newest_first_with_absolute_cursors(fresh_client, fresh_sb):
     ids = []
     for i in range(105):
-        ids.append(fresh_client.predictions.create(version=HELLO_VERSION,
-                                                   input={"text": str(i)}).id)
+        ids.append(
+            fresh_client.predictions.create(version=HELLO_VERSION, input={"text": str(i)}).id
+        )
     first = fresh_client.predictions.list()
     assert [p.id for p in first.results] == ids[::-1][:100]
     assert first.previous is None
@@ -192,8 +211,7 @@ def test_list_is_newest_first_with_absolute_cursors(fresh_client, fresh_sb):
     assert second.next is None
     back = fresh_client.predictions.list(second.previous)
     assert [p.id for p in back.results] == ids[::-1][:100]
-    everything = [p.id for page in replicate.paginate(fresh_client.predictions.list)
-                  for p in page]
+    everything = [p.id for page in replicate.paginate(fresh_client.predictions.list) for p in page]
     assert everything == ids[::-1]
 
 
@@ -217,11 +235,17 @@ def test_two_sandboxes_are_independent(make_client):
 
 def test_deployment_predictions(fresh_client):
     deployment = fresh_client.deployments.create(
-        name="greeter", model="replicate/hello-world", version=HELLO_VERSION, hardware="cpu",
-        min_instances=0, max_instances=1)
+        name="greeter",
+        model="replicate/hello-world",
+        version=HELLO_VERSION,
+        hardware="cpu",
+        min_instances=0,
+        max_instances=1,
+    )
     assert deployment.current_release.number == 1
-    prediction = fresh_client.deployments.predictions.create("sandbox/greeter",
-                                                             input={"text": "dep"})
+    prediction = fresh_client.deployments.predictions.create(
+        "sandbox/greeter", input={"text": "dep"}
+    )
     prediction.wait()
     assert prediction.output == "hello dep"
     updated = fresh_client.deployments.update("sandbox", "greeter", max_instances=3)

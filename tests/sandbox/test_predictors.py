@@ -25,14 +25,15 @@ from replicate_nb import schema as cog_schema
 from replicate_nb.inputs import ConcatenateIterator, Input, Secret
 from replicate_nb.sandbox.predictors import build_model
 
-PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00"
-       b"\x00\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\xcf\xc0\xf0\x1f\x00\x05\x00\x01\xff"
-       b"\x89\x99=\x1d\x00\x00\x00\x00IEND\xaeB`\x82")
+PNG = (
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00"
+    b"\x00\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\xcf\xc0\xf0\x1f\x00\x05\x00\x01\xff"
+    b"\x89\x99=\x1d\x00\x00\x00\x00IEND\xaeB`\x82"
+)
 
 
 def everything(
-    prompt: str = Input(description="What to say", min_length=1, max_length=50,
-                        regex=r"^[a-z ]+$"),
+    prompt: str = Input(description="What to say", min_length=1, max_length=50, regex=r"^[a-z ]+$"),
     count: int = Input(default=2, ge=1, le=5, description="How many"),
     temperature: float = 0.5,
     loud: bool = False,
@@ -48,11 +49,21 @@ def everything(
     """Echo what it received, with the Python types."""
     print(f"got {prompt}")
     return {
-        "prompt": prompt, "count": count, "temperature": temperature,
-        "temperature_type": type(temperature).__name__, "loud": loud, "style": style,
-        "size": size, "mode": mode, "image_is_path": isinstance(image, Path),
-        "image_suffix": image.suffix, "image_bytes": len(image.read_bytes()), "note": note,
-        "tags": tags, "api_key": api_key.get_secret_value() if api_key else None, "seed": seed,
+        "prompt": prompt,
+        "count": count,
+        "temperature": temperature,
+        "temperature_type": type(temperature).__name__,
+        "loud": loud,
+        "style": style,
+        "size": size,
+        "mode": mode,
+        "image_is_path": isinstance(image, Path),
+        "image_suffix": image.suffix,
+        "image_bytes": len(image.read_bytes()),
+        "note": note,
+        "tags": tags,
+        "api_key": api_key.get_secret_value() if api_key else None,
+        "seed": seed,
     }
 
 
@@ -66,8 +77,9 @@ class Counter:
         print("loading weights")
         self.offset = 100
 
-    def predict(self, n: Annotated[int, Input(ge=0, description="A number")],
-                label: Optional[str] = None) -> str:  # noqa: UP045
+    def predict(
+        self, n: Annotated[int, Input(ge=0, description="A number")], label: Optional[str] = None
+    ) -> str:  # noqa: UP045
         return f"{label or 'n'}={n + self.offset}"
 
 
@@ -127,10 +139,19 @@ def forever() -> Iterator[str]:
         STOPPED.set()
 
 
-MODELS = {"test/everything": everything, "test/counter": Counter, "test/words": words,
-          "test/numbers": numbers, "test/shout": shout, "test/ticker": ticker,
-          "test/picture": picture, "test/raw": raw, "test/broken": broken, "test/waits": waits,
-          "test/forever": forever}
+MODELS = {
+    "test/everything": everything,
+    "test/counter": Counter,
+    "test/words": words,
+    "test/numbers": numbers,
+    "test/shout": shout,
+    "test/ticker": ticker,
+    "test/picture": picture,
+    "test/raw": raw,
+    "test/broken": broken,
+    "test/waits": waits,
+    "test/forever": forever,
+}
 
 
 @pytest.fixture(scope="module")
@@ -150,38 +171,92 @@ EXPECTED_INPUT = {
     "title": "Input",
     "type": "object",
     "properties": {
-        "prompt": {"x-order": 0, "title": "Prompt", "type": "string",
-                   "description": "What to say", "minLength": 1, "maxLength": 50,
-                   "pattern": "^[a-z ]+$"},
-        "count": {"x-order": 1, "title": "Count", "type": "integer", "default": 2,
-                  "minimum": 1, "maximum": 5, "description": "How many"},
+        "prompt": {
+            "x-order": 0,
+            "title": "Prompt",
+            "type": "string",
+            "description": "What to say",
+            "minLength": 1,
+            "maxLength": 50,
+            "pattern": "^[a-z ]+$",
+        },
+        "count": {
+            "x-order": 1,
+            "title": "Count",
+            "type": "integer",
+            "default": 2,
+            "minimum": 1,
+            "maximum": 5,
+            "description": "How many",
+        },
         "temperature": {"x-order": 2, "title": "Temperature", "type": "number", "default": 0.5},
         "loud": {"x-order": 3, "title": "Loud", "type": "boolean", "default": False},
-        "style": {"x-order": 4, "allOf": [{"$ref": "#/components/schemas/style"}],
-                  "default": "plain"},
+        "style": {
+            "x-order": 4,
+            "allOf": [{"$ref": "#/components/schemas/style"}],
+            "default": "plain",
+        },
         "size": {"x-order": 5, "allOf": [{"$ref": "#/components/schemas/size"}], "default": 64},
-        "mode": {"x-order": 6, "allOf": [{"$ref": "#/components/schemas/mode"}],
-                 "default": "fast"},
-        "image": {"x-order": 7, "title": "Image", "type": "string", "format": "uri",
-                  "description": "A file"},
-        "note": {"x-order": 8, "title": "Note", "type": "string", "default": None,
-                 "nullable": True},
-        "tags": {"x-order": 9, "title": "Tags", "type": "array", "items": {"type": "string"},
-                 "default": ["a"]},
-        "api_key": {"x-order": 10, "title": "Api Key", "type": "string", "format": "password",
-                    "writeOnly": True, "x-cog-secret": True, "default": None, "nullable": True},
-        "seed": {"x-order": 11, "title": "Seed", "type": "integer",
-                 "description": "Leave blank to randomize"},
+        "mode": {"x-order": 6, "allOf": [{"$ref": "#/components/schemas/mode"}], "default": "fast"},
+        "image": {
+            "x-order": 7,
+            "title": "Image",
+            "type": "string",
+            "format": "uri",
+            "description": "A file",
+        },
+        "note": {
+            "x-order": 8,
+            "title": "Note",
+            "type": "string",
+            "default": None,
+            "nullable": True,
+        },
+        "tags": {
+            "x-order": 9,
+            "title": "Tags",
+            "type": "array",
+            "items": {"type": "string"},
+            "default": ["a"],
+        },
+        "api_key": {
+            "x-order": 10,
+            "title": "Api Key",
+            "type": "string",
+            "format": "password",
+            "writeOnly": True,
+            "x-cog-secret": True,
+            "default": None,
+            "nullable": True,
+        },
+        "seed": {
+            "x-order": 11,
+            "title": "Seed",
+            "type": "integer",
+            "description": "Leave blank to randomize",
+        },
     },
     "required": ["prompt", "image"],
 }
 EXPECTED_ENUMS = {
-    "style": {"title": "style", "description": "An enumeration.", "enum": ["plain", "fancy"],
-              "type": "string"},
-    "size": {"title": "size", "description": "An enumeration.", "enum": [64, 128],
-             "type": "integer"},
-    "mode": {"title": "mode", "description": "An enumeration.", "enum": ["fast", "slow"],
-             "type": "string"},
+    "style": {
+        "title": "style",
+        "description": "An enumeration.",
+        "enum": ["plain", "fancy"],
+        "type": "string",
+    },
+    "size": {
+        "title": "size",
+        "description": "An enumeration.",
+        "enum": [64, 128],
+        "type": "integer",
+    },
+    "mode": {
+        "title": "mode",
+        "description": "An enumeration.",
+        "enum": ["fast", "slow"],
+        "type": "string",
+    },
 }
 
 
@@ -197,8 +272,13 @@ def test_schema_matches_what_cog_generates():
     for name, expected in EXPECTED_ENUMS.items():
         assert schemas[name] == expected, name
     assert schemas["Output"] == {"title": "Output", "type": "object"}
-    assert schemas["Status"]["enum"] == ["starting", "processing", "succeeded", "canceled",
-                                         "failed"]
+    assert schemas["Status"]["enum"] == [
+        "starting",
+        "processing",
+        "succeeded",
+        "canceled",
+        "failed",
+    ]
     assert "/predictions" in document["paths"]
 
 
@@ -215,10 +295,20 @@ def test_version_id_is_the_sha256_of_the_canonical_schema():
 def test_schema_parses_into_the_expected_fields():
     parsed = cog_schema.parse(build_model("test/everything", everything).openapi_schema)
     kinds = {f.name: f.kind for f in parsed.fields}
-    assert kinds == {"prompt": "string", "count": "integer", "temperature": "number",
-                     "loud": "boolean", "style": "enum", "size": "enum", "mode": "enum",
-                     "image": "uri", "note": "string", "tags": "json", "api_key": "secret",
-                     "seed": "integer"}
+    assert kinds == {
+        "prompt": "string",
+        "count": "integer",
+        "temperature": "number",
+        "loud": "boolean",
+        "style": "enum",
+        "size": "enum",
+        "mode": "enum",
+        "image": "uri",
+        "note": "string",
+        "tags": "json",
+        "api_key": "secret",
+        "seed": "integer",
+    }
     assert [f.name for f in parsed.fields][:3] == ["prompt", "count", "temperature"]
     fields = {f.name: f for f in parsed.fields}
     assert fields["size"].choices == (64, 128)
@@ -229,17 +319,42 @@ def test_schema_parses_into_the_expected_fields():
     assert not parsed.output.is_iterator
 
 
-@pytest.mark.parametrize(("target", "expected"), [
-    (words, {"type": "array", "items": {"type": "string"}, "x-cog-array-type": "iterator",
-             "x-cog-array-display": "concatenate", "title": "Output"}),
-    (numbers, {"type": "array", "items": {"type": "integer"}, "x-cog-array-type": "iterator",
-               "title": "Output"}),
-    (ticker, {"type": "array", "items": {"type": "string"}, "x-cog-array-type": "iterator",
-              "title": "Output"}),
-    (picture, {"type": "string", "format": "uri", "title": "Output"}),
-    (raw, {"type": "array", "items": {"type": "string", "format": "uri"}, "title": "Output"}),
-    (shout, {"type": "string", "title": "Output"}),
-])
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [
+        (
+            words,
+            {
+                "type": "array",
+                "items": {"type": "string"},
+                "x-cog-array-type": "iterator",
+                "x-cog-array-display": "concatenate",
+                "title": "Output",
+            },
+        ),
+        (
+            numbers,
+            {
+                "type": "array",
+                "items": {"type": "integer"},
+                "x-cog-array-type": "iterator",
+                "title": "Output",
+            },
+        ),
+        (
+            ticker,
+            {
+                "type": "array",
+                "items": {"type": "string"},
+                "x-cog-array-type": "iterator",
+                "title": "Output",
+            },
+        ),
+        (picture, {"type": "string", "format": "uri", "title": "Output"}),
+        (raw, {"type": "array", "items": {"type": "string", "format": "uri"}, "title": "Output"}),
+        (shout, {"type": "string", "title": "Output"}),
+    ],
+)
 def test_output_schema_follows_cog(target, expected):
     model = build_model("test/out", target)
     assert model.openapi_schema["components"]["schemas"]["Output"] == expected
@@ -248,14 +363,35 @@ def test_output_schema_follows_cog(target, expected):
 
 
 def test_function_model_runs_with_every_kind_of_input(rc):
-    out = rc.run("test/everything", input={
-        "prompt": "hello there", "temperature": 1, "image": io.BytesIO(PNG), "api_key": "s3cret",
-        "tags": ["x", "y"], "size": 128, "mode": "slow"})
+    out = rc.run(
+        "test/everything",
+        input={
+            "prompt": "hello there",
+            "temperature": 1,
+            "image": io.BytesIO(PNG),
+            "api_key": "s3cret",
+            "tags": ["x", "y"],
+            "size": 128,
+            "mode": "slow",
+        },
+    )
     assert out == {
-        "prompt": "hello there", "count": 2, "temperature": 1.0, "temperature_type": "float",
-        "loud": False, "style": "plain", "size": 128, "mode": "slow", "image_is_path": True,
-        "image_suffix": ".png", "image_bytes": len(PNG), "note": None, "tags": ["x", "y"],
-        "api_key": "s3cret", "seed": None}
+        "prompt": "hello there",
+        "count": 2,
+        "temperature": 1.0,
+        "temperature_type": "float",
+        "loud": False,
+        "style": "plain",
+        "size": 128,
+        "mode": "slow",
+        "image_is_path": True,
+        "image_suffix": ".png",
+        "image_bytes": len(PNG),
+        "note": None,
+        "tags": ["x", "y"],
+        "api_key": "s3cret",
+        "seed": None,
+    }
 
 
 def test_registered_models_are_listed_and_validated_like_builtins(rc):
@@ -263,8 +399,12 @@ def test_registered_models_are_listed_and_validated_like_builtins(rc):
     assert model.latest_version.openapi_schema["components"]["schemas"]["Input"] == EXPECTED_INPUT
     assert "test/counter" in {f"{m.owner}/{m.name}" for m in rc.models.list().results}
     base = {"prompt": "ok", "image": "data:image/png;base64,iVBORw0KGgo="}
-    for bad, field in [({"count": 9}, "input.count"), ({"style": "weird"}, "input.style"),
-                       ({"prompt": "UPPER"}, "input.prompt"), ({"note": None}, "input.note")]:
+    for bad, field in [
+        ({"count": 9}, "input.count"),
+        ({"style": "weird"}, "input.style"),
+        ({"prompt": "UPPER"}, "input.prompt"),
+        ({"note": None}, "input.note"),
+    ]:
         with pytest.raises(ReplicateError) as caught:
             rc.predictions.create(model="test/everything", input={**base, **bad})
         assert caught.value.status == 422
@@ -276,11 +416,26 @@ def test_registered_models_are_listed_and_validated_like_builtins(rc):
 def test_predictor_class_sets_up_once_before_its_first_prediction(rc):
     schema = rc.models.get("test/counter").latest_version.openapi_schema
     assert schema["components"]["schemas"]["Input"] == {
-        "title": "Input", "type": "object", "required": ["n"], "properties": {
-            "n": {"x-order": 0, "title": "N", "type": "integer", "minimum": 0,
-                  "description": "A number"},
-            "label": {"x-order": 1, "title": "Label", "type": "string", "default": None,
-                      "nullable": True}}}
+        "title": "Input",
+        "type": "object",
+        "required": ["n"],
+        "properties": {
+            "n": {
+                "x-order": 0,
+                "title": "N",
+                "type": "integer",
+                "minimum": 0,
+                "description": "A number",
+            },
+            "label": {
+                "x-order": 1,
+                "title": "Label",
+                "type": "string",
+                "default": None,
+                "nullable": True,
+            },
+        },
+    }
     assert Counter.setups == 0  # registered, but not set up until it is first used
     first = rc.predictions.create(model="test/counter", input={"n": 1, "label": "a"})
     first.wait()
@@ -320,7 +475,7 @@ def test_model_error_fails_the_prediction_and_the_server_keeps_serving(rc):
     assert prediction.error == "bad input, try 3"
     assert "about to fail" in prediction.logs
     assert "Traceback (most recent call last)" in prediction.logs
-    assert 'in broken\n    raise ValueError(message)' in prediction.logs
+    assert "in broken\n    raise ValueError(message)" in prediction.logs
     assert rc.run("test/shout", input={"text": "still here"}) == "STILL HERE"
 
 
@@ -419,17 +574,25 @@ def _optional_output(x: str) -> str | None:
     return None
 
 
-@pytest.mark.parametrize(("ref", "target", "error", "words_in_message"), [
-    ("no-slash", shout, ValueError, ["'no-slash'", "owner/name"]),
-    ("test/x", _no_hint, TypeError, ["parameter 'x'", "type hint"]),
-    ("test/x", _star, TypeError, ["parameter 'args'", "*args"]),
-    ("test/x", _set_input, TypeError, ["parameter 'x'", "set[int]", "not supported"]),
-    ("test/x", _out_of_bounds, ValueError, ["parameter 'x'", "default 9", "less than or equal"]),
-    ("test/x", _bad_choice, TypeError, ["parameter 'x'", "choices"]),
-    ("test/x", _regex_on_int, TypeError, ["parameter 'x'", "regex"]),
-    ("test/x", _optional_output, TypeError, ["return type", "Optional"]),
-    ("test/x", 42, TypeError, ["42"]),
-])
+@pytest.mark.parametrize(
+    ("ref", "target", "error", "words_in_message"),
+    [
+        ("no-slash", shout, ValueError, ["'no-slash'", "owner/name"]),
+        ("test/x", _no_hint, TypeError, ["parameter 'x'", "type hint"]),
+        ("test/x", _star, TypeError, ["parameter 'args'", "*args"]),
+        ("test/x", _set_input, TypeError, ["parameter 'x'", "set[int]", "not supported"]),
+        (
+            "test/x",
+            _out_of_bounds,
+            ValueError,
+            ["parameter 'x'", "default 9", "less than or equal"],
+        ),
+        ("test/x", _bad_choice, TypeError, ["parameter 'x'", "choices"]),
+        ("test/x", _regex_on_int, TypeError, ["parameter 'x'", "regex"]),
+        ("test/x", _optional_output, TypeError, ["return type", "Optional"]),
+        ("test/x", 42, TypeError, ["42"]),
+    ],
+)
 def test_registration_errors_name_what_to_fix(ref, target, error, words_in_message):
     with pytest.raises(error) as caught:
         build_model(ref, target)
@@ -443,17 +606,32 @@ def test_cli_serves_a_model_from_the_current_directory(tmp_path):
         "class Predictor:\n"
         "    def setup(self):\n        self.greeting = 'hi'\n\n"
         "    def predict(self, name: str = Input(default='you')) -> str:\n"
-        "        return f'{self.greeting} {name}'\n")
+        "        return f'{self.greeting} {name}'\n"
+    )
     proc = subprocess.Popen(
-        [sys.executable, "-m", "replicate_nb.sandbox", "--port", "0",
-         "--model", "me/greeter=mymodel:Predictor"],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "replicate_nb.sandbox",
+            "--port",
+            "0",
+            "--model",
+            "me/greeter=mymodel:Predictor",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         line = proc.stdout.readline()
         assert line.startswith("Sandbox listening on "), proc.stderr.read()
         base_url = line.split()[-1]
-        reply = httpx.post(f"{base_url}/v1/models/me/greeter/predictions",
-                           json={"input": {"name": "Ada"}}, headers={"Prefer": "wait"})
+        reply = httpx.post(
+            f"{base_url}/v1/models/me/greeter/predictions",
+            json={"input": {"name": "Ada"}},
+            headers={"Prefer": "wait"},
+        )
         assert reply.json()["output"] == "hi Ada"
     finally:
         proc.terminate()
@@ -463,15 +641,20 @@ def test_cli_serves_a_model_from_the_current_directory(tmp_path):
 
 
 def test_cli_reports_a_bad_model_spec(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "replicate_nb.sandbox", "--model",
-                           "me/x=nosuchmodule:f"], cwd=tmp_path, capture_output=True, text=True,
-                          timeout=30)
+    done = subprocess.run(
+        [sys.executable, "-m", "replicate_nb.sandbox", "--model", "me/x=nosuchmodule:f"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert done.returncode == 2
     assert "nosuchmodule" in done.stderr
 
 
-@pytest.mark.skipif(importlib.util.find_spec("cog") is None,
-                    reason="cog is an optional extra (pip install cog)")
+@pytest.mark.skipif(
+    importlib.util.find_spec("cog") is None, reason="cog is an optional extra (pip install cog)"
+)
 def test_cog_predictor_classes_register(make_client):  # pragma: no cover - needs cog
     import cog
 
@@ -479,16 +662,25 @@ def test_cog_predictor_classes_register(make_client):  # pragma: no cover - need
         def setup(self) -> None:
             self.suffix = "!"
 
-        def predict(self, image: cog.Path = cog.Input(description="An image"),
-                    scale: int = cog.Input(default=2, ge=1, le=4)) -> cog.Path:
+        def predict(
+            self,
+            image: cog.Path = cog.Input(description="An image"),
+            scale: int = cog.Input(default=2, ge=1, le=4),
+        ) -> cog.Path:
             return image
 
     with sandbox.start() as server:
         model = server.register("cog/predictor", Predictor)
         props = model.openapi_schema["components"]["schemas"]["Input"]["properties"]
         assert props["image"]["format"] == "uri"
-        assert props["scale"] == {"x-order": 1, "title": "Scale", "type": "integer",
-                                  "default": 2, "minimum": 1, "maximum": 4}
+        assert props["scale"] == {
+            "x-order": 1,
+            "title": "Scale",
+            "type": "integer",
+            "default": 2,
+            "minimum": 1,
+            "maximum": 4,
+        }
         client = make_client(server.base_url)
         assert client.run("cog/predictor", input={"image": io.BytesIO(PNG)}).read() == PNG
 

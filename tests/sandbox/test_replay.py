@@ -66,8 +66,9 @@ def test_outputs_are_byte_identical(workshop, rc):
     assert rc.run("replicate/hello-world", input={"text": "Alice"}) == workshop.hello
     assert rc.run("stability-ai/sdxl", input=SMALL)[0].read() == workshop.small
     assert rc.run("stability-ai/sdxl", input=LARGE)[0].read() == workshop.large
-    upscaled = rc.run("nightmareai/real-esrgan",
-                      input={"image": io.BytesIO(workshop.small), "scale": 2})
+    upscaled = rc.run(
+        "nightmareai/real-esrgan", input={"image": io.BytesIO(workshop.small), "scale": 2}
+    )
     assert upscaled.read() == workshop.upscaled
 
 
@@ -113,8 +114,10 @@ def test_an_unrecorded_input_gets_a_422_naming_the_closest(replayed, rc):
     assert closest[0].startswith('- {"height":64,"prompt":"a red fox","seed":1,"width":64}')
     assert "(3 of 4 inputs equal)" in closest[0]
     assert "(1 of 4 inputs equal)" in closest[1]
-    reply = httpx.post(f"{replayed.base_url}/v1/models/stability-ai/sdxl/predictions",
-                       json={"input": {**SMALL, "seed": 2}})
+    reply = httpx.post(
+        f"{replayed.base_url}/v1/models/stability-ai/sdxl/predictions",
+        json={"input": {**SMALL, "seed": 2}},
+    )
     assert reply.status_code == 422
     assert reply.headers["content-type"] == "application/problem+json"
     assert [f["field"] for f in reply.json()["invalid_fields"]] == ["input.seed"]
@@ -124,22 +127,48 @@ def test_an_unrecorded_input_gets_a_422_naming_the_closest(replayed, rc):
 
 def _hand_recording(path: Path, predictions: list[dict[str, Any]]) -> Path:
     """A recording of replicate/hello-world written by hand, as docs/replay-format.md shows."""
-    path.write_text(json.dumps({
-        "format": "replicate-nb-replay", "version": 1,
-        "models": [{"owner": "replicate", "name": "hello-world", "description": "Recorded.",
-                    "latest_version": hello.HELLO_WORLD.version_id,
-                    "versions": [{"id": hello.HELLO_WORLD.version_id, "cog_version": "0.3.0",
-                                  "openapi_schema": hello.SCHEMA}]}],
-        "predictions": [{"id": f"p{i}", "model": "replicate/hello-world", "status": "succeeded",
-                         "logs": "", "metrics": {"predict_time": 0.01}, **p}
-                        for i, p in enumerate(predictions)],
-    }, indent=2))
+    path.write_text(
+        json.dumps(
+            {
+                "format": "replicate-nb-replay",
+                "version": 1,
+                "models": [
+                    {
+                        "owner": "replicate",
+                        "name": "hello-world",
+                        "description": "Recorded.",
+                        "latest_version": hello.HELLO_WORLD.version_id,
+                        "versions": [
+                            {
+                                "id": hello.HELLO_WORLD.version_id,
+                                "cog_version": "0.3.0",
+                                "openapi_schema": hello.SCHEMA,
+                            }
+                        ],
+                    }
+                ],
+                "predictions": [
+                    {
+                        "id": f"p{i}",
+                        "model": "replicate/hello-world",
+                        "status": "succeeded",
+                        "logs": "",
+                        "metrics": {"predict_time": 0.01},
+                        **p,
+                    }
+                    for i, p in enumerate(predictions)
+                ],
+            },
+            indent=2,
+        )
+    )
     return path
 
 
 def test_fallback_runs_the_stand_in_for_unrecorded_inputs(tmp_path, make_client):
-    path = _hand_recording(tmp_path / "r.json", [{"input": {"text": "Ada"},
-                                                  "output": "recorded hello"}])
+    path = _hand_recording(
+        tmp_path / "r.json", [{"input": {"text": "Ada"}, "output": "recorded hello"}]
+    )
     with sandbox.start(replay=path, replay_fallback="stand-in") as server:
         client = make_client(server.base_url)
         assert client.run("replicate/hello-world", input={"text": "Ada"}) == "recorded hello"
@@ -149,8 +178,10 @@ def test_fallback_runs_the_stand_in_for_unrecorded_inputs(tmp_path, make_client)
 
 
 def test_recordings_of_one_input_take_turns(tmp_path, make_client):
-    path = _hand_recording(tmp_path / "r.json", [{"input": {"text": "x"}, "output": "first"},
-                                                 {"input": {"text": "x"}, "output": "second"}])
+    path = _hand_recording(
+        tmp_path / "r.json",
+        [{"input": {"text": "x"}, "output": "first"}, {"input": {"text": "x"}, "output": "second"}],
+    )
     with sandbox.start(replay=[path]) as server:
         client = make_client(server.base_url)
         outputs = [client.run("replicate/hello-world", input={"text": "x"}) for _ in range(3)]
@@ -158,20 +189,27 @@ def test_recordings_of_one_input_take_turns(tmp_path, make_client):
 
 
 def test_a_canceled_recording_is_replayed_as_canceled(tmp_path, make_client):
-    path = _hand_recording(tmp_path / "r.json", [{"input": {"text": "x"}, "output": None,
-                                                  "status": "canceled", "logs": "started\n"}])
+    path = _hand_recording(
+        tmp_path / "r.json",
+        [{"input": {"text": "x"}, "output": None, "status": "canceled", "logs": "started\n"}],
+    )
     with sandbox.start(replay=path) as server:
         prediction = make_client(server.base_url).models.predictions.create(
-            model="replicate/hello-world", input={"text": "x"})
+            model="replicate/hello-world", input={"text": "x"}
+        )
         prediction.wait()
     assert (prediction.status, prediction.logs) == ("canceled", "started\n")
 
 
 def test_a_replay_takes_the_recorded_time_up_to_the_cap(tmp_path, make_client, monkeypatch):
     monkeypatch.setattr(replay, "MAX_REPLAY_SECONDS", 0.5)
-    path = _hand_recording(tmp_path / "r.json", [
-        {"input": {"text": "slow"}, "output": "s", "metrics": {"predict_time": 30.0}},
-        {"input": {"text": "quick"}, "output": "q", "metrics": {"predict_time": 0.2}}])
+    path = _hand_recording(
+        tmp_path / "r.json",
+        [
+            {"input": {"text": "slow"}, "output": "s", "metrics": {"predict_time": 30.0}},
+            {"input": {"text": "quick"}, "output": "q", "metrics": {"predict_time": 0.2}},
+        ],
+    )
     with sandbox.start(replay=path) as server:
         client = make_client(server.base_url)
         timings = {}
@@ -183,11 +221,14 @@ def test_a_replay_takes_the_recorded_time_up_to_the_cap(tmp_path, make_client, m
     assert 0.2 <= timings["quick"] < timings["slow"]
 
 
-@pytest.mark.parametrize(("content", "message"), [
-    ("not json", "cannot read the recording"),
-    ('{"models": []}', "not a replicate-nb recording"),
-    ('{"format": "replicate-nb-replay", "version": 2}', "Upgrade replicate-nb"),
-])
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("not json", "cannot read the recording"),
+        ('{"models": []}', "not a replicate-nb recording"),
+        ('{"format": "replicate-nb-replay", "version": 2}', "Upgrade replicate-nb"),
+    ],
+)
 def test_a_file_that_is_not_a_recording_is_refused(tmp_path, content, message):
     path = tmp_path / "bad.json"
     path.write_text(content)
@@ -196,20 +237,37 @@ def test_a_file_that_is_not_a_recording_is_refused(tmp_path, content, message):
 
 
 def test_cli_replays_recordings(workshop, tmp_path):
-    path = _hand_recording(tmp_path / "r.json", [{"input": {"text": "Ada"},
-                                                  "output": "recorded hello"}])
+    path = _hand_recording(
+        tmp_path / "r.json", [{"input": {"text": "Ada"}, "output": "recorded hello"}]
+    )
     proc = subprocess.Popen(
-        [sys.executable, "-m", "replicate_nb.sandbox", "--port", "0", "--replay", str(path),
-         "--replay", str(workshop.path), "--replay-fallback"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "replicate_nb.sandbox",
+            "--port",
+            "0",
+            "--replay",
+            str(path),
+            "--replay",
+            str(workshop.path),
+            "--replay-fallback",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         line = proc.stdout.readline()
         assert line.startswith("Sandbox listening on "), proc.stderr.read()
         base_url = line.split()[-1]
 
         def run(model: str, payload: dict[str, Any]) -> Any:
-            reply = httpx.post(f"{base_url}/v1/models/{model}/predictions",
-                               json={"input": payload}, headers={"Prefer": "wait"})
+            reply = httpx.post(
+                f"{base_url}/v1/models/{model}/predictions",
+                json={"input": payload},
+                headers={"Prefer": "wait"},
+            )
             return reply.json()["output"]
 
         assert run("replicate/hello-world", {"text": "Alice"}) == workshop.hello  # 2nd file

@@ -31,8 +31,12 @@ def test_models_list_and_search(client):
 
 
 def test_search_accepts_json_quoted_query(sb):
-    response = httpx.request("QUERY", f"{sb.base_url}/v1/models", content='"sdxl"',
-                             headers={"Content-Type": "text/plain"})
+    response = httpx.request(
+        "QUERY",
+        f"{sb.base_url}/v1/models",
+        content='"sdxl"',
+        headers={"Content-Type": "text/plain"},
+    )
     assert [m["name"] for m in response.json()["results"]] == ["sdxl"]
 
 
@@ -58,8 +62,9 @@ def test_unknown_model_is_404_naming_known_models(client):
 
 
 def test_files_roundtrip(client, sb):
-    created = client.files.create(io.BytesIO(b"hello file"), filename="note.txt",
-                                  metadata={"purpose": "test"})
+    created = client.files.create(
+        io.BytesIO(b"hello file"), filename="note.txt", metadata={"purpose": "test"}
+    )
     assert created.name == "note.txt" and created.size == 10
     assert created.content_type == "text/plain"
     assert created.metadata == {"purpose": "test"}
@@ -90,15 +95,24 @@ def test_data_uri_is_a_model_input(client):
     Image.new("RGB", (8, 8), "blue").save(buffer, format="PNG")
     buffer.seek(0)
     buffer.name = "blue.png"
-    output = client.run("nightmareai/real-esrgan", input={"image": buffer, "scale": 3},
-                        file_encoding_strategy="base64")
+    output = client.run(
+        "nightmareai/real-esrgan",
+        input={"image": buffer, "scale": 3},
+        file_encoding_strategy="base64",
+    )
     assert Image.open(io.BytesIO(output.read())).size == (24, 24)
 
 
 def test_file_over_100mb_is_413(sb):
-    status, body = send_head_only(sb, "POST", "/v1/files", {
-        "Content-Type": "multipart/form-data; boundary=b",
-        "Content-Length": str(101 * 1024 * 1024)})
+    status, body = send_head_only(
+        sb,
+        "POST",
+        "/v1/files",
+        {
+            "Content-Type": "multipart/form-data; boundary=b",
+            "Content-Length": str(101 * 1024 * 1024),
+        },
+    )
     assert status == 413
     assert body["detail"] == "Files must be less than 100MB in size"
 

@@ -36,8 +36,9 @@ def test_stream_tokens_match_run_output(client):
 
 
 def test_stream_keeps_leading_spaces_and_ids(client):
-    prediction = client.models.predictions.create(model=LLAMA, input={"prompt": "hi",
-                                                                      "max_tokens": 25})
+    prediction = client.models.predictions.create(
+        model=LLAMA, input={"prompt": "hi", "max_tokens": 25}
+    )
     events, _, content_type = _raw_events(prediction.urls["stream"])
     assert content_type.startswith("text/event-stream")
     assert all("id" in e for e in events)
@@ -51,23 +52,26 @@ def test_stream_keeps_leading_spaces_and_ids(client):
 
 
 def test_stream_carries_logs(client):
-    prediction = client.models.predictions.create(model=LLAMA, input={"prompt": "hi",
-                                                                      "max_tokens": 5})
+    prediction = client.models.predictions.create(
+        model=LLAMA, input={"prompt": "hi", "max_tokens": 5}
+    )
     events, _, _ = _raw_events(prediction.urls["stream"])
     assert any(e["event"] == "logs" for e in events)
 
 
 def test_stream_of_finished_prediction_replays(client):
-    prediction = client.models.predictions.create(model=LLAMA, input={"prompt": "x",
-                                                                      "max_tokens": 8})
+    prediction = client.models.predictions.create(
+        model=LLAMA, input={"prompt": "x", "max_tokens": 8}
+    )
     prediction.wait()
     events, _, _ = _raw_events(prediction.urls["stream"])
     assert [e["data"] for e in events if e["event"] == "output"] == prediction.output
 
 
 def test_failed_prediction_streams_error_then_done(sb, client):
-    prediction = client.models.predictions.create(model="sandbox/fail",
-                                                  input={"message": "nope", "after": 0.1})
+    prediction = client.models.predictions.create(
+        model="sandbox/fail", input={"message": "nope", "after": 0.1}
+    )
     events, _, _ = _raw_events(f"{sb.base_url}/v1/streams/{prediction.id}")
     names = [e["event"] for e in events]
     assert names[-2:] == ["error", "done"]
@@ -85,16 +89,17 @@ def test_canceled_prediction_stream_ends_with_reason(sb, client):
     prediction = client.models.predictions.create(model="sandbox/sleep", input={"seconds": 20})
     prediction.cancel()
     events, _, _ = _raw_events(f"{sb.base_url}/v1/streams/{prediction.id}")
-    assert events[-1] == {"event": "done", "id": events[-1]["id"],
-                          "data": '{"reason": "canceled"}'}
+    assert events[-1] == {"event": "done", "id": events[-1]["id"], "data": '{"reason": "canceled"}'}
 
 
 def test_idle_stream_sends_keepalive_comments():
     from replicate_nb import sandbox
 
     with sandbox.start(keepalive=0.02) as quick:
-        created = httpx.post(f"{quick.base_url}/v1/models/sandbox/sleep/predictions",
-                             json={"input": {"seconds": 0.5}}).json()
+        created = httpx.post(
+            f"{quick.base_url}/v1/models/sandbox/sleep/predictions",
+            json={"input": {"seconds": 0.5}},
+        ).json()
         events, comments, _ = _raw_events(f"{quick.base_url}/v1/streams/{created['id']}")
     assert len(comments) >= 3  # sleep logs every 0.1 s; pings come every 0.02 s between
     assert all(c.startswith(": ") for c in comments)
@@ -102,13 +107,15 @@ def test_idle_stream_sends_keepalive_comments():
 
 
 def test_last_event_id_resumes(client):
-    prediction = client.models.predictions.create(model=LLAMA, input={"prompt": "y",
-                                                                      "max_tokens": 12})
+    prediction = client.models.predictions.create(
+        model=LLAMA, input={"prompt": "y", "max_tokens": 12}
+    )
     prediction.wait()
     events, _, _ = _raw_events(prediction.urls["stream"])
     with httpx.Client(timeout=10) as http:
-        resumed = http.get(prediction.urls["stream"],
-                           headers={"Last-Event-ID": events[4]["id"]}).text
+        resumed = http.get(
+            prediction.urls["stream"], headers={"Last-Event-ID": events[4]["id"]}
+        ).text
     assert f"id: {events[4]['id']}\n" not in resumed
     assert f"id: {events[5]['id']}\n" in resumed
 
@@ -123,8 +130,10 @@ def test_stream_needs_no_token(sb):
     from replicate_nb import sandbox
 
     with sandbox.start(require_token="secret-token") as locked:
-        created = httpx.post(f"{locked.base_url}/v1/models/{LLAMA}/predictions",
-                             json={"input": {"prompt": "a", "max_tokens": 3}},
-                             headers={"Authorization": "Bearer secret-token"}).json()
+        created = httpx.post(
+            f"{locked.base_url}/v1/models/{LLAMA}/predictions",
+            json={"input": {"prompt": "a", "max_tokens": 3}},
+            headers={"Authorization": "Bearer secret-token"},
+        ).json()
         events, _, _ = _raw_events(created["urls"]["stream"])
         assert events[-1]["event"] == "done"

@@ -36,8 +36,9 @@ class Receiver:
         self.thread.start()
 
     def events(self) -> list[tuple[str, str]]:
-        return [(json.loads(r["body"])["status"], r["headers"]["webhook-id"])
-                for r in self.received]
+        return [
+            (json.loads(r["body"])["status"], r["headers"]["webhook-id"]) for r in self.received
+        ]
 
     def wait_for(self, status: str, timeout: float = 5) -> None:
         deadline = time.monotonic() + timeout
@@ -60,41 +61,57 @@ def receiver() -> Iterator[Receiver]:
 
 
 def test_signature_matches_replicate_test_vector():
-    assert sign("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "msg_p5jXN8AQM9LWM0D4loKWxJek",
-                1614265330, '{"test": 2432232314}') == \
-        "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+    assert (
+        sign(
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            1614265330,
+            '{"test": 2432232314}',
+        )
+        == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+    )
 
 
 def test_webhooks_are_delivered_and_validate(client, receiver):
     prediction = client.models.predictions.create(
-        model="sandbox/sleep", input={"seconds": 0.3}, webhook=receiver.url)
+        model="sandbox/sleep", input={"seconds": 0.3}, webhook=receiver.url
+    )
     receiver.wait_for("succeeded")
     statuses = [s for s, _ in receiver.events()]
     assert statuses[0] == "starting" and statuses[-1] == "succeeded"
     assert "processing" in statuses  # logs events while running
     secret = WebhookSigningSecret(key=client.webhooks.default.secret().key)
     for delivery in receiver.received:
-        client.webhooks.validate(headers=delivery["headers"], body=delivery["body"],
-                                 secret=secret, tolerance=60)
+        client.webhooks.validate(
+            headers=delivery["headers"], body=delivery["body"], secret=secret, tolerance=60
+        )
         assert json.loads(delivery["body"])["id"] == prediction.id
 
 
 def test_tampered_body_fails_validation(client, receiver):
     from replicate.webhook import InvalidSignatureError
 
-    client.models.predictions.create(model="replicate/hello-world", input={"text": "a"},
-                                     webhook=receiver.url)
+    client.models.predictions.create(
+        model="replicate/hello-world", input={"text": "a"}, webhook=receiver.url
+    )
     receiver.wait_for("succeeded")
     secret = WebhookSigningSecret(key=client.webhooks.default.secret().key)
     delivery = receiver.received[-1]
     with pytest.raises(InvalidSignatureError):
-        client.webhooks.validate(headers=delivery["headers"],
-                                 body=delivery["body"].replace("hello", "HELLO"), secret=secret)
+        client.webhooks.validate(
+            headers=delivery["headers"],
+            body=delivery["body"].replace("hello", "HELLO"),
+            secret=secret,
+        )
 
 
 def test_events_filter_limits_deliveries(client, receiver):
-    client.models.predictions.create(model="sandbox/sleep", input={"seconds": 0.3},
-                                     webhook=receiver.url, webhook_events_filter=["completed"])
+    client.models.predictions.create(
+        model="sandbox/sleep",
+        input={"seconds": 0.3},
+        webhook=receiver.url,
+        webhook_events_filter=["completed"],
+    )
     receiver.wait_for("succeeded")
     time.sleep(0.2)
     assert [s for s, _ in receiver.events()] == ["succeeded"]
@@ -102,8 +119,11 @@ def test_events_filter_limits_deliveries(client, receiver):
 
 def test_output_and_logs_are_throttled(client, receiver):
     client.models.predictions.create(
-        model="meta/meta-llama-3-8b-instruct", input={"prompt": "hi", "max_tokens": 60},
-        webhook=receiver.url, webhook_events_filter=["output", "logs", "completed"])
+        model="meta/meta-llama-3-8b-instruct",
+        input={"prompt": "hi", "max_tokens": 60},
+        webhook=receiver.url,
+        webhook_events_filter=["output", "logs", "completed"],
+    )
     receiver.wait_for("succeeded")
     assert len(receiver.received) < 10  # 60 tokens coalesced into few deliveries
     assert len({mid for _, mid in receiver.events()}) == len(receiver.received)
@@ -111,15 +131,22 @@ def test_output_and_logs_are_throttled(client, receiver):
 
 def test_unreachable_webhook_does_not_hurt_the_prediction(client):
     prediction = client.models.predictions.create(
-        model="replicate/hello-world", input={"text": "a"}, webhook="http://127.0.0.1:9/none")
+        model="replicate/hello-world", input={"text": "a"}, webhook="http://127.0.0.1:9/none"
+    )
     prediction.wait()
     assert prediction.status == "succeeded"
 
 
 def test_each_prediction_delivers_in_order(client, receiver):
-    ids = [client.models.predictions.create(
-        model="replicate/hello-world", input={"text": str(i)}, webhook=receiver.url,
-        webhook_events_filter=["start", "completed"]).id for i in range(10)]
+    ids = [
+        client.models.predictions.create(
+            model="replicate/hello-world",
+            input={"text": str(i)},
+            webhook=receiver.url,
+            webhook_events_filter=["start", "completed"],
+        ).id
+        for i in range(10)
+    ]
     deadline = time.monotonic() + 10
     while len(receiver.received) < 20 and time.monotonic() < deadline:
         time.sleep(0.02)

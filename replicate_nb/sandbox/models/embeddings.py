@@ -48,8 +48,10 @@ def split_prompts(prompts: str, separator: str) -> list[str]:
         raise ValueError("prompts is empty: give at least one text to embed")
     texts = prompts.split(separator)
     if len(texts) > MAX_PROMPTS:
-        raise ValueError(f"got {len(texts)} prompts but the maximum is {MAX_PROMPTS} per "
-                         f"prediction; split them over several predictions")
+        raise ValueError(
+            f"got {len(texts)} prompts but the maximum is {MAX_PROMPTS} per "
+            f"prediction; split them over several predictions"
+        )
     return texts
 
 

@@ -27,16 +27,32 @@ MIN_SIDE = 8
 
 _MIME = {"png": "image/png", "jpg": "image/jpeg", "webp": "image/webp"}
 _COLOURS = {
-    "red": (200, 40, 40), "orange": (240, 140, 30), "yellow": (240, 210, 50),
-    "green": (50, 160, 70), "blue": (40, 90, 210), "purple": (130, 60, 170),
-    "pink": (240, 130, 180), "white": (240, 240, 240), "black": (20, 20, 20),
-    "sunset": (250, 120, 60), "ocean": (20, 110, 160), "forest": (30, 100, 50),
+    "red": (200, 40, 40),
+    "orange": (240, 140, 30),
+    "yellow": (240, 210, 50),
+    "green": (50, 160, 70),
+    "blue": (40, 90, 210),
+    "purple": (130, 60, 170),
+    "pink": (240, 130, 180),
+    "white": (240, 240, 240),
+    "black": (20, 20, 20),
+    "sunset": (250, 120, 60),
+    "ocean": (20, 110, 160),
+    "forest": (30, 100, 50),
 }
 # cog-flux's sizes for 1 megapixel; "0.25" halves both sides.
 _FLUX_SIZES = {
-    "1:1": (1024, 1024), "16:9": (1344, 768), "21:9": (1536, 640), "3:2": (1216, 832),
-    "2:3": (832, 1216), "4:5": (896, 1088), "5:4": (1088, 896), "3:4": (896, 1152),
-    "4:3": (1152, 896), "9:16": (768, 1344), "9:21": (640, 1536),
+    "1:1": (1024, 1024),
+    "16:9": (1344, 768),
+    "21:9": (1536, 640),
+    "3:2": (1216, 832),
+    "2:3": (832, 1216),
+    "4:5": (896, 1088),
+    "5:4": (1088, 896),
+    "3:4": (896, 1152),
+    "4:3": (1152, 896),
+    "9:16": (768, 1344),
+    "9:21": (640, 1536),
 }
 
 
@@ -58,13 +74,17 @@ def render(width: int, height: int, prompt: str, parts: tuple[Any, ...]) -> Imag
     gradient = Image.linear_gradient("L")
     turn = rng.choice([None, Image.Transpose.ROTATE_90, Image.Transpose.ROTATE_270])
     gradient = (gradient.transpose(turn) if turn else gradient).resize((width, height))
-    image = Image.composite(Image.new("RGB", (width, height), bottom),
-                            Image.new("RGB", (width, height), top), gradient)
+    image = Image.composite(
+        Image.new("RGB", (width, height), bottom), Image.new("RGB", (width, height), top), gradient
+    )
     draw = ImageDraw.Draw(image)
     side = min(width, height)
     for _ in range(rng.randint(5, 10)):
-        colour = named[rng.randrange(len(named))] if named and rng.random() < 0.3 else tuple(
-            rng.randrange(256) for _ in range(3))
+        colour = (
+            named[rng.randrange(len(named))]
+            if named and rng.random() < 0.3
+            else tuple(rng.randrange(256) for _ in range(3))
+        )
         cx, cy = rng.uniform(0, width), rng.uniform(0, height)
         rx, ry = rng.uniform(0.04, 0.25) * side, rng.uniform(0.04, 0.25) * side
         kind = rng.choice(("ellipse", "rectangle", "polygon"))
@@ -74,8 +94,9 @@ def render(width: int, height: int, prompt: str, parts: tuple[Any, ...]) -> Imag
             draw.rectangle((cx - rx, cy - ry, cx + rx, cy + ry), fill=colour)
         else:
             angles = sorted(rng.uniform(0, 2 * math.pi) for _ in range(rng.randint(3, 6)))
-            draw.polygon([(cx + rx * math.cos(a), cy + rx * math.sin(a)) for a in angles],
-                         fill=colour)
+            draw.polygon(
+                [(cx + rx * math.cos(a), cy + rx * math.sin(a)) for a in angles], fill=colour
+            )
     return image
 
 
@@ -131,9 +152,11 @@ def _fit(data: bytes, what: str, mode: str, size: tuple[int, int]) -> Image.Imag
 
 def _check_size(width: int, height: int) -> None:
     if not (MIN_SIDE <= width <= MAX_SIDE and MIN_SIDE <= height <= MAX_SIDE):
-        raise ValueError(f"the sandbox stand-in draws images from {MIN_SIDE} to {MAX_SIDE} px "
-                         f"on a side; got {width}x{height}: use a smaller width/height "
-                         f"or input image")
+        raise ValueError(
+            f"the sandbox stand-in draws images from {MIN_SIDE} to {MAX_SIDE} px "
+            f"on a side; got {width}x{height}: use a smaller width/height "
+            f"or input image"
+        )
 
 
 async def _progress(ctx: PredictContext, steps: int, rate: float) -> None:
@@ -143,8 +166,14 @@ async def _progress(ctx: PredictContext, steps: int, rate: float) -> None:
             await ctx.sleep(STEP_DELAY)
 
 
-def _sdxl_image(size: tuple[int, int], prompt: str, parts: tuple[Any, ...],
-                init: bytes | None, mask: bytes | None, strength: float) -> str:
+def _sdxl_image(
+    size: tuple[int, int],
+    prompt: str,
+    parts: tuple[Any, ...],
+    init: bytes | None,
+    mask: bytes | None,
+    strength: float,
+) -> str:
     image = render(*size, prompt, parts)
     if init is not None:
         base = _fit(init, "image", "RGB", size)
@@ -176,20 +205,26 @@ async def predict_sdxl(ctx: PredictContext, inputs: dict[str, Any]) -> list[str]
     count, steps = int(inputs.get("num_outputs", 1)), int(inputs.get("num_inference_steps", 50))
     ctx.log(f"Prompt: {prompt}")
     await _progress(ctx, steps, round(7.6 * 1024 * 1024 / (size[0] * size[1] * count), 2))
-    extra = (inputs.get("negative_prompt", ""), inputs.get("scheduler"),
-             inputs.get("guidance_scale"), inputs.get("prompt_strength"))
+    extra = (
+        inputs.get("negative_prompt", ""),
+        inputs.get("scheduler"),
+        inputs.get("guidance_scale"),
+        inputs.get("prompt_strength"),
+    )
     strength = float(inputs.get("prompt_strength", 0.8))
     outputs = []
     for index in range(count):
         parts = (seed, index, *extra)
-        outputs.append(await ctx.run_in_thread(
-            _sdxl_image, size, prompt, parts, init, mask, strength))
+        outputs.append(
+            await ctx.run_in_thread(_sdxl_image, size, prompt, parts, init, mask, strength)
+        )
     ctx.metrics["image_count"] = count
     return outputs
 
 
-def _flux_image(size: tuple[int, int], prompt: str, parts: tuple[Any, ...], fmt: str,
-                quality: int) -> str:
+def _flux_image(
+    size: tuple[int, int], prompt: str, parts: tuple[Any, ...], fmt: str, quality: int
+) -> str:
     return encode(annotate(render(*size, prompt, parts), prompt), fmt, quality)
 
 
@@ -206,8 +241,9 @@ async def predict_flux(ctx: PredictContext, inputs: dict[str, Any]) -> list[str]
     await _progress(ctx, steps, round(9.8 * 1024 * 1024 / (size[0] * size[1] * count), 2))
     outputs = []
     for index in range(count):
-        outputs.append(await ctx.run_in_thread(
-            _flux_image, size, prompt, (seed, index), fmt, quality))
+        outputs.append(
+            await ctx.run_in_thread(_flux_image, size, prompt, (seed, index), fmt, quality)
+        )
     ctx.log(f"Total safe images: {count} out of {count}")
     ctx.metrics["image_count"] = count
     return outputs
@@ -221,7 +257,7 @@ SDXL = ModelSpec(
     predict=predict_sdxl,
     description=(
         "Sandbox stand-in for stability-ai/sdxl: draws synthetic PNG pictures (gradients and "
-        "shapes from the prompt and seed, marked \"sandbox\") with the real version's input "
+        'shapes from the prompt and seed, marked "sandbox") with the real version\'s input '
         "schema. Not a diffusion model."
     ),
 )
@@ -236,7 +272,7 @@ FLUX_SCHNELL = ModelSpec(
     predict=predict_flux,
     description=(
         "Sandbox stand-in for black-forest-labs/flux-schnell: draws synthetic pictures "
-        "(gradients and shapes from the prompt and seed, marked \"sandbox\") in webp, jpg or "
+        '(gradients and shapes from the prompt and seed, marked "sandbox") in webp, jpg or '
         "png, with the model's input schema. Not a diffusion model."
     ),
     official=True,

@@ -34,16 +34,61 @@ _STOPWORDS = frozenset(
 )
 _THEMES: dict[str, dict[str, tuple[str, ...]]] = {
     "nature": {
-        "triggers": ("ocean", "sea", "tree", "trees", "forest", "mountain", "mountains", "river",
-                     "rain", "sun", "moon", "flower", "flowers", "bird", "birds", "garden", "sky",
-                     "snow", "wind", "nature", "cat", "cats", "dog", "dogs", "autumn", "spring"),
+        "triggers": (
+            "ocean",
+            "sea",
+            "tree",
+            "trees",
+            "forest",
+            "mountain",
+            "mountains",
+            "river",
+            "rain",
+            "sun",
+            "moon",
+            "flower",
+            "flowers",
+            "bird",
+            "birds",
+            "garden",
+            "sky",
+            "snow",
+            "wind",
+            "nature",
+            "cat",
+            "cats",
+            "dog",
+            "dogs",
+            "autumn",
+            "spring",
+        ),
         "adj": ("quiet", "gentle", "vast", "ancient", "restless", "bright", "patient", "wild"),
         "noun": ("light", "seasons", "water", "stillness", "life", "rhythm", "colour", "change"),
     },
     "tech": {
-        "triggers": ("computer", "computers", "code", "python", "software", "data", "ai", "model",
-                     "models", "network", "program", "programming", "algorithm", "algorithms",
-                     "internet", "robot", "robots", "quantum", "machine", "learning", "api"),
+        "triggers": (
+            "computer",
+            "computers",
+            "code",
+            "python",
+            "software",
+            "data",
+            "ai",
+            "model",
+            "models",
+            "network",
+            "program",
+            "programming",
+            "algorithm",
+            "algorithms",
+            "internet",
+            "robot",
+            "robots",
+            "quantum",
+            "machine",
+            "learning",
+            "api",
+        ),
         "adj": ("reliable", "efficient", "simple", "powerful", "flexible", "careful", "clear"),
         "noun": ("data", "systems", "tools", "patterns", "performance", "abstractions", "tests"),
     },
@@ -54,8 +99,11 @@ _THEMES: dict[str, dict[str, tuple[str, ...]]] = {
     },
 }
 _VERBS = ("shapes", "connects", "reflects", "changes", "supports", "reveals", "depends on")
-_OPENINGS = ("Here is a short overview of {topic}.", "Great question! Let's talk about {topic}.",
-             "Sure! Here is what I know about {topic}.")
+_OPENINGS = (
+    "Here is a short overview of {topic}.",
+    "Great question! Let's talk about {topic}.",
+    "Sure! Here is what I know about {topic}.",
+)
 _BODY = (
     "{topic} is a {adj} subject because it {verb} {noun}.",
     "At its core, {topic} is about {noun} and {noun2}.",
@@ -66,12 +114,21 @@ _BODY = (
     "In practice, {topic} often {verb} {adj} {noun}.",
     "A good starting point is to ask how {topic} {verb} {noun2}.",
 )
-_CLOSINGS = ("I hope this helps!", "Let me know if you would like to know more about {topic}.",
-             "Feel free to ask if you have more questions.")
+_CLOSINGS = (
+    "I hope this helps!",
+    "Let me know if you would like to know more about {topic}.",
+    "Feel free to ask if you have more questions.",
+)
 _POEM_OPENING = "Here is a {form} about {topic}:"
-_POEM_LINES = ("{adj} {bare} at dawn", "{noun} drifting through {adj} air",
-               "silence holds the {noun}", "{adj} {noun} remember", "a {adj} hush of {noun}",
-               "{topic} waits for {noun}", "soft {noun}, {adj} and slow")
+_POEM_LINES = (
+    "{adj} {bare} at dawn",
+    "{noun} drifting through {adj} air",
+    "silence holds the {noun}",
+    "{adj} {noun} remember",
+    "a {adj} hush of {noun}",
+    "{topic} waits for {noun}",
+    "soft {noun}, {adj} and slow",
+)
 _POEM_CLOSINGS = ("I hope you enjoy it!", "I hope this captures {topic}.")
 
 
@@ -88,10 +145,10 @@ def tokenize(text: str) -> list[str]:
         if len(word) <= 6 or not word.isalpha():
             tokens.append(lead + word)
         elif len(word) <= 10:
-            tokens += [lead + word[: len(word) // 2], word[len(word) // 2:]]
+            tokens += [lead + word[: len(word) // 2], word[len(word) // 2 :]]
         else:
             third = len(word) // 3
-            tokens += [lead + word[:third], word[third: 2 * third], word[2 * third:]]
+            tokens += [lead + word[:third], word[third : 2 * third], word[2 * third :]]
     return tokens
 
 
@@ -168,8 +225,15 @@ class _Writer:
         pick = self.sampler.pick
         noun = pick(self.nouns)
         noun2 = pick([n for n in self.nouns if n != noun])
-        text = template.format(topic=self.topic, bare=self.bare, adj=pick(self.adjectives),
-                               noun=noun, noun2=noun2, verb=pick(_VERBS), form=self.form)
+        text = template.format(
+            topic=self.topic,
+            bare=self.bare,
+            adj=pick(self.adjectives),
+            noun=noun,
+            noun2=noun2,
+            verb=pick(_VERBS),
+            form=self.form,
+        )
         text = re.sub(r"\b([Aa]) (?=[aeiou])", r"\1n ", text)
         return text[0].upper() + text[1:]
 
@@ -215,17 +279,22 @@ async def predict(ctx: PredictContext, inputs: dict[str, Any]) -> None:
     prompt = inputs.get("prompt", "")
     template = inputs.get("prompt_template", "{prompt}")
     formatted = template.replace("{prompt}", prompt).replace(
-        "{system_prompt}", inputs.get("system_prompt", ""))
+        "{system_prompt}", inputs.get("system_prompt", "")
+    )
     seed = ctx.seed(inputs.get("seed")) if "seed" in inputs else None
     input_tokens = len(tokenize(formatted))
     shown = formatted if len(formatted) <= 300 else formatted[:300] + "..."
     ctx.log(f"Formatted prompt: {shown}")
     ctx.log(f"Prompt has {input_tokens} tokens")
     if min_tokens > max_tokens:
-        ctx.log(f"min_tokens ({min_tokens}) is above max_tokens ({max_tokens}): "
-                f"stopping at {max_tokens}")
-    sampling = [inputs.get(k) for k in ("temperature", "top_p", "top_k", "presence_penalty",
-                                        "frequency_penalty")]
+        ctx.log(
+            f"min_tokens ({min_tokens}) is above max_tokens ({max_tokens}): "
+            f"stopping at {max_tokens}"
+        )
+    sampling = [
+        inputs.get(k)
+        for k in ("temperature", "top_p", "top_k", "presence_penalty", "frequency_penalty")
+    ]
     rng = rng_for("meta/meta-llama-3-8b-instruct", formatted, *sampling, seed)
     writer = _Writer(prompt or re.sub(r"<\|[a-z_]+\|>", " ", formatted), _Sampler(rng, inputs))
     goal = max(rng.randint(30, 40) if writer.form else rng.randint(40, 90), min_tokens)

@@ -51,8 +51,10 @@ async def predict_fail(ctx: PredictContext, inputs: dict[str, Any]) -> None:
     """Log, wait `after` seconds (cancellably), then fail with `message` as the error."""
     ctx.log(STANDIN_NOTICE)
     after = float(inputs.get("after", 0))
-    message = inputs.get("message") or FAIL_SCHEMA["components"]["schemas"]["Input"][
-        "properties"]["message"]["default"]
+    message = (
+        inputs.get("message")
+        or FAIL_SCHEMA["components"]["schemas"]["Input"]["properties"]["message"]["default"]
+    )
     ctx.log(f"Running for {after:g} s, then failing on purpose")
     if after > 0:
         await ctx.sleep(after)

@@ -40,7 +40,8 @@ def output_size(width: int, height: int, scale: float) -> tuple[int, int]:
         raise ValueError(
             f"the output would be {size[0]}x{size[1]} px, over the maximum of {MAX_SIDE} px on "
             f"a side; use a smaller scale (at most {int(largest * 100) / 100:g} for this "
-            f"{width}x{height} image) or a smaller image")
+            f"{width}x{height} image) or a smaller image"
+        )
     return size
 
 

@@ -18,8 +18,9 @@ async def list_models(request: Request) -> Response:
     models = catalog.models()
     if request.query_params.get("sort_direction") == "asc":
         models = list(reversed(models))
-    return answer({"next": None, "previous": None,
-                  "results": [catalog.model_json(m, base) for m in models]})
+    return answer(
+        {"next": None, "previous": None, "results": [catalog.model_json(m, base) for m in models]}
+    )
 
 
 async def search_models(request: Request) -> Response:
@@ -32,8 +33,13 @@ async def search_models(request: Request) -> Response:
         query = raw
     catalog = state(request).engine.catalog
     base = base_url(request)
-    return answer({"next": None, "previous": None,
-                  "results": [catalog.model_json(m, base) for m in catalog.search(query)]})
+    return answer(
+        {
+            "next": None,
+            "previous": None,
+            "results": [catalog.model_json(m, base) for m in catalog.search(query)],
+        }
+    )
 
 
 async def get_model(request: Request) -> Response:
@@ -48,8 +54,10 @@ async def list_versions(request: Request) -> Response:
     catalog = state(request).engine.catalog
     model = catalog.model(request.path_params["owner"], request.path_params["name"])
     if model.official:
-        raise NotFound("This model is an official model and does not expose a list of versions. "
-                       f"Run it by name: POST /v1/models/{model.ref}/predictions.")
+        raise NotFound(
+            "This model is an official model and does not expose a list of versions. "
+            f"Run it by name: POST /v1/models/{model.ref}/predictions."
+        )
     return answer({"next": None, "previous": None, "results": [catalog.version_json(model)]})
 
 
@@ -74,16 +82,18 @@ async def list_collections(request: Request) -> Response:
     """collections.list: collections without their models."""
     catalog = state(request).engine.catalog
     base = base_url(request)
-    results = [catalog.collection_json(slug, base, with_models=False)
-               for slug in catalog.collections()]
+    results = [
+        catalog.collection_json(slug, base, with_models=False) for slug in catalog.collections()
+    ]
     return answer({"next": None, "previous": None, "results": results})
 
 
 async def get_collection(request: Request) -> Response:
     """collections.get: a collection with its models."""
     catalog = state(request).engine.catalog
-    return answer(catalog.collection_json(request.path_params["slug"], base_url(request),
-                                         with_models=True))
+    return answer(
+        catalog.collection_json(request.path_params["slug"], base_url(request), with_models=True)
+    )
 
 
 async def webhook_secret(request: Request) -> Response:

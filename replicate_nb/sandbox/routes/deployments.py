@@ -19,8 +19,9 @@ def find_deployment(request: Request) -> Deployment:
     p = request.path_params
     found = state(request).engine.store.get_deployment(p["owner"], p["name"])
     if found is None:
-        raise NotFound(f"Deployment {p['owner']}/{p['name']} not found. Create it with "
-                       "POST /v1/deployments.")
+        raise NotFound(
+            f"Deployment {p['owner']}/{p['name']} not found. Create it with POST /v1/deployments."
+        )
     return found
 
 
@@ -47,10 +48,16 @@ async def create_deployment(request: Request) -> Response:
     if current.engine.store.get_deployment(owner, fields["name"]) is not None:
         raise Conflict(f"Deployment {owner}/{fields['name']} already exists; update it with PATCH.")
     deployment = Deployment(
-        owner=owner, name=fields["name"], model=model.ref, version=model.version_id,
-        hardware=fields["hardware"], min_instances=_instances(body, "min_instances", 0, 5),
-        max_instances=_instances(body, "max_instances", 1, 20), release_number=1,
-        release_created_at=now())
+        owner=owner,
+        name=fields["name"],
+        model=model.ref,
+        version=model.version_id,
+        hardware=fields["hardware"],
+        min_instances=_instances(body, "min_instances", 0, 5),
+        max_instances=_instances(body, "max_instances", 1, 20),
+        release_number=1,
+        release_created_at=now(),
+    )
     current.engine.store.save_deployment(deployment)
     return answer(deployment.to_json(ACCOUNT), 200)  # deployments.create answers 200 [OAS]
 
@@ -71,8 +78,7 @@ def _check_hardware(sku: Any) -> None:
 async def list_deployments(request: Request) -> Response:
     """deployments.list: all deployments."""
     items = state(request).engine.store.list_deployments()
-    return answer({"next": None, "previous": None,
-                  "results": [d.to_json(ACCOUNT) for d in items]})
+    return answer({"next": None, "previous": None, "results": [d.to_json(ACCOUNT) for d in items]})
 
 
 async def get_deployment(request: Request) -> Response:
@@ -87,8 +93,10 @@ async def update_deployment(request: Request) -> Response:
     body = await read_json_object(request)
     unknown = set(body) - {"version", "hardware", "min_instances", "max_instances"}
     if unknown:
-        raise InvalidRequest(f"Cannot update {sorted(unknown)}; updatable: version, hardware, "
-                             "min_instances, max_instances.")
+        raise InvalidRequest(
+            f"Cannot update {sorted(unknown)}; updatable: version, hardware, "
+            "min_instances, max_instances."
+        )
     if "version" in body:
         model = current.engine.catalog.version(*deployment.model.split("/"), str(body["version"]))
         deployment.version = model.version_id

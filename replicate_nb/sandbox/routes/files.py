@@ -64,12 +64,15 @@ def _file_from_parts(current: State, parts: dict[str, multipart.Part]) -> tuple[
         content_type=kind,
         size=len(data),
         etag=hashlib.md5(data).hexdigest(),
-        checksums={"sha256": hashlib.sha256(data).hexdigest(),
-                   "md5": hashlib.md5(data).hexdigest()},
+        checksums={
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "md5": hashlib.md5(data).hexdigest(),
+        },
         metadata=_metadata(parts.get("metadata")),
         created_at=now(),
         expires_at=(_dt.datetime.now(_dt.UTC) + _dt.timedelta(days=1))
-        .isoformat(timespec="microseconds").replace("+00:00", "Z"),
+        .isoformat(timespec="microseconds")
+        .replace("+00:00", "Z"),
     )
     return file, data
 
@@ -95,8 +98,9 @@ def _metadata(part: multipart.Part | None) -> dict[str, Any]:
 def _file(request: Request) -> File:
     file = state(request).engine.store.get_file(request.path_params["id"])
     if file is None:
-        raise NotFound(f"File {request.path_params['id']!r} not found. "
-                       "List files with GET /v1/files.")
+        raise NotFound(
+            f"File {request.path_params['id']!r} not found. List files with GET /v1/files."
+        )
     return file
 
 
@@ -124,8 +128,11 @@ async def download_file(request: Request) -> Response:
     file = _file(request)
     content = state(request).engine.store.file_content(file.id) or b""
     quoted = urllib.parse.quote(file.name, safe="")
-    return Response(content, media_type=file.content_type,
-                    headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quoted}"})
+    return Response(
+        content,
+        media_type=file.content_type,
+        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quoted}"},
+    )
 
 
 ROUTES = [

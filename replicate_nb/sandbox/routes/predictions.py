@@ -28,8 +28,10 @@ def _prefer_wait(request: Request) -> int | None:
         return None
     match = _PREFER.match(header)
     if match is None:
-        raise InvalidRequest(f"Prefer header {header!r} not understood; use 'wait' or 'wait=N' "
-                             "with N seconds from 1 to 60.")
+        raise InvalidRequest(
+            f"Prefer header {header!r} not understood; use 'wait' or 'wait=N' "
+            "with N seconds from 1 to 60."
+        )
     return min(60, max(1, int(match.group(1)))) if match.group(1) else 60
 
 
@@ -43,8 +45,10 @@ def _cancel_after(request: Request) -> float | None:
     except ValueError:
         match = _DURATION.match(text)
         if not text or match is None or not any(match.groups()):
-            raise InvalidRequest(f"Cancel-After {header!r} not understood; use a duration such "
-                                 "as 30s, 5m or 1h30m, or a number of seconds.") from None
+            raise InvalidRequest(
+                f"Cancel-After {header!r} not understood; use a duration such "
+                "as 30s, 5m or 1h30m, or a number of seconds."
+            ) from None
         h, m, s = (float(g) if g else 0.0 for g in match.groups())
         seconds = h * 3600 + m * 60 + s
     if not math.isfinite(seconds) or not 5 <= seconds <= MAX_CANCEL_AFTER:
@@ -52,8 +56,9 @@ def _cancel_after(request: Request) -> float | None:
     return seconds
 
 
-async def _create(request: Request, model_ref: tuple[str, str] | None = None,
-                  deployment: Deployment | None = None) -> Response:
+async def _create(
+    request: Request, model_ref: tuple[str, str] | None = None, deployment: Deployment | None = None
+) -> Response:
     current = state(request)
     catalog = current.engine.catalog
     body = await read_json_object(request)
@@ -69,13 +74,20 @@ async def _create(request: Request, model_ref: tuple[str, str] | None = None,
     else:
         version = body.get("version")
         if not isinstance(version, str) or not version:
-            raise InvalidRequest('The request body needs a "version": a version id, '
-                                 '"owner/name" or "owner/name:version".')
+            raise InvalidRequest(
+                'The request body needs a "version": a version id, '
+                '"owner/name" or "owner/name:version".'
+            )
         model, by_version = catalog.resolve(version)
     prediction = current.engine.create(
-        model=model, input=body["input"], by_version=by_version, webhook=webhook,
-        webhook_events_filter=events, cancel_after=cancel_after,
-        deployment=f"{deployment.owner}/{deployment.name}" if deployment else None)
+        model=model,
+        input=body["input"],
+        by_version=by_version,
+        webhook=webhook,
+        webhook_events_filter=events,
+        cancel_after=cancel_after,
+        deployment=f"{deployment.owner}/{deployment.name}" if deployment else None,
+    )
     headers = {"Location": f"{base_url(request)}/v1/predictions/{prediction.id}"}
     if wait is not None:
         prediction = await current.engine.wait(prediction.id, wait)
@@ -122,13 +134,18 @@ async def list_predictions(request: Request) -> Response:
     engine = state(request).engine
     items, next_cursor, previous_cursor = engine.store.list_predictions(position)
     base = base_url(request)
-    results = [engine.get(p.id).to_json(base) if p.id in engine.runs else p.to_json(base)
-               for p in items]
-    return answer({
-        "next": f"{base}/v1/predictions?cursor={next_cursor}" if next_cursor else None,
-        "previous": f"{base}/v1/predictions?cursor={previous_cursor}" if previous_cursor else None,
-        "results": results,
-    })
+    results = [
+        engine.get(p.id).to_json(base) if p.id in engine.runs else p.to_json(base) for p in items
+    ]
+    return answer(
+        {
+            "next": f"{base}/v1/predictions?cursor={next_cursor}" if next_cursor else None,
+            "previous": f"{base}/v1/predictions?cursor={previous_cursor}"
+            if previous_cursor
+            else None,
+            "results": results,
+        }
+    )
 
 
 async def stream_prediction(request: Request) -> Response:
@@ -138,8 +155,11 @@ async def stream_prediction(request: Request) -> Response:
     engine.get(prediction_id)  # 404 before the stream starts
     if request.method == "HEAD":  # headers only: never hold a connection open for no body
         return Response(media_type="text/event-stream", headers={"Cache-Control": "no-store"})
-    events = engine.events(prediction_id, after=request.headers.get("last-event-id"),
-                           keepalive=request.app.state.keepalive)
+    events = engine.events(
+        prediction_id,
+        after=request.headers.get("last-event-id"),
+        keepalive=request.app.state.keepalive,
+    )
 
     async def body() -> AsyncIterator[str]:
         async for event in events:
@@ -150,8 +170,9 @@ async def stream_prediction(request: Request) -> Response:
             lines = "".join(f"data: {line}\n" for line in data.split("\n"))
             yield f"event: {name}\nid: {event_id}\n{lines}\n"
 
-    return StreamingResponse(body(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-store"})
+    return StreamingResponse(
+        body(), media_type="text/event-stream", headers={"Cache-Control": "no-store"}
+    )
 
 
 ROUTES = [
@@ -160,7 +181,10 @@ ROUTES = [
     Route("/v1/predictions/{id}", api(get_prediction)),
     Route("/v1/predictions/{id}/cancel", api(cancel_prediction), methods=["POST"]),
     Route("/v1/models/{owner}/{name}/predictions", api(create_model_prediction), methods=["POST"]),
-    Route("/v1/deployments/{owner}/{name}/predictions", api(create_deployment_prediction),
-          methods=["POST"]),
+    Route(
+        "/v1/deployments/{owner}/{name}/predictions",
+        api(create_deployment_prediction),
+        methods=["POST"],
+    ),
     Route("/v1/streams/{id}", api(stream_prediction, auth=False, faults=False)),
 ]
