@@ -28,6 +28,7 @@ KIT := notebooks/[0-9]*.ipynb notebooks/solutions
 
 test: $(STAMP) $(JS_STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest
 	$(PY) -m pytest $(NBVAL) -o addopts="--strict-markers -p no:cacheprovider" $(KIT)
 
@@ -44,6 +45,7 @@ exercises: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 bench: $(STAMP)
 	$(PY) benchmarks/sandbox.py

@@ -231,10 +231,12 @@ def test_run_sync__in_a_jupyter_kernel(tmp_path: Path) -> None:
             "client = replicate.Client(base_url=sb.base_url)\n"
             "client.poll_interval = 0.02",
             "async def async_hello(text):\n"
-            "    return await loop_client(client).async_run('replicate/hello-world', {'text': text})\n"
+            "    clone = loop_client(client)\n"
+            "    return await clone.async_run('replicate/hello-world', {'text': text})\n"
             "hello = run_sync(async_hello)\n"
             "print(run_sync(async_hello('a')), hello('b'), hello.__name__)",
-            "results = run_many('replicate/hello-world', [{'text': t} for t in 'xyz'], client=client)\n"
+            "results = run_many('replicate/hello-world', [{'text': t} for t in 'xyz'],\n"
+            "                   client=client)\n"
             "print(results.outputs)",
             "kernel_loop = await async_run_many('replicate/hello-world', [{'text': 'k'}],\n"
             "                                   client=client, progress=False)\n"

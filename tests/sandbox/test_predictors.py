@@ -78,8 +78,10 @@ class Counter:
         self.offset = 100
 
     def predict(
-        self, n: Annotated[int, Input(ge=0, description="A number")], label: Optional[str] = None
-    ) -> str:  # noqa: UP045
+        self,
+        n: Annotated[int, Input(ge=0, description="A number")],
+        label: Optional[str] = None,  # noqa: UP045
+    ) -> str:
         return f"{label or 'n'}={n + self.offset}"
 
 
