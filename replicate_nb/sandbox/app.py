@@ -1,6 +1,8 @@
 """The sandbox's Starlette application: its routes, the control plane, and one error renderer.
 
-Every error leaves as `application/problem+json`; nothing a client sends can produce a 500.
+Every error leaves as `application/problem+json`; nothing a client sends can produce a 500. Every
+route is wrapped by `http.api` (token, or a declared capability URL) and every request passes
+`http.RequestGuard` first (Host and Origin checks).
 """
 
 from __future__ import annotations
@@ -11,13 +13,23 @@ from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from .control import Faults
 from .errors import InvalidRequest, MethodNotAllowed, NotFound, ProblemError
-from .http import State, answer, base_url, read_json_object, state
+from .http import (
+    RequestGuard,
+    State,
+    answer,
+    api,
+    base_url,
+    problem_response,
+    read_json_object,
+    state,
+)
 from .routes import ROUTES
 
 log = logging.getLogger("replicate_nb.sandbox")
@@ -73,19 +85,20 @@ async def _problem(request: Request, exc: Exception) -> Response:
             "detail": f"The sandbox hit an unexpected error ({type(exc).__name__}: {exc}).",
         }
         return JSONResponse(body, 500, media_type="application/problem+json")
-    return JSONResponse(
-        exc.to_json(), exc.status, headers=exc.headers(), media_type="application/problem+json"
-    )
+    return problem_response(exc)
 
 
 def build_app(state: State, *, keepalive: float = KEEPALIVE_SECONDS) -> Starlette:
     """The sandbox's Starlette application."""
     routes = [
-        Route("/", index),
-        Route("/p/{id}", prediction_page),
-        Route("/_sandbox/faults", faults_endpoint, methods=["GET", "PUT"]),
+        Route("/", api(index, faults=False)),
+        Route("/p/{id}", api(prediction_page, faults=False)),
+        Route("/_sandbox/faults", api(faults_endpoint, faults=False), methods=["GET", "PUT"]),
         *ROUTES,
     ]
+    unguarded = [r.path for r in routes if not hasattr(r.endpoint, "access")]
+    if unguarded:  # a route must say whether it needs the token or is a capability URL
+        raise RuntimeError(f"routes not wrapped by http.api: {unguarded}")
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -96,6 +109,7 @@ def build_app(state: State, *, keepalive: float = KEEPALIVE_SECONDS) -> Starlett
 
     app = Starlette(
         routes=routes,
+        middleware=[Middleware(RequestGuard, state=state)],
         lifespan=lifespan,
         exception_handlers={Exception: _problem, HTTPException: _problem, ProblemError: _problem},
     )

@@ -2,6 +2,7 @@
 
 ProblemError                 status, title, detail (what went wrong and what to do)
 ├── Unauthenticated          401
+├── Forbidden                403 (a foreign Host or Origin)
 ├── NotFound                 404
 ├── MethodNotAllowed         405
 ├── Conflict                 409
@@ -48,6 +49,13 @@ class Unauthenticated(ProblemError):
 
     def __init__(self, detail: str = "You did not pass a valid authentication token") -> None:
         super().__init__(detail)
+
+
+class Forbidden(ProblemError):
+    """A request the sandbox refuses to serve whoever sends it (a foreign Host or Origin)."""
+
+    status = 403
+    title = "Forbidden"
 
 
 class NotFound(ProblemError):

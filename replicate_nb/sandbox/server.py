@@ -17,7 +17,7 @@ from .app import KEEPALIVE_SECONDS, build_app
 from .catalog import Catalog
 from .control import Faults, RandomSource
 from .engine import Engine
-from .http import State
+from .http import AllowedHosts, State
 from .models import builtin_models, schema_version_id
 from .models.base import ModelSpec
 from .predictors import build_model
@@ -43,6 +43,7 @@ class Sandbox:
         keepalive: float = KEEPALIVE_SECONDS,
         replay: str | Path | Sequence[str | Path] | None = None,
         replay_fallback: str | None = None,
+        allowed_hosts: Sequence[str] = (),
     ) -> None:
         self.host = host
         self.data_dir = Path(data_dir) if data_dir is not None else None
@@ -60,7 +61,10 @@ class Sandbox:
             webhooks=self.webhooks,
         )
         self._require_token = require_token
-        self.app = build_app(State(self.engine, require_token=require_token), keepalive=keepalive)
+        self.state = State(
+            self.engine, require_token=require_token, hosts=AllowedHosts(host, *allowed_hosts)
+        )
+        self.app = build_app(self.state, keepalive=keepalive)
         # IPPROTO_TCP explicitly: asyncio enables TCP_NODELAY only on sockets that say TCP, and
         # without it every response waits ~40 ms for the client's delayed ACK (Nagle).
         self._socket = socket.socket(
@@ -91,6 +95,18 @@ class Sandbox:
         """`http://HOST:PORT`, without `/v1` (the Python client adds it; JS wants `.../v1`)."""
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
+
+    @property
+    def allowed_hosts(self) -> AllowedHosts:
+        """The `Host` names answered (besides localhost and loopback); assign names to change them.
+
+        Any other Host gets a 403, against DNS rebinding (see `http.AllowedHosts`).
+        """
+        return self.state.hosts
+
+    @allowed_hosts.setter
+    def allowed_hosts(self, names: Sequence[str]) -> None:
+        self.state.hosts = AllowedHosts(self.host, *names)
 
     @property
     def faults(self) -> Faults:
@@ -197,6 +213,7 @@ def start(
     keepalive: float = KEEPALIVE_SECONDS,
     replay: str | Path | Sequence[str | Path] | None = None,
     replay_fallback: str | None = None,
+    allowed_hosts: Sequence[str] = (),
 ) -> Sandbox:
     """Start a sandbox in a background thread on 127.0.0.1 (a free port by default).
 
@@ -212,6 +229,9 @@ def start(
             built-ins of the same name and recorded inputs get their recorded results.
         replay_fallback: `"stand-in"` to answer unrecorded inputs with the built-in stand-in
             (when there is one) instead of a 422.
+        allowed_hosts: more names the server answers to in the `Host` header (it always
+            answers to localhost, loopback addresses and `host`); `["*"]` accepts any. Requests
+            under other names get a 403, against DNS rebinding.
     """
     sandbox = Sandbox(
         host=host,
@@ -223,5 +243,6 @@ def start(
         keepalive=keepalive,
         replay=replay,
         replay_fallback=replay_fallback,
+        allowed_hosts=allowed_hosts,
     )
     return sandbox.start_in_thread()

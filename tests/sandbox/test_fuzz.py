@@ -162,6 +162,9 @@ class Fuzz:
             self.remember("file", created["id"])
         elif "status" in created:
             self.remember("prediction", created["id"])
+            stream = (created.get("urls") or {}).get("stream")
+            if isinstance(stream, str):  # a capability URL: the only way into a stream
+                self.remember("stream", stream.rsplit("/", 1)[-1])
 
 
 def check_response(response: httpx.Response, body: bytes | None, what: str) -> None:
@@ -244,7 +247,7 @@ def seed_resources(state: Fuzz) -> None:
     for ref, inputs in runs:
         response = http.post(f"/v1/models/{ref}/predictions", json={"input": inputs})
         assert response.status_code == 201, response.text
-        state.remember("prediction", response.json()["id"])
+        state.learn(response.json())
     canceled = http.post(f"/v1/predictions/{state.pools['prediction'][2]}/cancel")
     assert canceled.json()["status"] == "canceled"
     upload = http.post(
@@ -727,6 +730,7 @@ def pick(draw: st.DrawFn, pool: list[str]) -> str:
 
 POOL_FOR = {
     "id": ["prediction", "file"],
+    "token": ["stream", "prediction"],
     "owner": ["owner"],
     "name": ["name"],
     "version": ["version"],
@@ -828,18 +832,16 @@ def test_fuzz_streams_and_disconnects(fuzz, data):
             "POST",
             "/v1/models/meta/meta-llama-3-8b-instruct/predictions",
             route="/v1/models/{owner}/{name}/predictions",
+            headers={"Content-Type": "application/json"},
             content=json.dumps(
                 {"input": {"prompt": "go", "max_tokens": data.draw(st.integers(1, 60))}}
             ).encode(),
         )
         assert response.status_code == 201
-        prediction_id = json.loads(body)["id"]
-    else:
-        prediction_id = (
-            pick(data.draw, fuzz.pools["prediction"])
-            if data.draw(st.integers(0, 4))
-            else data.draw(RANDOM_SEGMENT)
-        )
+        token = json.loads(body)["urls"]["stream"].rsplit("/", 1)[-1]
+    else:  # mostly live capability tokens; also bare prediction ids (404) and random text
+        pool = fuzz.pools["stream" if data.draw(st.integers(0, 4)) else "prediction"]
+        token = pick(data.draw, pool) if data.draw(st.integers(0, 4)) else data.draw(RANDOM_SEGMENT)
     extra = data.draw(
         st.fixed_dictionaries(
             {},
@@ -852,8 +854,8 @@ def test_fuzz_streams_and_disconnects(fuzz, data):
     )
     fuzz.send(
         data.draw(st.sampled_from(["GET", "GET", "GET", "POST", "HEAD"])),
-        f"/v1/streams/{prediction_id}",
-        route="/v1/streams/{id}",
+        f"/v1/streams/{token}",
+        route="/v1/streams/{token}",
         headers=extra,
     )
 

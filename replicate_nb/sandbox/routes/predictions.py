@@ -149,10 +149,9 @@ async def list_predictions(request: Request) -> Response:
 
 
 async def stream_prediction(request: Request) -> Response:
-    """The `urls.stream` server-sent events: output, logs, error, done."""
+    """The `urls.stream` server-sent events: output, logs, error, done (a capability URL)."""
     engine = state(request).engine
-    prediction_id = request.path_params["id"]
-    engine.get(prediction_id)  # 404 before the stream starts
+    prediction_id = engine.streamed(request.path_params["token"]).id  # 404 before the stream
     if request.method == "HEAD":  # headers only: never hold a connection open for no body
         return Response(media_type="text/event-stream", headers={"Cache-Control": "no-store"})
     events = engine.events(
@@ -186,5 +185,5 @@ ROUTES = [
         api(create_deployment_prediction),
         methods=["POST"],
     ),
-    Route("/v1/streams/{id}", api(stream_prediction, auth=False, faults=False)),
+    Route("/v1/streams/{token}", api(stream_prediction, capability=True, faults=False)),
 ]
