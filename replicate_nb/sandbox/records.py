@@ -88,6 +88,8 @@ class Prediction:
                 body[key] = value
         if self.metrics:
             body["metrics"] = self.metrics
+        if self.destination and self.output is None:
+            del body["output"]  # a training's output is an object or absent, never null
         return body
 
     def to_row(self) -> dict[str, Any]:
