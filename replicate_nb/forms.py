@@ -236,7 +236,7 @@ class ModelForm(widgets.VBox):
             prediction = await (
                 client.predictions.async_create(version=self.version, input=value)
                 if self.version
-                else client.models.predictions.async_create(model=self.model, input=value)
+                else client.models.predictions.async_create(model=self.model or "", input=value)
             )
             self._current = self.last_prediction = prediction
             run = Run(prediction, value, datetime.now())
