@@ -88,15 +88,15 @@ def _decimals(value: float) -> int:
     return len(text.partition(".")[2]) if "e" not in text else 15
 
 
-def _step(field: Field) -> float:
+def _step(low: float, high: float, default: Any) -> float:
     """A power of ten near 1/100 of the range, fine enough that min and default lie on it.
 
     The browser snaps a slider to `min + k * step` and sends the snapped value back: a
     default off that grid would come back changed, and then be sent as if the person chose it.
     """
-    span = field.maximum - field.minimum
+    span = high - low
     exponent = math.floor(math.log10(span / 100)) if span > 0 else 0
-    grid = [v for v in (field.minimum, field.default) if isinstance(v, int | float)]
+    grid = [v for v in (low, default) if isinstance(v, int | float)]
     return 10.0 ** min(exponent, *(-_decimals(v) for v in grid))
 
 
@@ -109,13 +109,14 @@ class NumberField(FieldWidget):
             layout=layout("narrow"), placeholder="blank: not sent" if not field.required else ""
         )
         self.slider: widgets.Widget | None = None
-        if slider:
+        low, high = field.minimum, field.maximum
+        if slider and low is not None and high is not None:
             cls = widgets.IntSlider if self.integer else widgets.FloatSlider
             self.slider = cls(
-                min=field.minimum,
-                max=field.maximum,
+                min=low,
+                max=high,
                 readout=False,
-                step=1 if self.integer else _step(field),
+                step=1 if self.integer else _step(low, high, field.default),
             )
             self.slider.observe(self._slid, "value")  # the entry's observer reports changes
         self._linking = False
@@ -148,7 +149,7 @@ class NumberField(FieldWidget):
 
     def _slid(self, change: dict) -> None:
         try:  # a browser slider snaps an off-grid entry to its steps: keep the entry then
-            snapped = abs(self.read() - change["new"]) < self.slider.step / 2
+            snapped = abs(self.read() - change["new"]) < change["owner"].step / 2
         except (TypeError, ValueError):
             snapped = False
         if not self._linking and not snapped:
@@ -202,7 +203,7 @@ class JsonField(FieldWidget):
             return MISSING
         try:
             return json.loads(text)
-        except ValueError as e:
+        except json.JSONDecodeError as e:
             if _allows_string(self.field.schema):
                 return text
             raise ValueError(

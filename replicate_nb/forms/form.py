@@ -238,7 +238,7 @@ class ModelForm(widgets.VBox):
         creating = asyncio.ensure_future(
             client.predictions.async_create(version=self.version, input=value)
             if self.version
-            else client.models.predictions.async_create(model=self.model, input=value)
+            else client.models.predictions.async_create(model=self.model or "", input=value)
         )
         try:
             return await asyncio.shield(creating)

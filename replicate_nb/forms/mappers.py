@@ -34,9 +34,12 @@ def widget_from_number(field: Field) -> FieldWidget | None:
     if field.kind not in ("integer", "number"):
         return None
     low, high = field.minimum, field.maximum
-    bounded = low is not None and high is not None and low <= high
-    if bounded and field.kind == "integer":
-        bounded = high - low <= SLIDER_MAX_STEPS
+    bounded = (
+        low is not None
+        and high is not None
+        and low <= high
+        and (field.kind != "integer" or high - low <= SLIDER_MAX_STEPS)
+    )
     return NumberField(field, slider=bounded)
 
 

@@ -91,6 +91,7 @@ class UriField(FieldWidget):
 
     def _take(self, data: bytes | str, name: str | None, mime: str | None) -> None:
         self._expect(data, bytes, "a file opened in binary mode ('rb')")
+        assert isinstance(data, bytes)  # _expect raised otherwise
         mime = mime or (mimetypes.guess_type(name)[0] if name else None) or sniff(data)
         name = name or self.field.name + (mimetypes.guess_extension(mime) or "")
         size = f"{len(data) / 1000:.1f} kB"
