@@ -271,8 +271,8 @@ class ModelForm(widgets.VBox):
             return None
 
     @property
-    def _secrets(self) -> set[str]:
-        return {name for name, w in self.inputs.items() if isinstance(w, SecretField)}
+    def _secrets(self) -> frozenset[str]:
+        return frozenset(name for name, w in self.inputs.items() if isinstance(w, SecretField))
 
     async def cancel(self) -> None:
         """Cancel the running prediction on the server; does nothing when no run is going."""
