@@ -339,7 +339,7 @@ class Catalog:
             hits = sum(text.count(w) for w in words)
             found.append((-hits, model.ref, model))
         found.sort(key=lambda item: item[:2])
-        tags = {}
+        tags: dict[str, list[str]] = {}
         for slug, refs in self.collections().items():
             for ref in refs:
                 tags.setdefault(ref, []).append(slug)

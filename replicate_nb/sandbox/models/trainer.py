@@ -58,7 +58,8 @@ def _images(archive: bytes) -> tuple[list[Image.Image], int]:
         zipped = zipfile.ZipFile(io.BytesIO(archive))
     except zipfile.BadZipFile as exc:
         raise ValueError("input_images must be a zip file") from exc
-    images, captions = [], 0
+    images: list[Image.Image] = []
+    captions = 0
     for info in zipped.infolist():
         name = info.filename
         if name.startswith("__MACOSX/") or name.rsplit("/", 1)[-1].startswith("._"):
@@ -68,10 +69,10 @@ def _images(archive: bytes) -> tuple[list[Image.Image], int]:
         if not name.lower().endswith(_IMAGE_SUFFIXES) or len(images) >= MAX_IMAGES:
             continue
         try:
-            image = Image.open(io.BytesIO(zipped.read(info)))
-            if image.width * image.height > MAX_PIXELS:
-                raise ValueError(f"{image.width}x{image.height} is too large")
-            image = image.convert("RGB")
+            opened = Image.open(io.BytesIO(zipped.read(info)))
+            if opened.width * opened.height > MAX_PIXELS:
+                raise ValueError(f"{opened.width}x{opened.height} is too large")
+            image = opened.convert("RGB")
         except Exception as exc:
             raise ValueError(f"could not read {name!r} from the zip: {exc}") from exc
         image.thumbnail((_THUMB, _THUMB))
@@ -84,23 +85,25 @@ def _images(archive: bytes) -> tuple[list[Image.Image], int]:
 def _shape(image: Image.Image) -> tuple[str | None, tuple[int, int, int]]:
     """The shape of an image's foreground (None when there is none) and its background colour."""
     width, height = image.size
-    pixels = image.load()
-    assert pixels is not None
-    border = [pixels[x, y] for x in range(width) for y in (0, height - 1)]
-    border += [pixels[x, y] for y in range(height) for x in (0, width - 1)]
-    background = tuple(sorted(c[i] for c in border)[len(border) // 2] for i in range(3))
+    pixels = image.tobytes()  # RGB, row by row
+
+    def at(x: int, y: int) -> tuple[int, int, int]:
+        i = 3 * (y * width + x)
+        return pixels[i], pixels[i + 1], pixels[i + 2]
+
+    border = [at(x, y) for x in range(width) for y in (0, height - 1)]
+    border += [at(x, y) for y in range(height) for x in (0, width - 1)]
+    r, g, b = (sorted(c[i] for c in border)[len(border) // 2] for i in range(3))
+    background = (r, g, b)
     inside = [
-        (x, y)
-        for y in range(height)
-        for x in range(width)
-        if math.dist(pixels[x, y], background) > 60
+        (x, y) for y in range(height) for x in range(width) if math.dist(at(x, y), background) > 60
     ]
     if len(inside) < 0.02 * width * height:
-        return None, background  # type: ignore[return-value]
+        return None, background
     xs, ys = [x for x, _ in inside], [y for _, y in inside]
     fill = len(inside) / ((max(xs) - min(xs) + 1) * (max(ys) - min(ys) + 1))
     kind = "rectangle" if fill > 0.9 else "ellipse" if fill > 0.66 else "polygon"
-    return kind, background  # type: ignore[return-value]
+    return kind, background
 
 
 def learn(images: list[Image.Image], colours: int = 4) -> dict[str, Any]:
@@ -113,15 +116,16 @@ def learn(images: list[Image.Image], colours: int = 4) -> dict[str, Any]:
     for index, image in enumerate(images):
         strip.paste(image.resize((_THUMB, _THUMB)), (index * _THUMB, 0))
     quantized = strip.quantize(colors=4 * colours, method=Image.Quantize.MEDIANCUT)
-    flat = quantized.getpalette() or []
+    flat: list[int] = quantized.getpalette() or []
     found = [_shape(image) for image in images]
     votes = collections.Counter(kind for kind, _ in found if kind)
     background = collections.Counter(_hex(bg) for _, bg in found).most_common(1)[0][0]
     chosen = [_rgb(background)]
-    for _, i in sorted(quantized.getcolors() or [], reverse=True):
-        rgb = tuple(flat[3 * i : 3 * i + 3])
+    indexes: list[tuple[int, int]] = quantized.getcolors() or []  # type: ignore[assignment]
+    for _, i in sorted(indexes, reverse=True):
+        rgb = (flat[3 * i], flat[3 * i + 1], flat[3 * i + 2])
         if len(chosen) <= colours and all(math.dist(rgb, c) >= 48 for c in chosen):
-            chosen.append(rgb)  # type: ignore[arg-type]
+            chosen.append(rgb)
     palette = [_hex(c) for c in chosen[1:]] or [background]
     return {
         "format": WEIGHTS_FORMAT,
