@@ -22,7 +22,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from ..schema import SECRET_MASK, problem_detail
+from ..schema import SECRET_MASK, InputSchema, problem_detail
 from .catalog import Catalog
 from .control import CAPABILITY_CHARS, Faults, RandomSource
 from .errors import InjectedFault, InvalidInput, NotFound, RateLimited
@@ -41,10 +41,15 @@ class Run:
     """A prediction in flight: its record, its event log, its task and the secrets to scrub."""
 
     def __init__(
-        self, prediction: Prediction, model: ModelSpec, secrets: list[str] | None = None
+        self,
+        prediction: Prediction,
+        model: ModelSpec,
+        schema: InputSchema,
+        secrets: list[str] | None = None,
     ) -> None:
         self.prediction = prediction
         self.model = model
+        self.schema = schema
         self.secrets = sorted(set(secrets or ()), key=len, reverse=True)  # longest first
         self.events: list[tuple[str, str, str]] = []  # (event, id, data)
         self.emitted: list[Any] = []
@@ -224,9 +229,15 @@ class Engine:
         webhook_events_filter: list[str] | None = None,
         deployment: str | None = None,
         cancel_after: float | None = None,
+        schema: InputSchema | None = None,
+        destination: str | None = None,
     ) -> Prediction:
-        """Validate, record and start a prediction; raises before recording anything."""
-        schema = self.catalog.input_schema(model)
+        """Validate, record and start a prediction; raises before recording anything.
+
+        A training is a prediction of its trainer's `train()`: `schema` is then the training
+        input schema and `destination` the model it creates a version of (see trainings.py).
+        """
+        schema = schema or self.catalog.input_schema(model)
         problems = schema.validate(input)
         if problems:
             raise InvalidInput(problem_detail(problems), [p.to_json() for p in problems])
@@ -250,13 +261,14 @@ class Engine:
             webhook_events_filter=webhook_events_filter,
             streamable=schema.output.is_iterator,
             stream_token=self.random.capability() if schema.output.is_iterator else None,
+            destination=destination,
         )
         if cancel_after is not None:
             deadline = parse_time(created) + _dt.timedelta(seconds=cancel_after)
             prediction.deadline = deadline.isoformat(timespec="microseconds").replace("+00:00", "Z")
             self.loop.call_later(cancel_after, self._expire, prediction.id)
         self.store.save_prediction(prediction)
-        run = Run(prediction, model, schema.secret_values(input))
+        run = Run(prediction, model, schema, schema.secret_values(input))
         self.runs[prediction.id] = run
         run.task = self.loop.create_task(self._execute(run, schema.with_defaults(input)))
         self.webhooks.notify(prediction, "start")
@@ -365,8 +377,7 @@ class Engine:
             prediction.status = "processing"  # stored at the end; a restart fails it anyway
             prediction.started_at = now()
             result = await run.model.predict(ctx, inputs)
-            schema = self.catalog.input_schema(run.model)
-            prediction.output = list(run.emitted) if schema.output.is_iterator else result
+            prediction.output = list(run.emitted) if run.schema.output.is_iterator else result
             prediction.status = "succeeded"
         except asyncio.CancelledError:
             prediction.status = "canceled"

@@ -1,8 +1,9 @@
 """The sandbox's API errors, each rendered by the app as `application/problem+json`.
 
 ProblemError                 status, title, detail (what went wrong and what to do)
+├── BadRequest               400 (a missing or malformed query parameter)
 ├── Unauthenticated          401
-├── Forbidden                403 (a foreign Host or Origin)
+├── Forbidden                403 (not yours; a foreign Host or Origin)
 ├── NotFound                 404
 ├── MethodNotAllowed         405
 ├── Conflict                 409
@@ -41,6 +42,13 @@ class ProblemError(Exception):
         return {}
 
 
+class BadRequest(ProblemError):
+    """A query parameter that is missing or malformed (what the search endpoint answers)."""
+
+    status = 400
+    title = "Bad request"
+
+
 class Unauthenticated(ProblemError):
     """No token, or the wrong one, when the sandbox requires a token."""
 
@@ -52,7 +60,7 @@ class Unauthenticated(ProblemError):
 
 
 class Forbidden(ProblemError):
-    """A request the sandbox refuses to serve whoever sends it (a foreign Host or Origin)."""
+    """An operation on something that is not yours, or a request from a foreign Host or Origin."""
 
     status = 403
     title = "Forbidden"

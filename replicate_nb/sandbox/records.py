@@ -47,6 +47,8 @@ class Prediction:
     deadline: str | None = None
     streamable: bool = False
     stream_token: str | None = None  # the capability part of `urls.stream`
+    destination: str | None = None
+    """Set on trainings: the model the training creates a version of."""
 
     @property
     def done(self) -> bool:
@@ -55,7 +57,7 @@ class Prediction:
 
     def to_json(self, base_url: str) -> dict[str, Any]:
         """The API's prediction object (urls carry only strings: the SDK rejects nulls)."""
-        api = f"{base_url}/v1/predictions/{self.id}"
+        api = f"{base_url}/v1/{'trainings' if self.destination else 'predictions'}/{self.id}"
         urls = {"get": api, "cancel": f"{api}/cancel", "web": f"{base_url}/p/{self.id}"}
         if self.streamable and self.stream_token:
             # a capability URL, as on Replicate: the token makes it work without the API token
@@ -79,6 +81,7 @@ class Prediction:
             "completed_at",
             "deadline",
             "deployment",
+            "destination",
             "webhook",
             "webhook_events_filter",
         ):
@@ -87,6 +90,8 @@ class Prediction:
                 body[key] = value
         if self.metrics:
             body["metrics"] = self.metrics
+        if self.destination and self.output is None:
+            del body["output"]  # a training's output is an object or absent, never null
         return body
 
     def to_row(self) -> dict[str, Any]:
