@@ -180,19 +180,23 @@ class RequestGuard:
                 f"This sandbox does not answer to the Host {host!r}: a web page may be trying to "
                 "reach it under another name (DNS rebinding). It answers to localhost, loopback "
                 "addresses and the names it was given. If you reach it under this name on "
-                f"purpose, allow it: Sandbox(allowed_hosts=[{name!r}]), "
-                f"or python -m replicate_nb.sandbox --allow-host {name}."
+                f"purpose, start it with allowed_hosts=[{name!r}] "
+                f"(command line: --allow-host {name})."
             )
         origin = headers.get("origin")
-        if (
-            origin is not None
-            and urllib.parse.urlsplit(origin).netloc.lower() != (host or "").lower().strip()
-        ):
+        if origin is not None and _netloc(origin) != (host or "").lower().strip():
             return Forbidden(
                 f"Cross-origin request refused: the Origin {origin!r} is not this sandbox. It "
                 "serves programs (the official clients send no Origin), not pages of other web "
                 "sites; call it from Python or Node.js, not from a browser page."
             )
+        return None
+
+
+def _netloc(url: str) -> str | None:
+    try:
+        return urllib.parse.urlsplit(url).netloc.lower()
+    except ValueError:  # e.g. an unclosed IPv6 bracket: not our origin either
         return None
 
 

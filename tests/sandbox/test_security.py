@@ -125,7 +125,8 @@ def test_cli_allow_host_reaches_the_server():
 
 # cross-site requests: a page on another site posts to http://127.0.0.1:PORT
 @pytest.mark.parametrize(
-    "origin", ["http://evil.example", "null", "http://localhost:8888", "http://127.0.0.1:1"]
+    "origin",
+    ["http://evil.example", "null", "http://localhost:8888", "http://127.0.0.1:1", "http://[::1"],
 )
 def test_foreign_origin_is_refused(sb, http, origin):
     before = sb.engine.count()
