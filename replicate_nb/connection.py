@@ -11,6 +11,7 @@ the original objects back. This is the one module that reads `REPLICATE_API_TOKE
 from __future__ import annotations
 
 import getpass
+import importlib.metadata
 import importlib.util
 import logging
 import os
@@ -24,7 +25,7 @@ import httpx
 import replicate
 from replicate.exceptions import ReplicateError
 
-from replicate_nb.errors import BackendError
+from replicate_nb.errors import BackendError, UnsupportedClient
 
 if TYPE_CHECKING:
     from replicate_nb.sandbox import Sandbox
@@ -177,7 +178,10 @@ def connect(
 
     Raises:
         BackendError: `backend="replicate"` without a token.
+        UnsupportedClient: the installed `replicate` is 2.x (the message says how to point it
+            at a sandbox yourself).
     """
+    _check_client_generation()
     return _connect(
         token,
         backend=backend,
@@ -186,6 +190,19 @@ def connect(
         check_account=True,
         sandbox_options=sandbox_options,
     )
+
+
+def _check_client_generation() -> None:
+    installed = importlib.metadata.version("replicate")
+    if not installed.startswith("1."):
+        raise UnsupportedClient(
+            f"replicate_nb's helpers build on the replicate 1.x client, and replicate "
+            f"{installed} is installed. The sandbox serves 2.x too: start one with "
+            "`sb = replicate_nb.sandbox.start()`, then `os.environ.update(sb.client_env(2))` "
+            "(REPLICATE_BASE_URL=http://127.0.0.1:PORT/v1 with /v1, as 2.x wants, and any "
+            "REPLICATE_API_TOKEN), or build `replicate.Replicate(base_url=sb.api_url, "
+            "bearer_token='sandbox')`. For the helpers: pip install 'replicate>=1.0.7,<1.1'."
+        )
 
 
 def disconnect() -> None:
