@@ -43,7 +43,7 @@ test: $(STAMP) $(JS_STAMP) $(STAMP2X)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest
-	$(VENV2X)/bin/python -m pytest tests/client2x
+	$(VENV2X)/bin/python -m pytest --confcutdir=tests/client2x tests/client2x
 	$(PY) -m pytest $(NBVAL) -o addopts="--strict-markers -p no:cacheprovider" $(KIT)
 
 notebooks: $(STAMP)

@@ -11,7 +11,6 @@ the original objects back. This is the one module that reads `REPLICATE_API_TOKE
 from __future__ import annotations
 
 import getpass
-import importlib.metadata
 import importlib.util
 import logging
 import os
@@ -26,7 +25,7 @@ import replicate
 from replicate.exceptions import ReplicateError
 
 from replicate_nb import _sdk
-from replicate_nb.errors import BackendError, UnsupportedClient
+from replicate_nb.errors import BackendError
 
 if TYPE_CHECKING:
     from replicate_nb.sandbox import Sandbox
@@ -173,7 +172,7 @@ def connect(
         UnsupportedClient: the installed `replicate` is 2.x (the message says how to point it
             at a sandbox yourself).
     """
-    _check_client_generation()
+    _sdk.check_generation()
     return _connect(
         token,
         backend=backend,
@@ -182,19 +181,6 @@ def connect(
         check_account=True,
         sandbox_options=sandbox_options,
     )
-
-
-def _check_client_generation() -> None:
-    installed = importlib.metadata.version("replicate")
-    if not installed.startswith("1."):
-        raise UnsupportedClient(
-            f"replicate_nb's helpers build on the replicate 1.x client, and replicate "
-            f"{installed} is installed. The sandbox serves 2.x too: start one with "
-            "`sb = replicate_nb.sandbox.start()`, then `os.environ.update(sb.client_env(2))` "
-            "(REPLICATE_BASE_URL=http://127.0.0.1:PORT/v1 with /v1, as 2.x wants, and any "
-            "REPLICATE_API_TOKEN), or build `replicate.Replicate(base_url=sb.api_url, "
-            "bearer_token='sandbox')`. For the helpers: pip install 'replicate>=1.0.7,<1.1'."
-        )
 
 
 def disconnect() -> None:

@@ -1,6 +1,7 @@
 """The sandbox driven by the next client generation, `replicate` 2.x, in strict response validation.
 
-These tests run in `.venv-2x/` (the Makefile builds it: `replicate==2.0.0b4`); with the kit's 1.x
+These tests run in `.venv-2x/` (the Makefile builds it: `replicate==2.0.0b4`), with
+`--confcutdir=tests/client2x` (tests/conftest.py is for 1.x); with the kit's 1.x
 client installed they are not collected.
 """
 
