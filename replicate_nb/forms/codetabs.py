@@ -37,7 +37,7 @@ def highlighted(code: str, language: str) -> str:
     """`code` as HTML with inline colours (a `<pre>` block), for one of `LANGUAGES`."""
     body = highlight(code, _LEXERS[language](), _formatter())
     return (
-        '<pre style="margin:0;padding:8px;background:#f6f8fa;border-radius:6px;'
+        '<pre style="margin:0;padding:8px;background:#f6f8fa;border-radius:6px;white-space:pre;'
         f'overflow:auto;line-height:1.35">{body}</pre>'
     )
 
@@ -53,7 +53,12 @@ class CodeTabs(widgets.Tab):
             widgets.VBox(
                 [
                     widgets.HBox(
-                        [self.copy[name], widgets.HTML(f"<small>{_HINTS[name]}</small>")],
+                        [
+                            widgets.HTML(
+                                f"<small>{_HINTS[name]}</small>", layout=widgets.Layout(flex="1")
+                            ),
+                            self.copy[name],
+                        ],
                         layout=widgets.Layout(align_items="center"),
                     ),
                     self.views[name],

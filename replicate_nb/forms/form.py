@@ -32,7 +32,7 @@ from replicate_nb.forms.codetabs import LANGUAGES, CodeTabs
 from replicate_nb.forms.field import FieldWidget, same_value
 from replicate_nb.forms.front import RunKeys
 from replicate_nb.forms.history import HistoryView, Run, scrub
-from replicate_nb.forms.layout import Fold, backend_of, columns, header_html
+from replicate_nb.forms.layout import Fold, backend_of, columns, header_html, inputs_column
 from replicate_nb.forms.mappers import widget_for
 from replicate_nb.forms.private_fields import SecretField, UriField
 from replicate_nb.forms.runview import RunView
@@ -77,6 +77,8 @@ class ModelForm(widgets.VBox):
         )
         self.cancel_button = widgets.Button(description="Cancel", icon="stop", disabled=True)
         self.reset_button = widgets.Button(description="Reset", icon="undo")
+        for button in (self.button, self.cancel_button, self.reset_button):
+            button.layout.width = "7.5em"
         self.reason = widgets.HTML(_dom_classes=("rnb-reason",))
         self.view = RunView(self.schema.output, self._redact)
         self.status, self.progress, self.text = self.view.status, self.view.progress, self.view.text
@@ -108,7 +110,7 @@ class ModelForm(widgets.VBox):
             _dom_classes=("rnb-actions",),
         )
         keys = RunKeys(self._on_keys)
-        left = widgets.VBox([self.fold.open, self.fold.accordion, actions, keys])
+        left = inputs_column(self.fold, widgets.VBox([actions, keys]))
         backend = backend_of(getattr(client or current_client(), "_base_url", None))
         self.backend = backend
         super().__init__(

@@ -45,12 +45,13 @@ export default { render };
 
 _KEYS_ESM = """
 function render({ model, el }) {
-  const form = el.closest(".rnb-form");
-  if (!form) return;
-  // Capture phase: the form sees Ctrl/Cmd+Enter before the notebook's own "run cell" shortcut.
+  // Capture phase on the document: the form sees Ctrl/Cmd+Enter before the notebook's own
+  // "run cell" shortcut. `el` may not be in the page yet at render time: look up its form late.
   const onKey = (event) => {
     if (event.key !== "Enter" || !(event.ctrlKey || event.metaKey)) return;
+    const form = el.closest(".rnb-form");
     const target = event.target;
+    if (!form || !form.contains(target)) return;
     if (!(target instanceof HTMLTextAreaElement || target instanceof HTMLInputElement)) return;
     event.preventDefault();
     event.stopPropagation();
@@ -59,8 +60,8 @@ function render({ model, el }) {
     target.focus();
     setTimeout(() => model.send({ event: "run" }), 0);
   };
-  form.addEventListener("keydown", onKey, true);
-  return () => form.removeEventListener("keydown", onKey, true);
+  document.addEventListener("keydown", onKey, true);
+  return () => document.removeEventListener("keydown", onKey, true);
 }
 export default { render };
 """

@@ -32,6 +32,8 @@ STYLE = """<style>
 .rnb-form .rnb-json pre, .rnb-form .rnb-code pre { font-size: 12px; }
 .rnb-form .rnb-description p { margin: 0; }
 .rnb-form .rnb-reason { color: #cf222e; font-size: smaller; }
+.rnb-form .rnb-actions { padding: 6px 0; border-top: 1px solid var(--jp-border-color2, #ddd); }
+.rnb-form .rnb-code pre { white-space: pre; }
 .rnb-form .widget-button:focus-visible { outline: 2px solid #0969da; }
 </style>"""
 
@@ -60,6 +62,16 @@ def header_html(model: str | None, version: str | None, *, backend: str, descrip
     if description:
         html += f'<div style="color:{GREY};font-size:smaller">{escape(description)}</div>'
     return STYLE + html
+
+
+def inputs_column(fold: Fold, actions: widgets.Widget) -> widgets.VBox:
+    """The inputs, scrolling within at most 60% of the window, with the buttons always below."""
+    scroll = widgets.VBox(
+        [fold.open, fold.accordion],
+        layout=widgets.Layout(max_height="60vh", overflow="auto", padding="0 4px 0 0"),
+        _dom_classes=("rnb-inputs",),
+    )
+    return widgets.VBox([scroll, actions])
 
 
 def columns(left: widgets.Widget, right: widgets.Widget) -> widgets.Box:

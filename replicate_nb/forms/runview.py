@@ -115,6 +115,7 @@ class RunView:
             return
         self.output.add_class(_STALE)
         self.text.add_class(_STALE)
+        self.progress.layout.display = "none"
         self.notice.value = (
             f'<div role="status" style="color:{RED}">{escape(why)}: the output below is from '
             "the previous run.</div>"
@@ -123,9 +124,7 @@ class RunView:
 
     def say(self, status: str, detail: str, prediction: Prediction | None = None) -> None:
         """The status line: status, a detail, the prediction id and its error."""
-        self.phase, self._detail = status, detail
-        if prediction is not None:
-            self._prediction = prediction
+        self.phase, self._detail, self._prediction = status, detail, prediction
         self._render()
 
     def _render(self) -> None:
