@@ -24,6 +24,7 @@ import replicate
 from replicate.exceptions import ReplicateError
 from replicate.prediction import Prediction
 
+from replicate_nb import _sdk
 from replicate_nb.aio import loop_client
 from replicate_nb.connection import current_client
 from replicate_nb.errors import FormError
@@ -111,7 +112,7 @@ class ModelForm(widgets.VBox):
         )
         keys = RunKeys(self._on_keys)
         left = inputs_column(self.fold, widgets.VBox([actions, keys]))
-        backend = backend_of(getattr(client or current_client(), "_base_url", None))
+        backend = backend_of(self._api_url())
         self.backend = backend
         super().__init__(
             [
@@ -188,7 +189,7 @@ class ModelForm(widgets.VBox):
         }
         model, version, secrets = self.model, self.version, self._secrets
         text = self.schema.output.is_concatenate
-        base = getattr(self._client or current_client(), "_base_url", None) or codegen.REAL_API
+        base = self._api_url()
         if language == "Python":
             return codegen.snippet(
                 value, model=model, version=version, files=files, secrets=secrets, joins_text=text
@@ -292,6 +293,10 @@ class ModelForm(widgets.VBox):
             self.last_error = e
             self.view.say("error", f"{type(e).__name__}: {self._redact(str(e))}")
             return None
+
+    def _api_url(self) -> str:
+        """The API this form's client talks to, e.g. `https://api.replicate.com`."""
+        return str(_sdk.api_url(self._client or current_client())).rstrip("/")
 
     @property
     def _secrets(self) -> frozenset[str]:
