@@ -24,10 +24,10 @@ from typing import Any
 from ..schema import problem_detail
 from .catalog import Catalog
 from .control import Faults, RandomSource
-from .errors import InjectedFault, InvalidInput, NotFound, RateLimited
+from .errors import InjectedFault, InvalidInput, ModelOutputError, NotFound, RateLimited
 from .models.base import ModelSpec
 from .records import Prediction, now, parse_time
-from .store import Store
+from .store import Store, dumps, printable
 
 FINISHED_RUNS_KEPT = 1000
 RESTART_ERROR = (
@@ -82,6 +82,8 @@ class _Context:
             self._engine.loop.call_soon_threadsafe(fn)
 
     def log(self, text: str) -> None:
+        text = printable(text)
+
         def append() -> None:
             self._run.prediction.logs += text + "\n"
             self._run.add_event("logs", text)
@@ -90,6 +92,8 @@ class _Context:
         self._on_loop(append)
 
     def emit(self, item: Any) -> None:
+        _check_output(item, f"output item {len(self._run.emitted)}")
+
         def append() -> None:
             self._run.emitted.append(item)
             self._run.prediction.output = list(self._run.emitted)
@@ -115,6 +119,24 @@ class _Context:
 
 def _json(value: Any) -> str:
     return json.dumps(value)
+
+
+def _check_output(value: Any, what: str) -> None:
+    """Raise a clear error for an output a response could not carry (NaN, inf, surrogates)."""
+    try:
+        dumps(value)
+    except UnicodeEncodeError as exc:
+        why = f"it holds text with a lone surrogate: {printable(str(exc))}"
+    except ValueError:
+        why = "it holds NaN or an infinity, which JSON has no number for"
+    except RecursionError:
+        why = "it is nested too deeply"
+    else:
+        return
+    raise ModelOutputError(
+        f"The model's {what} cannot be sent as JSON ({why}). Return finite numbers and "
+        "valid Unicode text."
+    )
 
 
 class _RateLimiter:
@@ -338,6 +360,8 @@ class Engine:
             prediction.started_at = now()
             result = await run.model.predict(ctx, inputs)
             schema = self.catalog.input_schema(run.model)
+            if not schema.output.is_iterator:
+                _check_output(result, "output")
             prediction.output = list(run.emitted) if schema.output.is_iterator else result
             prediction.status = "succeeded"
         except asyncio.CancelledError:
@@ -347,9 +371,9 @@ class Engine:
                 prediction.error = RESTART_ERROR
         except Exception as exc:  # the model's own failure becomes the prediction's error
             prediction.status = "failed"
-            prediction.error = str(exc) or type(exc).__name__
+            prediction.error = printable(str(exc) or type(exc).__name__)
             if getattr(exc, "log_traceback", True):  # a replayed failure brings its own logs
-                prediction.logs += "".join(traceback.format_exception(exc))
+                prediction.logs += printable("".join(traceback.format_exception(exc)))
         finally:
             self._finish(run, ctx)
 

@@ -46,7 +46,33 @@ class Sandbox:
     ) -> None:
         self.host = host
         self.data_dir = Path(data_dir) if data_dir is not None else None
-        self.store = Store(self.data_dir)
+        self.store = Store(self.data_dir)  # raises StartupError before anything listens
+        try:
+            self._build(
+                port=port,
+                require_token=require_token,
+                faults=faults,
+                seed=seed,
+                keepalive=keepalive,
+                replay=replay,
+                replay_fallback=replay_fallback,
+            )
+        except BaseException:
+            self.store.close()  # release the data directory for the next attempt
+            raise
+
+    def _build(
+        self,
+        *,
+        port: int,
+        require_token: str | None,
+        faults: Any,
+        seed: int | None,
+        keepalive: float,
+        replay: Any,
+        replay_fallback: str | None,
+    ) -> None:
+        host = self.host
         self.random = RandomSource(seed)
         self.catalog = Catalog(builtin_models())
         if replay is not None:

@@ -710,3 +710,42 @@ def test_registered_model_runs_from_a_form(rc):
     assert prediction.status == "succeeded"
     assert prediction.output["prompt"] == "from a form"
     assert prediction.output["image_bytes"] == len(PNG)
+
+
+def _nan() -> float:
+    return float("nan")
+
+
+def _infinite() -> dict:
+    return {"score": float("-inf")}
+
+
+def _surrogate() -> str:
+    return "half a pair: \ud800"
+
+
+def _nan_stream() -> Iterator[float]:
+    yield 1.0
+    yield float("nan")
+
+
+@pytest.mark.parametrize(
+    ("target", "why"),
+    [
+        (_nan, "NaN or an infinity"),
+        (_infinite, "NaN or an infinity"),
+        (_surrogate, "surrogates not allowed"),
+        (_nan_stream, "output item 1"),
+    ],
+)
+def test_output_json_cannot_carry_fails_the_prediction_cleanly(sbm, rc, target, why):
+    ref = f"test/json{target.__name__.replace('_', '-')}"
+    sbm.register(ref, target, replace=True)
+    prediction = rc.models.predictions.create(model=ref, input={})
+    prediction.wait()
+    assert prediction.status == "failed"
+    assert "cannot be sent as JSON" in prediction.error and why in prediction.error
+    assert httpx.get(prediction.urls["get"]).status_code == 200
+    listed = httpx.get(f"{sbm.base_url}/v1/predictions")
+    assert listed.status_code == 200
+    assert prediction.id in [p["id"] for p in listed.json()["results"]]
