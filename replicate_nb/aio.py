@@ -216,7 +216,9 @@ def _closer(clone: replicate.Client) -> AsyncGenerator[None, None]:
 def _forget(loop: asyncio.AbstractEventLoop, clone: replicate.Client) -> None:
     """Forget a closed clone (its closer refers to the loop, which would keep the loop alive)."""
     with _clones_lock:
-        per_loop = _clones.get(loop, {})
+        per_loop = _clones.get(loop)
+        if per_loop is None:
+            return
         for client, (cached, _) in list(per_loop.items()):
             if cached is clone:
                 del per_loop[client]

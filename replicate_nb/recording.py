@@ -167,13 +167,13 @@ class Recorder:
                 self._streams[url] = events
             response.stream = _Tee(response.stream, _EventParser(events.append))
             return "sse"
-        url = response.request.url
-        same_api = (url.scheme, url.host, url.port) == (
+        target = response.request.url
+        same_api = (target.scheme, target.host, target.port) == (
             self._api.scheme,
             self._api.host,
             self._api.port,
         )
-        return "json" if same_api and "json" in kind and url.path.startswith("/v1/") else None
+        return "json" if same_api and "json" in kind and target.path.startswith("/v1/") else None
 
     def _observe(self, response: httpx.Response) -> None:
         request, path = response.request, response.request.url.path
@@ -319,10 +319,11 @@ class Recorder:
         return entry
 
     def _schema_of(self, ref: Any, version: Any) -> dict[str, Any] | None:
-        versions = self._versions.get(ref, {}) if isinstance(ref, str) else {}
-        chosen = versions.get(version) or versions.get(
-            (self._models.get(ref) or {}).get("latest_version")
-        )
+        if not isinstance(ref, str):
+            return None
+        versions = self._versions.get(ref, {})
+        latest = (self._models.get(ref) or {}).get("latest_version")
+        chosen = versions.get(version) or (versions.get(latest) if latest else None)
         return chosen["openapi_schema"] if chosen else None
 
     def _input(self, value: Any, secrets: set[str]) -> Any:

@@ -347,7 +347,8 @@ def _execute(
         time.sleep(interrupt_after)
         km.interrupt_kernel()
     reply = kc.get_shell_msg(timeout=30)
-    assert reply["parent_header"]["msg_id"] == msg_id
+    while reply["parent_header"].get("msg_id") != msg_id:  # e.g. a late kernel_info_reply
+        reply = kc.get_shell_msg(timeout=30)
     text = []
     while True:
         msg = kc.get_iopub_msg(timeout=10)

@@ -68,7 +68,8 @@ async def _create(
         raise InvalidRequest('The request body needs an "input" object, e.g. {"input": {...}}.')
     webhook, events = check_webhook(body.get("webhook"), body.get("webhook_events_filter"))
     if deployment is not None:
-        model, by_version = catalog.version(*deployment.model.split("/"), deployment.version), True
+        owner, name = deployment.model.split("/", 1)
+        model, by_version = catalog.version(owner, name, deployment.version), True
     elif model_ref is not None:
         model, by_version = catalog.model(*model_ref), False
     else:
