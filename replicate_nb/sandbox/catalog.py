@@ -62,14 +62,17 @@ class Catalog:
     def add(
         self, model: ModelSpec, *, replace: bool = False, collection: str | None = None
     ) -> None:
-        """Serve a model; `replace=True` swaps one of the same name."""
+        """Serve a model; `replace=True` swaps one of the same name.
+
+        Publication is atomic for readers on other threads: the schema is parsed and stored
+        before the model becomes visible, so a request never finds a model without its schema.
+        """
+        parsed = cog_schema.parse(model.openapi_schema, cog_version=model.cog_version)
         with self._lock:
             if model.ref in self._models and not replace:
                 raise Conflict(f"A model named {model.ref!r} already exists in this sandbox.")
+            self._schemas[model.version_id] = parsed
             self._models[model.ref] = model
-            self._schemas[model.version_id] = cog_schema.parse(
-                model.openapi_schema, cog_version=model.cog_version
-            )
             if collection:
                 self._collections.setdefault(collection, [])
                 if model.ref not in self._collections[collection]:
@@ -86,7 +89,7 @@ class Catalog:
         if found is None:
             raise NotFound(
                 f"Model {owner}/{name} not found in the sandbox. Known models: "
-                f"{', '.join(sorted(self._models))}."
+                f"{', '.join(sorted(m.ref for m in self.models()))}."
             )
         return found
 
