@@ -28,6 +28,7 @@ from .errors import InjectedFault, InvalidInput, ModelOutputError, NotFound, Rat
 from .models.base import ModelSpec
 from .records import Prediction, now, parse_time
 from .store import Store, dumps, printable
+from .workers import Workers
 
 FINISHED_RUNS_KEPT = 1000
 RESTART_ERROR = (
@@ -111,7 +112,7 @@ class _Context:
         await asyncio.sleep(seconds)
 
     async def run_in_thread(self, fn: Callable[..., Any], *args: Any) -> Any:
-        return await asyncio.to_thread(fn, *args)
+        return await self._engine.workers.run(fn, *args)
 
     async def read_file(self, value: str) -> bytes:
         return self._engine.read_file(value)
@@ -169,6 +170,7 @@ class Engine:
         self.store = store
         self.random = random
         self.webhooks = webhooks
+        self.workers = Workers()
         self.runs: dict[str, Run] = {}
         self.finished: OrderedDict[str, Run] = OrderedDict()  # recent runs, for stream replays
         self.loop: asyncio.AbstractEventLoop
