@@ -132,8 +132,19 @@ class Store:
             self._release_dir()
             raise DatabaseUnreadable(target, str(exc)) from None
         self._lock = threading.Lock()
+        self._repair()
         self._prediction_bytes = self._sum("predictions", "LENGTH(body)")
         self._file_bytes = self._sum("files", "LENGTH(content)")
+
+    def _repair(self) -> None:
+        """Rewrite rows an older sandbox stored with NaN or infinity, which SQL cannot read."""
+        broken = self._db.execute(
+            "SELECT seq, body FROM predictions WHERE NOT json_valid(body)"
+        ).fetchall()
+        self._db.executemany(
+            "UPDATE predictions SET body = ? WHERE seq = ?",
+            [(dumps(_loads(body)), seq) for seq, body in broken],
+        )
 
     def _sum(self, table: str, expression: str) -> int:
         return self._db.execute(f"SELECT COALESCE(SUM({expression}), 0) FROM {table}").fetchone()[0]
