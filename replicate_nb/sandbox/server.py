@@ -206,11 +206,13 @@ class Sandbox:
     def serve_forever(self) -> None:
         """Serve in this thread until SIGINT or SIGTERM (the CLI), then shut down cleanly.
 
-        uvicorn re-raises the stop signal once it has shut down; the no-op handlers installed
-        here absorb it, so a requested stop exits with status 0 after the bookkeeping is done.
+        uvicorn re-raises the stop signal once it has shut down; the handlers installed here
+        absorb it, so a requested stop exits with status 0 after the bookkeeping is done. They
+        also ask uvicorn to exit, so a signal that arrives before uvicorn installs its own
+        handlers (during startup) still stops the server instead of being lost.
         """
         for stop in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(stop, lambda *_: None)
+            signal.signal(stop, lambda *_: setattr(self._server, "should_exit", True))
         self._server.run(sockets=[self._socket])
         self._close()
 
