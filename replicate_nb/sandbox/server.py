@@ -15,6 +15,7 @@ import uvicorn
 from . import replay as replaying
 from .app import KEEPALIVE_SECONDS, build_app
 from .catalog import Catalog
+from .connections import GuardedH11Protocol
 from .control import Faults, RandomSource
 from .engine import Engine
 from .http import State
@@ -105,7 +106,7 @@ class Sandbox:
             access_log=False,
             lifespan="on",
             loop="asyncio",
-            http="h11",
+            http=GuardedH11Protocol,  # h11 plus a request-head timeout and a connection cap
             timeout_graceful_shutdown=2,
             timeout_keep_alive=30,
         )
