@@ -19,6 +19,7 @@ from replicate.exceptions import ModelError
 from replicate_nb import sandbox
 from replicate_nb.inputs import Secret
 from replicate_nb.recording import record
+from tests.conftest import ESRGAN, HELLO, SDXL
 
 TOKEN = "r8_" + "FAKEtokenSENTINEL0123456789abcdefghij"  # split: no token-shaped literal
 SECRET_INPUT = "hunter2-never-written"
@@ -45,31 +46,30 @@ class Workshop:
     events: list[tuple[str, str]]
     upscaled: bytes
     failure: Any
+    keyed: str
 
 
 def record_workshop(folder: Path) -> Workshop:
     """Run a small workshop against a token-protected sandbox while recording it."""
     path = folder / "workshop.replay.json"
     with sandbox.start(require_token=TOKEN, keepalive=0.2) as real:
-        real.register("me/keyed", keyed)
+        keyed_ref = real.register("me/keyed", keyed).pinned_ref  # not official: by version
         client = replicate.Client(TOKEN, base_url=real.base_url)
         client.poll_interval = 0.02
         try:
             with record(path, client=client, max_inline_bytes=MAX_INLINE):
-                hello = client.run("replicate/hello-world", input={"text": "Alice"})
-                small = client.run("stability-ai/sdxl", input=SMALL)[0].read()
-                large = client.run("stability-ai/sdxl", input=LARGE)[0].read()
+                hello = client.run(HELLO, input={"text": "Alice"})
+                small = client.run(SDXL, input=SMALL)[0].read()
+                large = client.run(SDXL, input=LARGE)[0].read()
                 events = [(e.event.value, e.data) for e in client.stream(LLAMA, input=LLAMA_INPUT)]
-                upscaled = client.run(
-                    "nightmareai/real-esrgan", input={"image": io.BytesIO(small), "scale": 2}
-                ).read()
-                client.run("me/keyed", input={"text": "hi", "api_key": SECRET_INPUT})
+                upscaled = client.run(ESRGAN, input={"image": io.BytesIO(small), "scale": 2}).read()
+                client.run(keyed_ref, input={"text": "hi", "api_key": SECRET_INPUT})
                 with pytest.raises(ModelError) as failed:
                     client.run("sandbox/fail", input={"message": "boom"})
                 client.predictions.create(model="sandbox/sleep", input={"seconds": 0.3})
         finally:
             client._client.close()
-    return Workshop(path, hello, small, large, events, upscaled, failed.value.prediction)
+    return Workshop(path, hello, small, large, events, upscaled, failed.value.prediction, keyed_ref)
 
 
 @pytest.fixture(scope="module")
@@ -179,7 +179,7 @@ def test_the_current_client_is_recorded_by_default(tmp_path, sb, make_client, mo
         importlib.import_module("replicate_nb.connection"), "current_client", lambda: client
     )
     with record(tmp_path / "r.json"):
-        replicate_output = client.run("replicate/hello-world", input={"text": "default"})
+        replicate_output = client.run(HELLO, input={"text": "default"})
     doc = json.loads((tmp_path / "r.json").read_text())
     assert [p["output"] for p in doc["predictions"]] == [replicate_output]
 
@@ -189,7 +189,7 @@ def test_async_calls_are_recorded(tmp_path, sb, make_client):
 
     async def main() -> Any:
         try:
-            return await client.async_run("replicate/hello-world", input={"text": "async"})
+            return await client.async_run(HELLO, input={"text": "async"})
         finally:
             await client._async_client.aclose()
 

@@ -10,7 +10,7 @@ import threading
 from typing import Any
 
 from .. import schema as cog_schema
-from .errors import Conflict, InvalidVersion, NotFound
+from .errors import Conflict, InvalidVersion, ModelNeedsVersion, NotFound
 from .models.base import ModelSpec
 
 ACCOUNT = {
@@ -90,6 +90,22 @@ class Catalog:
             )
         return found
 
+    def by_name(self, owner: str, name: str) -> ModelSpec:
+        """A model run by `owner/name` alone: official models, and models only the sandbox has.
+
+        Raises:
+            ModelNeedsVersion: any other model (api.replicate.com answers 404 for it too).
+        """
+        if ":" in name:
+            raise NotFound(
+                f"The requested resource could not be found: {owner}/{name} names a version; "
+                'run a version with POST /v1/predictions and {"version": "<version id>"}.'
+            )
+        model = self.model(owner, name)
+        if not model.runs_by_name:
+            raise ModelNeedsVersion(model.ref, model.pinned_ref)
+        return model
+
     def by_version(self, version_id: str) -> ModelSpec:
         """The model that owns a version id."""
         for model in self.models():
@@ -100,15 +116,18 @@ class Catalog:
     def resolve(self, ref: str) -> tuple[ModelSpec, bool]:
         """The model named by a create's `version` field, and whether a version id was given.
 
-        Accepts a bare version id, `owner/name` or `owner/name:version`.
+        Accepts a bare version id, `owner/name:version`, or `owner/name` of a model that runs
+        by name (see `by_name`).
         """
         if "/" in ref:
             base, _, version_id = ref.partition(":")
             owner, _, name = base.partition("/")
+            if not version_id:
+                return self.by_name(owner, name), False
             model = self.model(owner, name)
-            if version_id and version_id != model.version_id:
+            if version_id != model.version_id:
                 raise InvalidVersion(ref)
-            return model, bool(version_id)
+            return model, True
         return self.by_version(ref), True
 
     def version(self, owner: str, name: str, version_id: str) -> ModelSpec:

@@ -91,38 +91,53 @@ class Store:
         return Prediction.from_row(json.loads(row[0])) if row else None
 
     def list_predictions(
-        self, cursor: tuple[str, int] | None = None
+        self,
+        cursor: tuple[str, int] | None = None,
+        *,
+        created_after: str | None = None,
+        created_before: str | None = None,
+        source: str | None = None,
     ) -> tuple[list[Prediction], str | None, str | None]:
-        """One page, newest first, with the next and previous cursors."""
+        """One page, newest first, with the next and previous cursors.
+
+        `created_after` (inclusive) and `created_before` (exclusive) are timestamps written as
+        `records.now()` writes them, so that they compare as strings; `source` is "api" or "web".
+        """
+        where, params = "1", []
+        for clause, value in (
+            ("json_extract(body, '$.created_at') >= ?", created_after),
+            ("json_extract(body, '$.created_at') < ?", created_before),
+            ("coalesce(json_extract(body, '$.source'), 'api') = ?", source),
+        ):
+            if value is not None:
+                where += f" AND {clause}"
+                params.append(value)
+
+        def rows_where(condition: str, order: str, *args: object) -> list[tuple[int, str]]:
+            query = f"SELECT seq, body FROM predictions WHERE {where} AND {condition} {order}"
+            return cur.execute(query, (*params, *args)).fetchall()
+
         with self._cursor() as cur:
             if cursor and cursor[0] == "after":
-                rows = cur.execute(
-                    "SELECT seq, body FROM predictions WHERE seq > ? ORDER BY seq ASC LIMIT ?",
-                    (cursor[1], PAGE_SIZE + 1),
-                ).fetchall()
+                rows = rows_where("seq > ?", "ORDER BY seq ASC LIMIT ?", cursor[1], PAGE_SIZE + 1)
                 more_newer = len(rows) > PAGE_SIZE
                 rows = list(reversed(rows[:PAGE_SIZE]))
-                more_older = (
-                    bool(rows)
-                    and cur.execute(
-                        "SELECT 1 FROM predictions WHERE seq < ? LIMIT 1", (rows[-1][0],)
-                    ).fetchone()
-                )
+                more_older = bool(rows) and bool(rows_where("seq < ?", "LIMIT 1", rows[-1][0]))
             else:
                 before = cursor[1] if cursor else None
-                rows = cur.execute(
-                    "SELECT seq, body FROM predictions WHERE (? IS NULL OR seq < ?) "
+                rows = rows_where(
+                    "(? IS NULL OR seq < ?)",
                     "ORDER BY seq DESC LIMIT ?",
-                    (before, before, PAGE_SIZE + 1),
-                ).fetchall()
+                    before,
+                    before,
+                    PAGE_SIZE + 1,
+                )
                 more_older = len(rows) > PAGE_SIZE
                 rows = rows[:PAGE_SIZE]
                 more_newer = (
                     bool(rows)
                     and before is not None
-                    and cur.execute(
-                        "SELECT 1 FROM predictions WHERE seq > ? LIMIT 1", (rows[0][0],)
-                    ).fetchone()
+                    and bool(rows_where("seq > ?", "LIMIT 1", rows[0][0]))
                 )
         items = [Prediction.from_row(json.loads(body)) for _, body in rows]
         next_cursor = encode_cursor("before", rows[-1][0]) if more_older else None
