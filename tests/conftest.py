@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import replicate
 
-from replicate_nb import sandbox
+from replicate_nb import _sdk, sandbox
 
 # Refs as the real API accepts them: only official models run by name, all others by version.
 HELLO_VERSION = "5c7d5dc6dd8bf75c1acaa8565735e7986bc5b66206b55cca93cb72c9bf15ccaa"
@@ -33,9 +33,7 @@ def sb() -> Iterator[sandbox.Sandbox]:
 
 def close_client(client: replicate.Client) -> None:
     """Close the httpx clients a `replicate.Client` opened (it has no close method of its own)."""
-    sync = client._Client__client
-    if sync is not None:
-        sync.close()
+    _sdk.close(client)
 
 
 @pytest.fixture

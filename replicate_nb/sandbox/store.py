@@ -94,16 +94,18 @@ class Store:
         self,
         cursor: tuple[str, int] | None = None,
         *,
+        trainings: bool = False,
         created_after: str | None = None,
         created_before: str | None = None,
         source: str | None = None,
     ) -> tuple[list[Prediction], str | None, str | None]:
-        """One page, newest first, with the next and previous cursors.
+        """One page of predictions (or of trainings), newest first, with next/previous cursors.
 
         `created_after` (inclusive) and `created_before` (exclusive) are timestamps written as
         `records.now()` writes them, so that they compare as strings; `source` is "api" or "web".
         """
-        where, params = "1", []
+        where = "(json_extract(body, '$.destination') IS NOT NULL) = ?"
+        params: list[object] = [trainings]
         for clause, value in (
             ("json_extract(body, '$.created_at') >= ?", created_after),
             ("json_extract(body, '$.created_at') < ?", created_before),

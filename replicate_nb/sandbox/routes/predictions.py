@@ -78,7 +78,8 @@ async def _create(
         raise InvalidRequest('The request body needs an "input" object, e.g. {"input": {...}}.')
     webhook, events = check_webhook(body.get("webhook"), body.get("webhook_events_filter"))
     if deployment is not None:
-        model, by_version = catalog.version(*deployment.model.split("/"), deployment.version), True
+        owner, name = deployment.model.split("/", 1)
+        model, by_version = catalog.version(owner, name, deployment.version), True
     elif model_ref is not None:
         model, by_version = catalog.by_name(*model_ref), False
     else:
@@ -163,25 +164,32 @@ def _list_filters(request: Request) -> dict[str, str]:
 
 async def list_predictions(request: Request) -> Response:
     """predictions.list: newest first, 100 a page, absolute cursor URLs; filters as on Replicate."""
+    return page(request, trainings=False)
+
+
+def page(request: Request, *, trainings: bool) -> Response:
+    """One page of predictions or trainings, newest first, with absolute cursor URLs."""
     cursor = request.query_params.get("cursor")
     position = decode_cursor(cursor) if cursor else None
     if cursor and (position is None or not 0 <= position[1] < 2**63):  # SQLite INTEGER range
         raise InvalidRequest(f"Cursor {cursor!r} is not valid; follow the next/previous URLs.")
-    filters = _list_filters(request)
+    filters = {} if trainings else _list_filters(request)
     engine = state(request).engine
-    items, next_cursor, previous_cursor = engine.store.list_predictions(position, **filters)
+    items, next_cursor, previous_cursor = engine.store.list_predictions(
+        position, trainings=trainings, **filters
+    )
     base = base_url(request)
+    here = f"{base}/v1/{'trainings' if trainings else 'predictions'}"
     results = [
         engine.get(p.id).to_json(base) if p.id in engine.runs else p.to_json(base) for p in items
     ]
     kept = {k: v for k, v in request.query_params.items() if k in filters}
 
-    def page(position: str | None) -> str | None:
-        query = urlencode({**kept, "cursor": position})
-        return f"{base}/v1/predictions?{query}" if position else None
+    def link(position: str | None) -> str | None:
+        return f"{here}?{urlencode({**kept, 'cursor': position})}" if position else None
 
     return answer(
-        {"next": page(next_cursor), "previous": page(previous_cursor), "results": results}
+        {"next": link(next_cursor), "previous": link(previous_cursor), "results": results}
     )
 
 
