@@ -172,7 +172,7 @@ def test_the_transport_hook_is_removed_on_exit(tmp_path, sb, make_client):
     sends = (RetryTransport.handle_request, RetryTransport.handle_async_request)
     with record(tmp_path / "outer.json", client=client):
         with record(tmp_path / "inner.json", client=client):
-            client.run("replicate/hello-world", input={"text": "nested"})
+            client.run(HELLO, input={"text": "nested"})
         assert (RetryTransport.handle_request, RetryTransport.handle_async_request) != sends
     assert (RetryTransport.handle_request, RetryTransport.handle_async_request) == sends
     for name in ("outer.json", "inner.json"):  # both blocks saw the prediction
@@ -193,23 +193,23 @@ def test_every_client_of_the_recorded_api_is_recorded(tmp_path, sb, fresh_sb, ma
     before = make_client(sb.base_url)
     other_api = make_client(fresh_sb.base_url)
     with record(tmp_path / "r.json", client=before):
-        before.run("replicate/hello-world", input={"text": "before"})
+        before.run(HELLO, input={"text": "before"})
         inside = make_client(sb.base_url)  # Replicate's guides make a client like this
-        inside.run("replicate/hello-world", input={"text": "inside"})
+        inside.run(HELLO, input={"text": "inside"})
 
         async def main() -> None:
-            await before.async_run("replicate/hello-world", input={"text": "async"})
-            await inside.async_run("replicate/hello-world", input={"text": "async inside"})
+            await before.async_run(HELLO, input={"text": "async"})
+            await inside.async_run(HELLO, input={"text": "async inside"})
             await close_async(before, inside)
 
         asyncio.run(main())
         run_many(
-            "replicate/hello-world",
+            HELLO,
             [{"text": "batch 1"}, {"text": "batch 2"}],
             client=inside,
             progress=False,
         )
-        other_api.run("replicate/hello-world", input={"text": "another API"})
+        other_api.run(HELLO, input={"text": "another API"})
     doc = json.loads((tmp_path / "r.json").read_text())
     assert sorted(p["input"]["text"] for p in doc["predictions"]) == [
         "async",
@@ -234,16 +234,14 @@ def test_the_connected_client_is_recorded_in_a_script_and_in_a_running_loop(tmp_
     connect(backend="sandbox")
     try:
         with record(tmp_path / "script.json"):  # no running loop: a script
-            replicate.run("replicate/hello-world", input={"text": "module-level"})
-            run_many("replicate/hello-world", [{"text": "batch"}], progress=False)
+            replicate.run(HELLO, input={"text": "module-level"})
+            run_many(HELLO, [{"text": "batch"}], progress=False)
 
         async def cell() -> None:  # a notebook cell: a loop runs; the twin uses another one
             with record(tmp_path / "cell.json"):
-                await replicate.async_run("replicate/hello-world", input={"text": "awaited"})
-                run_many("replicate/hello-world", [{"text": "twin"}], progress=False)
-                await async_run_many(
-                    "replicate/hello-world", [{"text": "async batch"}], progress=False
-                )
+                await replicate.async_run(HELLO, input={"text": "awaited"})
+                run_many(HELLO, [{"text": "twin"}], progress=False)
+                await async_run_many(HELLO, [{"text": "async batch"}], progress=False)
 
         asyncio.run(cell())
     finally:
