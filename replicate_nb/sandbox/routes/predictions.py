@@ -148,7 +148,7 @@ def _list_filters(request: Request) -> dict[str, str]:
         except (ValueError, OverflowError):
             plus = " (in a URL, write + as %2B)" if " " in value.strip() else ""
             raise InvalidRequest(
-                f"{name}={value!r} is not an ISO 8601 date-time; write it like "
+                f"{name}={value!r} is not an ISO 8601 (RFC 3339) date-time; write it like "
                 f"2025-01-01T00:00:00Z{plus}."
             ) from None
     source = request.query_params.get("source")
