@@ -50,7 +50,7 @@ def card_overhead(rounds: int) -> tuple[float, float]:
     import replicate
 
     from replicate_nb import sandbox
-    from replicate_nb.watch import PredictionCard
+    from replicate_nb.card import PredictionCard
 
     version = SDXL.partition(":")[2]
     bare, carded = [], []

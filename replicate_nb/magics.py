@@ -48,7 +48,7 @@ def load_ipython_extension(ipython: InteractiveShell) -> None:
 
 def _prediction_bundle(prediction: Prediction) -> dict[str, Any]:
     """A running prediction gets a live card (displayed above); an ended one its static card."""
-    from replicate_nb.watch import background_card
+    from replicate_nb.card import background_card
 
     card = background_card(prediction)
     if card is None:
@@ -59,7 +59,7 @@ def _prediction_bundle(prediction: Prediction) -> dict[str, Any]:
 def _cancel_on_interrupt(result: Any) -> None:
     """A cell stopped by a kernel interrupt cancels every prediction a live card follows."""
     if isinstance(getattr(result, "error_in_exec", None), KeyboardInterrupt):
-        from replicate_nb.watch import cancel_watched
+        from replicate_nb.card import cancel_watched
 
         cancel_watched()
 
