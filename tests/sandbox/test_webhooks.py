@@ -14,6 +14,7 @@ from replicate.webhook import WebhookSigningSecret
 
 from replicate_nb.sandbox import webhooks
 from replicate_nb.sandbox.webhooks import sign
+from tests.conftest import HELLO
 
 
 class Receiver:
@@ -93,9 +94,7 @@ def test_webhooks_are_delivered_and_validate(client, receiver):
 def test_tampered_body_fails_validation(client, receiver):
     from replicate.webhook import InvalidSignatureError
 
-    client.models.predictions.create(
-        model="replicate/hello-world", input={"text": "a"}, webhook=receiver.url
-    )
+    client.predictions.create(version=HELLO, input={"text": "a"}, webhook=receiver.url)
     receiver.wait_for("succeeded")
     secret = WebhookSigningSecret(key=client.webhooks.default.secret().key)
     delivery = receiver.received[-1]
@@ -132,8 +131,8 @@ def test_output_and_logs_are_throttled(client, receiver):
 
 
 def test_unreachable_webhook_does_not_hurt_the_prediction(client):
-    prediction = client.models.predictions.create(
-        model="replicate/hello-world", input={"text": "a"}, webhook="http://127.0.0.1:9/none"
+    prediction = client.predictions.create(
+        version=HELLO, input={"text": "a"}, webhook="http://127.0.0.1:9/none"
     )
     prediction.wait()
     assert prediction.status == "succeeded"
@@ -141,8 +140,8 @@ def test_unreachable_webhook_does_not_hurt_the_prediction(client):
 
 def test_each_prediction_delivers_in_order(client, receiver):
     ids = [
-        client.models.predictions.create(
-            model="replicate/hello-world",
+        client.predictions.create(
+            version=HELLO,
             input={"text": str(i)},
             webhook=receiver.url,
             webhook_events_filter=["start", "completed"],
