@@ -174,8 +174,8 @@ def test_simple_request_cannot_set_faults(fresh_sb):
 
 def test_json_with_a_json_suffix_type_is_read(http):
     reply = http.post(
-        f"/v1/models/{HELLO}/predictions",
-        content='{"input": {"text": "x"}}',
+        f"/v1/models/{LLAMA}/predictions",
+        content='{"input": {"prompt": "x", "max_tokens": 1}}',
         headers={"Content-Type": "application/vnd.api+json; charset=utf-8"},
     )
     assert reply.status_code == 201, reply.text
