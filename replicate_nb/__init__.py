@@ -11,7 +11,9 @@ from typing import Any
 
 _HOMES = {
     "BatchResults": "results",
+    "Budget": "spending",
     "ConcatenateIterator": "inputs",
+    "Estimate": "costs",
     "Input": "inputs",
     "ModelForm": "forms",
     "RunResult": "results",
@@ -22,6 +24,7 @@ _HOMES = {
     "async_text": "outputs",
     "connect": "connection",
     "disconnect": "connection",
+    "estimate": "costs",
     "form": "forms",
     "login": "connection",
     "record": "recording",
@@ -30,6 +33,7 @@ _HOMES = {
     "show": "display",
     "stream_text": "display",
     "text": "outputs",
+    "usage": "spending",
 }
 
 __all__ = sorted([*_HOMES, "load_ipython_extension"])
