@@ -16,9 +16,10 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from .control import Faults
-from .errors import InvalidRequest, MethodNotAllowed, NotFound, ProblemError
-from .http import State, answer, base_url, read_json_object, state
+from .errors import Forbidden, InvalidRequest, MethodNotAllowed, NotFound, ProblemError
+from .http import State, account, answer, api, base_url, read_json_object, state
 from .routes import ROUTES
+from .routes import room as room_view
 
 log = logging.getLogger("replicate_nb.sandbox")
 
@@ -26,7 +27,10 @@ KEEPALIVE_SECONDS = 10.0
 
 
 async def faults_endpoint(request: Request) -> Response:
-    """GET or PUT the fault injection settings (control plane for any client)."""
+    """GET or PUT the fault injection settings (control plane; in a room, the instructor's)."""
+    who = account(request)
+    if who is not None and not who.instructor:
+        raise Forbidden("Only the instructor can change the room's fault injection settings.")
     engine = state(request).engine
     if request.method == "PUT":
         body = await read_json_object(request)
@@ -83,8 +87,13 @@ def build_app(state: State, *, keepalive: float = KEEPALIVE_SECONDS) -> Starlett
     routes = [
         Route("/", index),
         Route("/p/{id}", prediction_page),
-        Route("/_sandbox/faults", faults_endpoint, methods=["GET", "PUT"]),
+        Route(
+            "/_sandbox/faults",
+            api(faults_endpoint, auth=state.room is not None, faults=False),
+            methods=["GET", "PUT"],
+        ),
         *ROUTES,
+        *room_view.ROUTES,
     ]
 
     @asynccontextmanager

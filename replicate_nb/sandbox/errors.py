@@ -2,6 +2,7 @@
 
 ProblemError                 status, title, detail (what went wrong and what to do)
 ├── Unauthenticated          401
+├── Forbidden                403
 ├── NotFound                 404
 ├── MethodNotAllowed         405
 ├── Conflict                 409
@@ -48,6 +49,13 @@ class Unauthenticated(ProblemError):
 
     def __init__(self, detail: str = "You did not pass a valid authentication token") -> None:
         super().__init__(detail)
+
+
+class Forbidden(ProblemError):
+    """A valid request this caller may not make (e.g. the room's control plane)."""
+
+    status = 403
+    title = "Forbidden"
 
 
 class NotFound(ProblemError):
@@ -117,15 +125,16 @@ class InvalidVersion(ProblemError):
 
 
 class RateLimited(ProblemError):
-    """Too many prediction creates per second (fault injection)."""
+    """Too many prediction creates (fault injection, or a room's limits)."""
 
     status = 429
     title = "Too many requests"
 
-    def __init__(self, retry_after: float) -> None:
+    def __init__(self, retry_after: float, *, detail: str | None = None) -> None:
         self.retry_after = max(1, math.ceil(retry_after))
         super().__init__(
-            f"Request was throttled. Expected available in {self.retry_after} second"
+            detail
+            or f"Request was throttled. Expected available in {self.retry_after} second"
             f"{'s' if self.retry_after != 1 else ''}.",
             retry_after=self.retry_after,
         )

@@ -46,6 +46,7 @@ class Prediction:
     webhook_events_filter: list[str] | None = None
     deadline: str | None = None
     streamable: bool = False
+    owner: str | None = None  # the room account it belongs to; never in API answers
 
     @property
     def done(self) -> bool:
@@ -110,10 +111,13 @@ class File:
     metadata: dict[str, Any]
     created_at: str
     expires_at: str
+    owner: str | None = None  # the room account it belongs to; never in API answers
 
     def to_json(self, base_url: str) -> dict[str, Any]:
         """The API's file object; `urls.get` is what clients put into prediction inputs."""
-        return {**dataclasses.asdict(self), "urls": {"get": f"{base_url}/v1/files/{self.id}"}}
+        body = dataclasses.asdict(self)
+        del body["owner"]
+        return {**body, "urls": {"get": f"{base_url}/v1/files/{self.id}"}}
 
 
 @dataclasses.dataclass

@@ -21,6 +21,7 @@ from .http import State
 from .models import builtin_models, schema_version_id
 from .models.base import ModelSpec
 from .predictors import build_model
+from .room import Room
 from .store import Store
 from .webhooks import WebhookSender
 
@@ -43,8 +44,17 @@ class Sandbox:
         keepalive: float = KEEPALIVE_SECONDS,
         replay: str | Path | Sequence[str | Path] | None = None,
         replay_fallback: str | None = None,
+        room: Room | None = None,
+        tls_cert: str | Path | None = None,
+        tls_key: str | Path | None = None,
     ) -> None:
+        if (tls_cert is None) != (tls_key is None):
+            raise ValueError("TLS needs both a certificate (tls_cert) and its key (tls_key)")
+        if room is not None and require_token is not None:
+            raise ValueError("a room has its own tokens: drop require_token")
         self.host = host
+        self.room = room
+        self.scheme = "https" if tls_cert is not None else "http"
         self.data_dir = Path(data_dir) if data_dir is not None else None
         self.store = Store(self.data_dir)
         self.random = RandomSource(seed)
@@ -60,7 +70,11 @@ class Sandbox:
             webhooks=self.webhooks,
         )
         self._require_token = require_token
-        self.app = build_app(State(self.engine, require_token=require_token), keepalive=keepalive)
+        if room is not None:
+            self.engine.finish_listeners.append(room.finished)
+        self.app = build_app(
+            State(self.engine, require_token=require_token, room=room), keepalive=keepalive
+        )
         # IPPROTO_TCP explicitly: asyncio enables TCP_NODELAY only on sockets that say TCP, and
         # without it every response waits ~40 ms for the client's delayed ACK (Nagle).
         self._socket = socket.socket(
@@ -82,15 +96,17 @@ class Sandbox:
             http="h11",
             timeout_graceful_shutdown=2,
             timeout_keep_alive=30,
+            ssl_certfile=str(tls_cert) if tls_cert is not None else None,
+            ssl_keyfile=str(tls_key) if tls_key is not None else None,
         )
         self._server = uvicorn.Server(config)
         self._thread: threading.Thread | None = None
 
     @property
     def base_url(self) -> str:
-        """`http://HOST:PORT`, without `/v1` (the Python client adds it; JS wants `.../v1`)."""
+        """`http://HOST:PORT` (https with TLS), without `/v1` (Python adds it; JS wants it)."""
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return f"{self.scheme}://{host}:{self.port}"
 
     @property
     def faults(self) -> Faults:
@@ -135,7 +151,8 @@ class Sandbox:
 
     def __repr__(self) -> str:
         token = ", require_token=[secure]" if self._require_token else ""
-        return f"<Sandbox {self.base_url}{token}>"
+        room = f", room of {len(self.room.roster.accounts())} accounts" if self.room else ""
+        return f"<Sandbox {self.base_url}{token}{room}>"
 
     def start_in_thread(self, timeout: float = 10.0) -> Sandbox:
         """Serve from a daemon thread; returns once the server accepts connections."""
@@ -197,6 +214,9 @@ def start(
     keepalive: float = KEEPALIVE_SECONDS,
     replay: str | Path | Sequence[str | Path] | None = None,
     replay_fallback: str | None = None,
+    room: Room | None = None,
+    tls_cert: str | Path | None = None,
+    tls_key: str | Path | None = None,
 ) -> Sandbox:
     """Start a sandbox in a background thread on 127.0.0.1 (a free port by default).
 
@@ -212,6 +232,9 @@ def start(
             built-ins of the same name and recorded inputs get their recorded results.
         replay_fallback: `"stand-in"` to answer unrecorded inputs with the built-in stand-in
             (when there is one) instead of a 422.
+        room: serve a workshop room (`sandbox.room.Room`): one account per token, isolated.
+        tls_cert: serve HTTPS with this certificate (PEM), with `tls_key`.
+        tls_key: the certificate's private key (PEM).
     """
     sandbox = Sandbox(
         host=host,
@@ -223,5 +246,8 @@ def start(
         keepalive=keepalive,
         replay=replay,
         replay_fallback=replay_fallback,
+        room=room,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
     )
     return sandbox.start_in_thread()

@@ -91,29 +91,36 @@ class Store:
         return Prediction.from_row(json.loads(row[0])) if row else None
 
     def list_predictions(
-        self, cursor: tuple[str, int] | None = None
+        self, cursor: tuple[str, int] | None = None, *, owner: str | None = None
     ) -> tuple[list[Prediction], str | None, str | None]:
-        """One page, newest first, with the next and previous cursors."""
+        """One page, newest first, with the next and previous cursors.
+
+        With `owner`, only that room account's predictions (pages and cursors included).
+        """
+        mine = "(? IS NULL OR json_extract(body, '$.owner') = ?)"
+        who = (owner, owner)
         with self._cursor() as cur:
             if cursor and cursor[0] == "after":
                 rows = cur.execute(
-                    "SELECT seq, body FROM predictions WHERE seq > ? ORDER BY seq ASC LIMIT ?",
-                    (cursor[1], PAGE_SIZE + 1),
+                    f"SELECT seq, body FROM predictions WHERE seq > ? AND {mine} "
+                    "ORDER BY seq ASC LIMIT ?",
+                    (cursor[1], *who, PAGE_SIZE + 1),
                 ).fetchall()
                 more_newer = len(rows) > PAGE_SIZE
                 rows = list(reversed(rows[:PAGE_SIZE]))
                 more_older = (
                     bool(rows)
                     and cur.execute(
-                        "SELECT 1 FROM predictions WHERE seq < ? LIMIT 1", (rows[-1][0],)
+                        f"SELECT 1 FROM predictions WHERE seq < ? AND {mine} LIMIT 1",
+                        (rows[-1][0], *who),
                     ).fetchone()
                 )
             else:
                 before = cursor[1] if cursor else None
                 rows = cur.execute(
-                    "SELECT seq, body FROM predictions WHERE (? IS NULL OR seq < ?) "
+                    f"SELECT seq, body FROM predictions WHERE (? IS NULL OR seq < ?) AND {mine} "
                     "ORDER BY seq DESC LIMIT ?",
-                    (before, before, PAGE_SIZE + 1),
+                    (before, before, *who, PAGE_SIZE + 1),
                 ).fetchall()
                 more_older = len(rows) > PAGE_SIZE
                 rows = rows[:PAGE_SIZE]
@@ -121,7 +128,8 @@ class Store:
                     bool(rows)
                     and before is not None
                     and cur.execute(
-                        "SELECT 1 FROM predictions WHERE seq > ? LIMIT 1", (rows[0][0],)
+                        f"SELECT 1 FROM predictions WHERE seq > ? AND {mine} LIMIT 1",
+                        (rows[0][0], *who),
                     ).fetchone()
                 )
         items = [Prediction.from_row(json.loads(body)) for _, body in rows]
@@ -162,10 +170,14 @@ class Store:
             row = cur.execute("SELECT content FROM files WHERE id = ?", (file_id,)).fetchone()
         return bytes(row[0]) if row else None
 
-    def list_files(self) -> list[File]:
-        """All files, newest first."""
+    def list_files(self, *, owner: str | None = None) -> list[File]:
+        """All files (or a room account's), newest first."""
         with self._cursor() as cur:
-            rows = cur.execute("SELECT body FROM files ORDER BY seq DESC").fetchall()
+            rows = cur.execute(
+                "SELECT body FROM files WHERE (? IS NULL OR json_extract(body, '$.owner') = ?) "
+                "ORDER BY seq DESC",
+                (owner, owner),
+            ).fetchall()
         return [File(**json.loads(body)) for (body,) in rows]
 
     def delete_file(self, file_id: str) -> bool:
@@ -190,10 +202,13 @@ class Store:
             ).fetchone()
         return Deployment(**json.loads(row[0])) if row else None
 
-    def list_deployments(self) -> list[Deployment]:
-        """All deployments, by name."""
+    def list_deployments(self, *, owner: str | None = None) -> list[Deployment]:
+        """All deployments (or one account's), by name."""
         with self._cursor() as cur:
-            rows = cur.execute("SELECT body FROM deployments ORDER BY owner, name").fetchall()
+            rows = cur.execute(
+                "SELECT body FROM deployments WHERE (? IS NULL OR owner = ?) ORDER BY owner, name",
+                (owner, owner),
+            ).fetchall()
         return [Deployment(**json.loads(body)) for (body,) in rows]
 
     def delete_deployment(self, owner: str, name: str) -> bool:

@@ -10,9 +10,9 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from ..errors import InvalidRequest
-from ..http import answer, api, base_url, read_json_object, state
-from ..records import Deployment
+from ..errors import InvalidRequest, ProblemError
+from ..http import account, answer, api, base_url, check_owner, owner, read_json_object, state
+from ..records import Deployment, Prediction
 from ..store import decode_cursor
 from ..webhooks import check_webhook
 from .deployments import find_deployment
@@ -79,15 +79,26 @@ async def _create(
                 '"owner/name" or "owner/name:version".'
             )
         model, by_version = catalog.resolve(version)
-    prediction = current.engine.create(
-        model=model,
-        input=body["input"],
-        by_version=by_version,
-        webhook=webhook,
-        webhook_events_filter=events,
-        cancel_after=cancel_after,
-        deployment=f"{deployment.owner}/{deployment.name}" if deployment else None,
-    )
+    who, room = account(request), current.room
+    try:
+        if room is not None and who is not None:
+            room.admit(who, running=len(current.engine.runs))
+        prediction = current.engine.create(
+            model=model,
+            input=body["input"],
+            by_version=by_version,
+            webhook=webhook,
+            webhook_events_filter=events,
+            cancel_after=cancel_after,
+            deployment=f"{deployment.owner}/{deployment.name}" if deployment else None,
+            owner=owner(request),
+        )
+    except ProblemError as exc:
+        if room is not None and who is not None:
+            room.refused(who, exc.status, exc.detail)
+        raise
+    if room is not None and who is not None:
+        room.created(who, prediction)
     headers = {"Location": f"{base_url(request)}/v1/predictions/{prediction.id}"}
     if wait is not None:
         prediction = await current.engine.wait(prediction.id, wait)
@@ -113,15 +124,26 @@ async def create_deployment_prediction(request: Request) -> Response:
     return await _create(request, deployment=find_deployment(request))
 
 
+def _mine(request: Request) -> Prediction:
+    """The prediction of the path's id, if this caller may see it (else a 404, as if missing)."""
+    prediction_id = request.path_params["id"]
+    prediction = state(request).engine.get(prediction_id)
+    check_owner(
+        request,
+        prediction.owner,
+        f"Prediction {prediction_id!r} not found. List predictions with GET /v1/predictions.",
+    )
+    return prediction
+
+
 async def get_prediction(request: Request) -> Response:
     """predictions.get: the prediction as it is now."""
-    prediction = state(request).engine.get(request.path_params["id"])
-    return answer(prediction.to_json(base_url(request)))
+    return answer(_mine(request).to_json(base_url(request)))
 
 
 async def cancel_prediction(request: Request) -> Response:
     """predictions.cancel: stop a prediction that is still running."""
-    prediction = await state(request).engine.cancel(request.path_params["id"])
+    prediction = await state(request).engine.cancel(_mine(request).id)
     return answer(prediction.to_json(base_url(request)))
 
 
@@ -132,7 +154,9 @@ async def list_predictions(request: Request) -> Response:
     if cursor and (position is None or not 0 <= position[1] < 2**63):  # SQLite INTEGER range
         raise InvalidRequest(f"Cursor {cursor!r} is not valid; follow the next/previous URLs.")
     engine = state(request).engine
-    items, next_cursor, previous_cursor = engine.store.list_predictions(position)
+    items, next_cursor, previous_cursor = engine.store.list_predictions(
+        position, owner=owner(request)
+    )
     base = base_url(request)
     results = [
         engine.get(p.id).to_json(base) if p.id in engine.runs else p.to_json(base) for p in items
@@ -151,8 +175,7 @@ async def list_predictions(request: Request) -> Response:
 async def stream_prediction(request: Request) -> Response:
     """The `urls.stream` server-sent events: output, logs, error, done."""
     engine = state(request).engine
-    prediction_id = request.path_params["id"]
-    engine.get(prediction_id)  # 404 before the stream starts
+    prediction_id = _mine(request).id  # 404 before the stream starts
     if request.method == "HEAD":  # headers only: never hold a connection open for no body
         return Response(media_type="text/event-stream", headers={"Cache-Control": "no-store"})
     events = engine.events(
