@@ -1,6 +1,7 @@
 """The sandbox's API errors, each rendered by the app as `application/problem+json`.
 
 ProblemError                 status, title, detail (what went wrong and what to do)
+├── BadRequest               400 (a missing or malformed query parameter)
 ├── Unauthenticated          401
 ├── Forbidden                403
 ├── NotFound                 404
@@ -41,6 +42,13 @@ class ProblemError(Exception):
         return {}
 
 
+class BadRequest(ProblemError):
+    """A query parameter that is missing or malformed (what the search endpoint answers)."""
+
+    status = 400
+    title = "Bad request"
+
+
 class Unauthenticated(ProblemError):
     """No token, or the wrong one, when the sandbox requires a token."""
 
@@ -52,7 +60,7 @@ class Unauthenticated(ProblemError):
 
 
 class Forbidden(ProblemError):
-    """A valid request this caller may not make (e.g. the room's control plane)."""
+    """An operation on something that is not yours (or a room's control plane, not yours)."""
 
     status = 403
     title = "Forbidden"

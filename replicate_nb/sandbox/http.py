@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
-from .catalog import ACCOUNT
+from .catalog import ACCOUNT, VIEWER
 from .engine import Engine
 from .errors import InvalidRequest, NotFound, PayloadTooLarge, Unauthenticated
 
@@ -67,7 +67,12 @@ def api(handler: Handler, *, auth: bool = True, faults: bool = True) -> Handler:
             if found is None and auth:
                 raise Unauthenticated()
             request.state.account = found
-        elif auth and current.require_token is not None:
+            viewing = VIEWER.set(found.username if found is not None else None)
+            try:
+                return await handler(request)
+            finally:
+                VIEWER.reset(viewing)
+        if auth and current.require_token is not None:
             if not hmac.compare_digest(_token(request).encode(), current.require_token.encode()):
                 raise Unauthenticated()
         return await handler(request)

@@ -72,6 +72,7 @@ class Sandbox:
         self._require_token = require_token
         if room is not None:
             self.engine.finish_listeners.append(room.finished)
+            self.catalog.private_owners = frozenset(a.username for a in room.roster.accounts())
         self.app = build_app(
             State(self.engine, require_token=require_token, room=room), keepalive=keepalive
         )

@@ -91,36 +91,43 @@ class Store:
         return Prediction.from_row(json.loads(row[0])) if row else None
 
     def list_predictions(
-        self, cursor: tuple[str, int] | None = None, *, owner: str | None = None
+        self,
+        cursor: tuple[str, int] | None = None,
+        *,
+        trainings: bool = False,
+        owner: str | None = None,
     ) -> tuple[list[Prediction], str | None, str | None]:
-        """One page, newest first, with the next and previous cursors.
+        """One page of predictions (or of trainings), newest first, with next/previous cursors.
 
-        With `owner`, only that room account's predictions (pages and cursors included).
+        With `owner`, only that room account's (pages and cursors included).
         """
-        mine = "(? IS NULL OR json_extract(body, '$.owner') = ?)"
-        who = (owner, owner)
+        kind = (
+            "(json_extract(body, '$.destination') IS NOT NULL) = ? "
+            "AND (? IS NULL OR json_extract(body, '$.owner') = ?)"
+        )
+        which = (trainings, owner, owner)
         with self._cursor() as cur:
             if cursor and cursor[0] == "after":
                 rows = cur.execute(
-                    f"SELECT seq, body FROM predictions WHERE seq > ? AND {mine} "
+                    f"SELECT seq, body FROM predictions WHERE seq > ? AND {kind} "
                     "ORDER BY seq ASC LIMIT ?",
-                    (cursor[1], *who, PAGE_SIZE + 1),
+                    (cursor[1], *which, PAGE_SIZE + 1),
                 ).fetchall()
                 more_newer = len(rows) > PAGE_SIZE
                 rows = list(reversed(rows[:PAGE_SIZE]))
                 more_older = (
                     bool(rows)
                     and cur.execute(
-                        f"SELECT 1 FROM predictions WHERE seq < ? AND {mine} LIMIT 1",
-                        (rows[-1][0], *who),
+                        f"SELECT 1 FROM predictions WHERE seq < ? AND {kind} LIMIT 1",
+                        (rows[-1][0], *which),
                     ).fetchone()
                 )
             else:
                 before = cursor[1] if cursor else None
                 rows = cur.execute(
-                    f"SELECT seq, body FROM predictions WHERE (? IS NULL OR seq < ?) AND {mine} "
+                    f"SELECT seq, body FROM predictions WHERE (? IS NULL OR seq < ?) AND {kind} "
                     "ORDER BY seq DESC LIMIT ?",
-                    (before, before, *who, PAGE_SIZE + 1),
+                    (before, before, *which, PAGE_SIZE + 1),
                 ).fetchall()
                 more_older = len(rows) > PAGE_SIZE
                 rows = rows[:PAGE_SIZE]
@@ -128,8 +135,8 @@ class Store:
                     bool(rows)
                     and before is not None
                     and cur.execute(
-                        f"SELECT 1 FROM predictions WHERE seq > ? AND {mine} LIMIT 1",
-                        (rows[0][0], *who),
+                        f"SELECT 1 FROM predictions WHERE seq > ? AND {kind} LIMIT 1",
+                        (rows[0][0], *which),
                     ).fetchone()
                 )
         items = [Prediction.from_row(json.loads(body)) for _, body in rows]

@@ -56,19 +56,20 @@ def _cancel_after(request: Request) -> float | None:
     return seconds
 
 
-async def _create(
-    request: Request, model_ref: tuple[str, str] | None = None, deployment: Deployment | None = None
-) -> Response:
+async def _start(
+    request: Request, model_ref: tuple[str, str] | None, deployment: Deployment | None
+) -> Prediction:
+    """Read the create request, resolve its model, admit it (a room's limits) and start it."""
     current = state(request)
     catalog = current.engine.catalog
     body = await read_json_object(request)
-    wait = _prefer_wait(request)
     cancel_after = _cancel_after(request)
     if "input" not in body:
         raise InvalidRequest('The request body needs an "input" object, e.g. {"input": {...}}.')
     webhook, events = check_webhook(body.get("webhook"), body.get("webhook_events_filter"))
     if deployment is not None:
-        model, by_version = catalog.version(*deployment.model.split("/"), deployment.version), True
+        model_owner, name = deployment.model.split("/", 1)
+        model, by_version = catalog.version(model_owner, name, deployment.version), True
     elif model_ref is not None:
         model, by_version = catalog.model(*model_ref), False
     else:
@@ -79,23 +80,32 @@ async def _create(
                 '"owner/name" or "owner/name:version".'
             )
         model, by_version = catalog.resolve(version)
+    who = account(request)
+    if current.room is not None and who is not None:
+        current.room.admit(who, running=len(current.engine.runs))
+    return current.engine.create(
+        model=model,
+        input=body["input"],
+        by_version=by_version,
+        webhook=webhook,
+        webhook_events_filter=events,
+        cancel_after=cancel_after,
+        deployment=f"{deployment.owner}/{deployment.name}" if deployment else None,
+        owner=owner(request),
+    )
+
+
+async def _create(
+    request: Request, model_ref: tuple[str, str] | None = None, deployment: Deployment | None = None
+) -> Response:
+    current = state(request)
     who, room = account(request), current.room
     try:
-        if room is not None and who is not None:
-            room.admit(who, running=len(current.engine.runs))
-        prediction = current.engine.create(
-            model=model,
-            input=body["input"],
-            by_version=by_version,
-            webhook=webhook,
-            webhook_events_filter=events,
-            cancel_after=cancel_after,
-            deployment=f"{deployment.owner}/{deployment.name}" if deployment else None,
-            owner=owner(request),
-        )
+        wait = _prefer_wait(request)
+        prediction = await _start(request, model_ref, deployment)
     except ProblemError as exc:
         if room is not None and who is not None:
-            room.refused(who, exc.status, exc.detail)
+            room.refused(who, exc.status, exc.detail)  # the live view: who is stuck, and why
         raise
     if room is not None and who is not None:
         room.created(who, prediction)
@@ -149,24 +159,28 @@ async def cancel_prediction(request: Request) -> Response:
 
 async def list_predictions(request: Request) -> Response:
     """predictions.list: newest first, 100 a page, absolute cursor URLs."""
+    return page(request, trainings=False)
+
+
+def page(request: Request, *, trainings: bool) -> Response:
+    """One page of predictions or trainings, newest first, with absolute cursor URLs."""
     cursor = request.query_params.get("cursor")
     position = decode_cursor(cursor) if cursor else None
     if cursor and (position is None or not 0 <= position[1] < 2**63):  # SQLite INTEGER range
         raise InvalidRequest(f"Cursor {cursor!r} is not valid; follow the next/previous URLs.")
     engine = state(request).engine
     items, next_cursor, previous_cursor = engine.store.list_predictions(
-        position, owner=owner(request)
+        position, trainings=trainings, owner=owner(request)
     )
     base = base_url(request)
+    here = f"{base}/v1/{'trainings' if trainings else 'predictions'}"
     results = [
         engine.get(p.id).to_json(base) if p.id in engine.runs else p.to_json(base) for p in items
     ]
     return answer(
         {
-            "next": f"{base}/v1/predictions?cursor={next_cursor}" if next_cursor else None,
-            "previous": f"{base}/v1/predictions?cursor={previous_cursor}"
-            if previous_cursor
-            else None,
+            "next": f"{here}?cursor={next_cursor}" if next_cursor else None,
+            "previous": f"{here}?cursor={previous_cursor}" if previous_cursor else None,
             "results": results,
         }
     )
