@@ -108,7 +108,7 @@ def test_account__answers_the_attendees_name(room_sb, roster, make_client):
 
 
 def _resources_of(client, server):
-    """What attendee A owns: a prediction still running, a file, a deployment."""
+    """What attendee A owns: a prediction still running, a file, a deployment, a model."""
     running = client.predictions.create(version="sandbox/sleep", input={"seconds": 30})
     done = client.predictions.create(version="replicate/hello-world", input={"text": "mine"})
     done.wait()
@@ -122,6 +122,9 @@ def _resources_of(client, server):
         min_instances=0,
         max_instances=1,
     )
+    client.models.create(
+        owner="attendee-01", name="a-secret-model", visibility="private", hardware="cpu"
+    )
     return running, done, file
 
 
@@ -134,7 +137,11 @@ def _path_for(route: Route, running_id: str, file_id: str) -> list[str]:
     if "{owner}" in path and "/deployments/" in path:
         return [path.replace("{owner}", "attendee-01").replace("{name}", "a-secret-deploy")]
     if "{owner}" in path:
-        return [path.replace("{owner}", "replicate").replace("{name}", "hello-world")]
+        path = path.replace("{version}", "0" * 64)
+        return [
+            path.replace("{owner}", "attendee-01").replace("{name}", "a-secret-model"),
+            path.replace("{owner}", "replicate").replace("{name}", "hello-world"),
+        ]
     return [path.split("{")[0]] if "{" in path else [path]
 
 
@@ -142,7 +149,15 @@ def test_isolation__every_route_hides_another_attendees_work(room_sb, roster, ma
     """B walks every route of the app with A's ids: never sees, cancels or deletes A's work."""
     a = as_user(room_sb, roster, "attendee-01", make_client)
     running, done, file = _resources_of(a, room_sb)
-    secrets = [running.id, done.id, file.id, "a-secret-deploy", "a-secret.png", "mine"]
+    secrets = [
+        running.id,
+        done.id,
+        file.id,
+        "a-secret-deploy",
+        "a-secret.png",
+        "mine",
+        "a-secret-model",
+    ]
     b_headers = {"Authorization": f"Bearer {roster.token('attendee-02')}"}
     walked = 0
     with httpx.Client(
@@ -162,7 +177,7 @@ def test_isolation__every_route_hides_another_attendees_work(room_sb, roster, ma
                     for secret in secrets:
                         if secret not in asked:
                             assert secret not in reply.text, (method, path, secret)
-                    if "{" in route.path and ("{id}" in route.path or "deployments/" in path):
+                    if "{id}" in route.path or "attendee-01/" in path:
                         assert reply.status_code in (404, 422), (method, path, reply.status_code)
     assert walked > 20
     # and A's work is untouched
@@ -170,6 +185,7 @@ def test_isolation__every_route_hides_another_attendees_work(room_sb, roster, ma
     assert a.files.get(file.id).name == "a-secret.png"
     assert a.deployments.get("attendee-01/a-secret-deploy").name == "a-secret-deploy"
     assert {p.id for p in a.predictions.list().results} >= {running.id, done.id}
+    assert a.models.get("attendee-01/a-secret-model").name == "a-secret-model"
     a.predictions.cancel(running.id)
 
 
@@ -372,3 +388,34 @@ def test_tls__serves_https_with_the_given_certificate(tmp_path, roster, make_cli
 def test_tls__needs_both_files():
     with pytest.raises(ValueError, match="both"):
         sandbox.Sandbox(tls_cert="cert.pem")
+
+
+def test_isolation__trainings_and_models_are_their_owners(room_sb, roster, make_client):
+    from tests.sandbox.test_trainings import TRAINER, TRAINER_VERSION, style_zip
+
+    a = as_user(room_sb, roster, "attendee-01", make_client)
+    b = as_user(room_sb, roster, "attendee-02", make_client)
+    a.models.create(owner="attendee-01", name="style", visibility="private", hardware="gpu-h100")
+    with pytest.raises(ReplicateError) as not_yours:
+        b.models.create(owner="attendee-01", name="mine", visibility="private", hardware="cpu")
+    assert not_yours.value.status == 403 and "'attendee-02'" in not_yours.value.detail
+    training = a.trainings.create(
+        model=TRAINER,
+        version=TRAINER_VERSION,
+        input={"input_images": io.BytesIO(style_zip()), "trigger_word": "ZXQ", "steps": 50},
+        destination="attendee-01/style",
+    )
+    for call in (b.trainings.get, b.trainings.cancel):
+        with pytest.raises(ReplicateError) as hidden:
+            call(training.id)
+        assert hidden.value.status == 404
+    assert [t.id for t in b.trainings.list().results] == []
+    with pytest.raises(ReplicateError) as hidden:
+        b.trainings.create(
+            model=TRAINER,
+            version=TRAINER_VERSION,
+            input={"input_images": io.BytesIO(style_zip()), "trigger_word": "ZXQ"},
+            destination="attendee-01/style",
+        )
+    assert hidden.value.status == 404
+    assert [t.id for t in a.trainings.list().results] == [training.id]
