@@ -41,7 +41,7 @@ _HEADERS = {
 
 
 def _page(name: str) -> str:
-    return resources.files(__package__).parent.joinpath("room_page", name).read_text("utf-8")
+    return resources.files("replicate_nb.sandbox").joinpath("room_page", name).read_text("utf-8")
 
 
 def _room(request: Request) -> Room:
