@@ -93,7 +93,9 @@ def workload(base_url: str, roster: Roster, batch: int, tag: str) -> tuple[float
     return time.perf_counter() - started, sum(c[0] for c in counts), sum(c[1] for c in counts)
 
 
-def with_page_open(base_url: str, roster: Roster, batch: int) -> tuple[float, int, int, list[float]]:
+def with_page_open(
+    base_url: str, roster: Roster, batch: int
+) -> tuple[float, int, int, list[float]]:
     """The workload while the live view is open; also the page's update latencies."""
     from playwright.sync_api import sync_playwright
 
@@ -148,10 +150,14 @@ def main() -> int:
             proc.terminate()
             proc.wait(15)
     rate_closed, rate_open = n_closed / closed, n_open / opened
-    print(f"page closed: {n_closed} predictions ({ok_closed} ok) in {closed:.1f} s: "
-          f"{rate_closed:.1f} predictions/s")
-    print(f"page open:   {n_open} predictions ({ok_open} ok) in {opened:.1f} s: "
-          f"{rate_open:.1f} predictions/s")
+    print(
+        f"page closed: {n_closed} predictions ({ok_closed} ok) in {closed:.1f} s: "
+        f"{rate_closed:.1f} predictions/s"
+    )
+    print(
+        f"page open:   {n_open} predictions ({ok_open} ok) in {opened:.1f} s: "
+        f"{rate_open:.1f} predictions/s"
+    )
     print(f"ratio open/closed throughput: {rate_open / rate_closed:.2f}")
     if latencies:
         print(

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from .control import Faults
+from .errors import StartupError
 from .room import INSTRUCTOR, LOW_CREDIT, Limits, Room, Roster
 from .server import Sandbox
 
@@ -208,10 +209,18 @@ def main(argv: list[str] | None = None) -> int:
         for spec in args.model:
             ref, target = _import_model(spec)
             sandbox.register(ref, target, replace=True)
+    except StartupError as exc:  # before listening: a busy or unreadable data directory
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except (ValueError, TypeError, OSError, ImportError, AttributeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"Sandbox listening on {sandbox.base_url}", flush=True)
+    print(
+        f"  replicate 1.x: REPLICATE_BASE_URL={sandbox.base_url}\n"
+        f"  replicate 2.x and JavaScript: REPLICATE_BASE_URL={sandbox.api_url} (with /v1)",
+        flush=True,
+    )
     if room is not None:
         attendees = len(room.roster.accounts()) - 1
         addresses = _shown_hosts(args.host, sandbox.port, sandbox.scheme)

@@ -56,7 +56,35 @@ class Sandbox:
         self.room = room
         self.scheme = "https" if tls_cert is not None else "http"
         self.data_dir = Path(data_dir) if data_dir is not None else None
-        self.store = Store(self.data_dir)
+        self.store = Store(self.data_dir)  # raises StartupError before anything listens
+        try:
+            self._build(
+                port=port,
+                require_token=require_token,
+                faults=faults,
+                seed=seed,
+                keepalive=keepalive,
+                replay=replay,
+                replay_fallback=replay_fallback,
+                tls=(tls_cert, tls_key),
+            )
+        except BaseException:
+            self.store.close()  # release the data directory for the next attempt
+            raise
+
+    def _build(
+        self,
+        *,
+        port: int,
+        require_token: str | None,
+        faults: Any,
+        seed: int | None,
+        keepalive: float,
+        replay: Any,
+        replay_fallback: str | None,
+        tls: tuple[str | Path | None, str | Path | None],
+    ) -> None:
+        host, room, (tls_cert, tls_key) = self.host, self.room, tls
         self.random = RandomSource(seed)
         self.catalog = Catalog(builtin_models())
         if replay is not None:
@@ -108,6 +136,27 @@ class Sandbox:
         """`http://HOST:PORT` (https with TLS), without `/v1` (Python adds it; JS wants it)."""
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{self.scheme}://{host}:{self.port}"
+
+    @property
+    def api_url(self) -> str:
+        """`http://HOST:PORT/v1`: the base URL of replicate 2.x and of the JavaScript client."""
+        return f"{self.base_url}/v1"
+
+    def client_env(self, generation: int = 1) -> dict[str, str]:
+        """The environment variables that point a `replicate` client of `generation` here.
+
+        1.x wants `REPLICATE_BASE_URL` without `/v1`; 2.x (and its `replicate.use`, which reads
+        only the environment) wants it with `/v1`, and needs some token: "sandbox" unless this
+        sandbox requires a token, which is then yours to set (it is never returned).
+        """
+        if generation not in (1, 2):
+            raise ValueError(
+                f"generation must be 1 or 2 (replicate 1.x or 2.x), not {generation!r}"
+            )
+        env = {"REPLICATE_BASE_URL": self.base_url if generation == 1 else self.api_url}
+        if self._require_token is None:
+            env["REPLICATE_API_TOKEN"] = "sandbox"
+        return env
 
     @property
     def faults(self) -> Faults:
@@ -177,11 +226,13 @@ class Sandbox:
     def serve_forever(self) -> None:
         """Serve in this thread until SIGINT or SIGTERM (the CLI), then shut down cleanly.
 
-        uvicorn re-raises the stop signal once it has shut down; the no-op handlers installed
-        here absorb it, so a requested stop exits with status 0 after the bookkeeping is done.
+        uvicorn re-raises the stop signal once it has shut down; the handlers installed here
+        absorb it, so a requested stop exits with status 0 after the bookkeeping is done. They
+        also ask uvicorn to exit, so a signal that arrives before uvicorn installs its own
+        handlers (during startup) still stops the server instead of being lost.
         """
         for stop in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(stop, lambda *_: None)
+            signal.signal(stop, lambda *_: setattr(self._server, "should_exit", True))
         self._server.run(sockets=[self._socket])
         self._close()
 
