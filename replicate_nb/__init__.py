@@ -22,6 +22,7 @@ _HOMES = {
     "async_run_many": "batch",
     "async_stream_text": "display",
     "async_text": "outputs",
+    "async_watch": "card",
     "connect": "connection",
     "disconnect": "connection",
     "estimate": "costs",
@@ -34,6 +35,7 @@ _HOMES = {
     "stream_text": "display",
     "text": "outputs",
     "usage": "spending",
+    "watch": "card",
 }
 
 __all__ = sorted([*_HOMES, "load_ipython_extension"])
