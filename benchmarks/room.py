@@ -29,10 +29,12 @@ from pathlib import Path
 import replicate
 
 from replicate_nb.batch import async_run_many
+from replicate_nb.sandbox.models.hello import HELLO_WORLD
 from replicate_nb.sandbox.room import INSTRUCTOR, Roster
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 POLL = 0.1
+HELLO = f"{HELLO_WORLD.ref}:{HELLO_WORLD.version_id}"  # not an official model: by version
 
 
 def start_room(attendees: int, tokens: Path) -> tuple[subprocess.Popen[str], str]:
@@ -63,9 +65,7 @@ async def attendee(base_url: str, token: str, batch: int, tag: str) -> tuple[int
     client = replicate.Client(token, base_url=base_url)
     client.poll_interval = POLL
     inputs = [{"text": f"{tag}-{i}"} for i in range(batch)]
-    hello = await async_run_many(
-        "replicate/hello-world", inputs, concurrency=4, progress=False, client=client
-    )
+    hello = await async_run_many(HELLO, inputs, concurrency=4, progress=False, client=client)
     image = await async_run_many(
         "black-forest-labs/flux-schnell",
         [{"prompt": f"a lighthouse {tag}", "megapixels": "0.25"}],

@@ -14,8 +14,10 @@ import replicate_nb
 from replicate_nb import Budget, sandbox
 from replicate_nb.connection import disconnect
 from replicate_nb.errors import BudgetExceeded, ReplicateNbError
+from replicate_nb.sandbox.models.hello import HELLO_WORLD
 from replicate_nb.spending import LEDGER
 
+HELLO = f"{HELLO_WORLD.ref}:{HELLO_WORLD.version_id}"  # not official: run by version
 TOKEN = "r8_" + "budgetTEST" + "0123456789abcdefghijkl"  # split: no token in git
 
 
@@ -71,7 +73,7 @@ def test_budget__holds_for_async_run_and_predictions_create():
     with pytest.raises(BudgetExceeded):
         asyncio.run(go())
     with pytest.raises(BudgetExceeded):
-        replicate.predictions.create(version="replicate/hello-world", input={"text": "x"})
+        replicate.predictions.create(version=HELLO, input={"text": "x"})
 
 
 def test_budget__run_many_runs_what_fits_and_reports_the_rest():
@@ -114,9 +116,9 @@ def test_budget__refused_creates_do_not_count():
 
 def test_budget__a_new_connection_starts_a_new_budget():
     replicate_nb.connect(backend="sandbox", budget=Budget(predictions=1))
-    replicate.run("replicate/hello-world", input={"text": "a"})
+    replicate.run(HELLO, input={"text": "a"})
     replicate_nb.connect(backend="sandbox", budget=Budget(predictions=1))
-    replicate.run("replicate/hello-world", input={"text": "b"})
+    replicate.run(HELLO, input={"text": "b"})
 
 
 @pytest.mark.parametrize(

@@ -17,9 +17,12 @@ from replicate.exceptions import ReplicateError
 from starlette.routing import Route
 
 from replicate_nb import sandbox
+from replicate_nb.sandbox.models.hello import HELLO_WORLD
+from replicate_nb.sandbox.models.upscaler import REAL_ESRGAN as UPSCALER
 from replicate_nb.sandbox.room import INSTRUCTOR, LOW_CREDIT, Limits, Room, Roster
 from tests.conftest import close_client
 
+HELLO = f"{HELLO_WORLD.ref}:{HELLO_WORLD.version_id}"  # not official: run by version
 PNG = (
     b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f"
     b"\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00\x00\x00"
@@ -110,7 +113,7 @@ def test_account__answers_the_attendees_name(room_sb, roster, make_client):
 def _resources_of(client, server):
     """What attendee A owns: a prediction still running, a file, a deployment, a model."""
     running = client.predictions.create(version="sandbox/sleep", input={"seconds": 30})
-    done = client.predictions.create(version="replicate/hello-world", input={"text": "mine"})
+    done = client.predictions.create(version=HELLO, input={"text": "mine"})
     done.wait()
     file = client.files.create(io.BytesIO(PNG), filename="a-secret.png")
     model = server.catalog.model("replicate", "hello-world")
@@ -192,8 +195,8 @@ def test_isolation__every_route_hides_another_attendees_work(room_sb, roster, ma
 def test_isolation__lists_show_only_your_own(room_sb, roster, make_client):
     a = as_user(room_sb, roster, "attendee-01", make_client)
     b = as_user(room_sb, roster, "attendee-02", make_client)
-    mine = a.predictions.create(version="replicate/hello-world", input={"text": "a"})
-    theirs = b.predictions.create(version="replicate/hello-world", input={"text": "b"})
+    mine = a.predictions.create(version=HELLO, input={"text": "a"})
+    theirs = b.predictions.create(version=HELLO, input={"text": "b"})
     assert [p.id for p in a.predictions.list().results] == [mine.id]
     assert [p.id for p in b.predictions.list().results] == [theirs.id]
     a.files.create(io.BytesIO(PNG), filename="a.png")
@@ -204,9 +207,7 @@ def test_isolation__another_attendees_file_is_no_model_input(room_sb, roster, ma
     a = as_user(room_sb, roster, "attendee-01", make_client)
     b = as_user(room_sb, roster, "attendee-02", make_client)
     file = a.files.create(io.BytesIO(PNG), filename="a.png")
-    stolen = b.predictions.create(
-        version="nightmareai/real-esrgan", input={"image": file.urls["get"]}
-    )
+    stolen = b.predictions.create(version=UPSCALER.version_id, input={"image": file.urls["get"]})
     stolen.wait()
     assert stolen.status == "failed" and "not found" in stolen.error
 
@@ -240,10 +241,10 @@ def test_limits__low_credit_throttle_per_attendee(roster, make_client):
     with sandbox.start(room=Room(roster, LOW_CREDIT)) as server:
         a = as_user(server, roster, "attendee-01", make_client)
         b = as_user(server, roster, "attendee-02", make_client)
-        a.predictions.create(version="replicate/hello-world", input={"text": "1"})
+        a.predictions.create(version=HELLO, input={"text": "1"})
         reply = httpx.post(
             f"{server.base_url}/v1/predictions",
-            json={"version": "replicate/hello-world", "input": {"text": "2"}},
+            json={"version": HELLO, "input": {"text": "2"}},
             headers={"Authorization": f"Bearer {roster.token('attendee-01')}"},
         )
         assert reply.status_code == 429
@@ -251,7 +252,7 @@ def test_limits__low_credit_throttle_per_attendee(roster, make_client):
         assert body["retry_after"] >= 1 and reply.headers["Retry-After"] == str(body["retry_after"])
         assert "6 requests per minute with a burst of 1" in body["detail"]
         assert body["detail"].startswith("Request was throttled.")
-        b.predictions.create(version="replicate/hello-world", input={"text": "b"})  # not A's limit
+        b.predictions.create(version=HELLO, input={"text": "b"})  # not A's limit
 
 
 def test_limits__room_wide_cap_on_running_predictions(roster, make_client):
@@ -260,10 +261,10 @@ def test_limits__room_wide_cap_on_running_predictions(roster, make_client):
         b = as_user(server, roster, "attendee-02", make_client)
         slow = a.predictions.create(version="sandbox/sleep", input={"seconds": 30})
         with pytest.raises(ReplicateError) as caught:
-            b.predictions.create(version="replicate/hello-world", input={"text": "b"})
+            b.predictions.create(version=HELLO, input={"text": "b"})
         assert caught.value.status == 429 and "whole room" in caught.value.detail
         a.predictions.cancel(slow.id)
-        b.predictions.create(version="replicate/hello-world", input={"text": "b"})
+        b.predictions.create(version=HELLO, input={"text": "b"})
 
 
 def test_room__unchanged_kit_cells_via_the_two_environment_variables(room_sb, roster, monkeypatch):
