@@ -23,10 +23,18 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import hints
 from .control import Faults
-from .errors import InternalError, InvalidRequest, MethodNotAllowed, NotFound, ProblemError
+from .errors import (
+    Forbidden,
+    InternalError,
+    InvalidRequest,
+    MethodNotAllowed,
+    NotFound,
+    ProblemError,
+)
 from .http import (
     RequestGuard,
     State,
+    account,
     answer,
     api,
     base_url,
@@ -35,6 +43,7 @@ from .http import (
     state,
 )
 from .routes import ROUTES
+from .routes import room as room_view
 
 log = logging.getLogger("replicate_nb.sandbox")
 
@@ -42,7 +51,10 @@ KEEPALIVE_SECONDS = 10.0
 
 
 async def faults_endpoint(request: Request) -> Response:
-    """GET or PUT the fault injection settings (control plane for any client)."""
+    """GET or PUT the fault injection settings (control plane; in a room, the instructor's)."""
+    who = account(request)
+    if who is not None and not who.instructor:
+        raise Forbidden("Only the instructor can change the room's fault injection settings.")
     engine = state(request).engine
     if request.method == "PUT":
         body = await read_json_object(request)
@@ -123,6 +135,7 @@ def build_app(state: State, *, keepalive: float = KEEPALIVE_SECONDS) -> Starlett
         Route("/p/{id}", api(prediction_page, faults=False)),
         Route("/_sandbox/faults", api(faults_endpoint, faults=False), methods=["GET", "PUT"]),
         *ROUTES,
+        *room_view.ROUTES,
     ]
     unguarded = [r.path for r in routes if not hasattr(r.endpoint, "access")]
     if unguarded:  # a route must say whether it needs the token or is a capability URL

@@ -130,7 +130,7 @@ class _Context:
         return await self._engine.workers.run(fn, *args)
 
     async def read_file(self, value: str) -> bytes:
-        return self._engine.read_file(value)
+        return self._engine.read_file(value, owner=self._run.prediction.owner)
 
 
 def _json(value: Any) -> str:
@@ -155,12 +155,12 @@ def _check_output(value: Any, what: str) -> None:
     )
 
 
-class _RateLimiter:
-    """A token bucket: `rate` creates per second, bursts of up to max(1, rate)."""
+class TokenBucket:
+    """`rate` creates per second, in bursts of up to `capacity` (default max(1, rate))."""
 
-    def __init__(self, rate: float) -> None:
+    def __init__(self, rate: float, *, capacity: float | None = None) -> None:
         self.rate = rate
-        self.capacity = max(1.0, rate)
+        self.capacity = max(1.0, rate) if capacity is None else capacity
         self.tokens = self.capacity
         self.stamp = time.monotonic()
 
@@ -192,7 +192,8 @@ class Engine:
         self.loop_thread = 0
         self.closing = False
         self._faults = faults
-        self._limiter = _RateLimiter(faults.create_rate_limit) if faults.create_rate_limit else None
+        self.finish_listeners: list[Callable[[Prediction], None]] = []  # e.g. a room's view
+        self._limiter = TokenBucket(faults.create_rate_limit) if faults.create_rate_limit else None
 
     # lifecycle of the engine
     def attach(self) -> None:
@@ -231,7 +232,7 @@ class Engine:
     @faults.setter
     def faults(self, value: Faults) -> None:
         self._faults = value
-        self._limiter = _RateLimiter(value.create_rate_limit) if value.create_rate_limit else None
+        self._limiter = TokenBucket(value.create_rate_limit) if value.create_rate_limit else None
 
     async def before_request(self) -> None:
         """Apply latency and injected errors to an API request (before any work is done)."""
@@ -253,11 +254,13 @@ class Engine:
         cancel_after: float | None = None,
         schema: InputSchema | None = None,
         destination: str | None = None,
+        owner: str | None = None,
     ) -> Prediction:
         """Validate, record and start a prediction; raises before recording anything.
 
         A training is a prediction of its trainer's `train()`: `schema` is then the training
         input schema and `destination` the model it creates a version of (see trainings.py).
+        `owner` is the room account it belongs to (None outside a room).
         """
         schema = schema or self.catalog.input_schema(model)
         problems = schema.validate(input)
@@ -284,6 +287,7 @@ class Engine:
             streamable=schema.output.is_iterator,
             stream_token=self.random.capability() if schema.output.is_iterator else None,
             destination=destination,
+            owner=owner,
         )
         if cancel_after is not None:
             deadline = parse_time(created) + _dt.timedelta(seconds=cancel_after)
@@ -434,14 +438,16 @@ class Engine:
             run.add_event(name, data)
         run.finished.set()
         self.webhooks.notify(prediction, "completed")
+        for listener in self.finish_listeners:
+            listener(prediction)
         self.runs.pop(prediction.id, None)
         self.finished[prediction.id] = run
         while len(self.finished) > FINISHED_RUNS_KEPT:
             self.finished.popitem(last=False)
 
     # files as model inputs
-    def read_file(self, value: str) -> bytes:
-        """The bytes of a `data:` URI or of a file uploaded to this sandbox."""
+    def read_file(self, value: str, *, owner: str | None = None) -> bytes:
+        """The bytes of a `data:` URI or of a file uploaded to this sandbox (by `owner`)."""
         if value.startswith("data:"):
             header, _, payload = value.partition(",")
             try:
@@ -452,7 +458,9 @@ class Engine:
                 raise ValueError(f"could not decode the data: URI ({exc})") from exc
         match = re.search(r"/v1/files/([^/?#]+)", value)
         if match:
-            content = self.store.file_content(match.group(1))
+            file = self.store.get_file(match.group(1))
+            theirs = file is not None and owner is not None and file.owner != owner
+            content = None if theirs else self.store.file_content(match.group(1))
             if content is None:
                 raise ValueError(
                     f"file {match.group(1)!r} was not found in the sandbox's files "

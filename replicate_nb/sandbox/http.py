@@ -17,22 +17,27 @@ import ipaddress
 import json
 import urllib.parse
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .catalog import ACCOUNT, VIEWER
 from .engine import Engine
 from .errors import (
     Forbidden,
     InvalidRequest,
+    NotFound,
     PayloadTooLarge,
     ProblemError,
     Unauthenticated,
     UnsupportedMediaType,
 )
+
+if TYPE_CHECKING:
+    from .room import Account, Room
 
 MAX_FILE_BYTES = 100 * 1024 * 1024
 MAX_JSON_BYTES = 50 * 1024 * 1024
@@ -85,13 +90,20 @@ def _hostname(value: str) -> str:
 
 
 class State:
-    """What the routes need: the engine (with store and catalog), the token and allowed hosts."""
+    """What the routes need: the engine (with store and catalog), the token, the allowed hosts
+    and the room."""
 
     def __init__(
-        self, engine: Engine, *, require_token: str | None, hosts: AllowedHosts | None = None
+        self,
+        engine: Engine,
+        *,
+        require_token: str | None,
+        room: Room | None = None,
+        hosts: AllowedHosts | None = None,
     ) -> None:
         self.engine = engine
         self.require_token = require_token
+        self.room = room
         self.hosts = hosts if hosts is not None else AllowedHosts()
 
 
@@ -129,11 +141,20 @@ def api(handler: Handler, *, capability: bool = False, faults: bool = True) -> H
         current = state(request)
         if faults:
             await current.engine.before_request()
+        if current.room is not None and (not capability or _token(request)):
+            # open routes (stream and download capability URLs) still refuse another
+            # attendee's resource when a token comes with the request, as Python's client sends
+            found = current.room.roster.account(_token(request))
+            if found is None and not capability:
+                raise Unauthenticated()
+            request.state.account = found
+            viewing = VIEWER.set(found.username if found is not None else None)
+            try:
+                return await handler(request)
+            finally:
+                VIEWER.reset(viewing)
         if not capability and current.require_token is not None:
-            scheme, _, token = request.headers.get("authorization", "").partition(" ")
-            if scheme.lower() not in ("bearer", "token") or not hmac.compare_digest(
-                token.strip().encode(), current.require_token.encode()
-            ):
+            if not hmac.compare_digest(_token(request).encode(), current.require_token.encode()):
                 raise Unauthenticated()
         return await handler(request)
 
@@ -198,6 +219,35 @@ def _netloc(url: str) -> str | None:
         return urllib.parse.urlsplit(url).netloc.lower()
     except ValueError:  # e.g. an unclosed IPv6 bracket: not our origin either
         return None
+
+
+def _token(request: Request) -> str:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() in ("bearer", "token") else ""
+
+
+def account(request: Request) -> Account | None:
+    """The room account making the request (None outside a room)."""
+    return getattr(request.state, "account", None)
+
+
+def owner(request: Request) -> str | None:
+    """The username whose resources this request may see (None outside a room: everything)."""
+    found = account(request)
+    return found.username if found is not None else None
+
+
+def account_json(request: Request) -> dict[str, Any]:
+    """`GET /v1/account`'s answer: the room account of the token, else the sandbox's own."""
+    found = account(request)
+    return found.to_json() if found is not None else ACCOUNT
+
+
+def check_owner(request: Request, resource_owner: str | None, missing: str) -> None:
+    """A 404 (`missing`, as if it did not exist) for another room account's resource."""
+    mine = owner(request)
+    if mine is not None and resource_owner != mine:
+        raise NotFound(missing)
 
 
 def _size(limit: int) -> str:

@@ -29,6 +29,7 @@ COVERAGE = Path(__file__).parents[2] / "replicate_nb" / "sandbox" / "COVERAGE.md
 # Routes that answer without the token because their URL is its own credential. A new entry
 # needs a reason; a new route that is neither here nor token-protected fails the walk below.
 CAPABILITY_URLS = {"/v1/streams/{token}"}  # Replicate's stream URLs are capability URLs
+SESSION_PREFIX = "/_room/"  # the room's live view: its own login and session cookie
 SECRET = "sk-live-4f9a0c2e8b7d"  # shaped like a key, not a real one
 MASK = "**********"
 
@@ -261,8 +262,10 @@ def _url(route: Route, values: dict[str, str]) -> str:
 def test_every_route_declares_its_access(locked):
     server, _ = locked
     access = {(r.path, m): getattr(r.endpoint, "access", None) for r, m in _walk(server)}
-    assert set(access.values()) <= {"token", "capability"}, access
+    assert set(access.values()) <= {"token", "capability", "session"}, access
     assert {path for (path, _), kind in access.items() if kind == "capability"} == CAPABILITY_URLS
+    sessions = {path for (path, _), kind in access.items() if kind == "session"}
+    assert all(path.startswith(SESSION_PREFIX) for path in sessions), sessions
 
 
 def test_every_route_needs_the_token(locked):
@@ -271,7 +274,7 @@ def test_every_route_needs_the_token(locked):
     open_routes = []
     with httpx.Client(base_url=server.base_url, timeout=10) as anonymous:
         for route, method in _walk(server):
-            if route.path in CAPABILITY_URLS:
+            if route.path in CAPABILITY_URLS or route.path.startswith(SESSION_PREFIX):
                 continue
             url = _url(route, values)
             for headers in ({}, {"Authorization": "Bearer wrong"}):
