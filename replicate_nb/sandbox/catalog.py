@@ -12,7 +12,14 @@ import threading
 from typing import Any
 
 from .. import schema as cog_schema
-from .errors import Conflict, Forbidden, InvalidRequest, InvalidVersion, NotFound
+from .errors import (
+    Conflict,
+    Forbidden,
+    InvalidRequest,
+    InvalidVersion,
+    ModelNeedsVersion,
+    NotFound,
+)
 from .models.base import ModelSpec, PredictContext
 from .records import now
 
@@ -73,7 +80,13 @@ class Catalog:
     def add(
         self, model: ModelSpec, *, replace: bool = False, collection: str | None = None
     ) -> None:
-        """Serve a model with its one version; `replace=True` swaps one of the same name."""
+        """Serve a model with its one version; `replace=True` swaps one of the same name.
+
+        Publication is atomic for readers on other threads (`register()` racing traffic): the
+        schema is parsed first and the model becomes visible last, so a request never finds a
+        model without its schema.
+        """
+        parsed = self._parse(model) if model.has_version else None
         with self._lock:
             if model.ref in self._models and not replace:
                 raise Conflict(f"A model named {model.ref!r} already exists in this sandbox.")
@@ -81,19 +94,23 @@ class Catalog:
                 self._unindex(old)
             if model.readme is None and model.has_version:
                 model.readme = f"# {model.ref}\n\n{model.description}\n"
-            self._models[model.ref] = model
             self._versions[model.ref] = []
-            if model.has_version:
-                self._push(model)
+            if parsed is not None:
+                self._push(model, parsed)
+            else:
+                self._models[model.ref] = model
             if collection:
                 self._collections.setdefault(collection, [])
                 if model.ref not in self._collections[collection]:
                     self._collections[collection].append(model.ref)
 
-    def _push(self, version: ModelSpec) -> None:
-        self._schemas[version.version_id] = cog_schema.parse(
-            version.openapi_schema, cog_version=version.cog_version
-        )
+    @staticmethod
+    def _parse(version: ModelSpec) -> cog_schema.InputSchema:
+        return cog_schema.parse(version.openapi_schema, cog_version=version.cog_version)
+
+    def _push(self, version: ModelSpec, parsed: cog_schema.InputSchema | None = None) -> None:
+        """Index a version; what readers look up first (the model) is set last."""
+        self._schemas[version.version_id] = parsed or self._parse(version)
         self._by_version[version.version_id] = version
         self._versions[version.ref].append(version)
         self._models[version.ref] = version
@@ -113,9 +130,26 @@ class Catalog:
         if found is None:
             raise NotFound(
                 f"Model {owner}/{name} not found in the sandbox. Known models: "
-                f"{', '.join(sorted(self._models))}."
+                f"{', '.join(sorted(m.ref for m in self.models()))}."
             )
         return found
+
+    def by_name(self, owner: str, name: str) -> ModelSpec:
+        """A model run by `owner/name` alone: official models, and models only the sandbox has.
+
+        Raises:
+            ModelNeedsVersion: any other model (api.replicate.com answers 404 for it too).
+        """
+        if ":" in name:
+            raise NotFound(
+                f"The requested resource could not be found: {owner}/{name} names a version; "
+                'run a version with POST /v1/predictions and {"version": "<version id>"}.'
+            )
+        model = self.model(owner, name)
+        self.input_schema(model)  # a model with no version yet: nothing to run
+        if not model.runs_by_name:
+            raise ModelNeedsVersion(model.ref, model.pinned_ref)
+        return model
 
     def versions(self, owner: str, name: str) -> list[ModelSpec]:
         """A model's versions, newest first."""
@@ -133,14 +167,15 @@ class Catalog:
     def resolve(self, ref: str) -> tuple[ModelSpec, bool]:
         """The model named by a create's `version` field, and whether a version id was given.
 
-        Accepts a bare version id, `owner/name` or `owner/name:version`.
+        Accepts a bare version id, `owner/name:version`, or `owner/name` of a model that runs
+        by name (see `by_name`).
         """
         if "/" in ref:
             base, _, version_id = ref.partition(":")
             owner, _, name = base.partition("/")
-            model = self.model(owner, name)
             if not version_id:
-                return model, False
+                return self.by_name(owner, name), False
+            model = self.model(owner, name)
             found = self._by_version.get(version_id)
             if found is None or found.ref != model.ref:
                 raise InvalidVersion(ref)

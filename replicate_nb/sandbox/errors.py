@@ -5,6 +5,7 @@ ProblemError                 status, title, detail (what went wrong and what to 
 ├── Unauthenticated          401
 ├── Forbidden                403
 ├── NotFound                 404
+│   └── ModelNeedsVersion    404, `owner/name` of a model that is not official
 ├── MethodNotAllowed         405
 ├── Conflict                 409
 ├── PayloadTooLarge          413
@@ -13,7 +14,15 @@ ProblemError                 status, title, detail (what went wrong and what to 
 ├── InvalidInput             422 with `invalid_fields`
 ├── InvalidVersion           422
 ├── RateLimited              429 with `Retry-After`
-└── InjectedFault            5xx, only under fault injection
+├── InjectedFault            5xx, only under fault injection
+└── InternalError            500, an unexpected error (a bug), logged with its traceback
+
+StartupError (RuntimeError)  the sandbox cannot start; raised before it listens
+├── DataDirInUse             another sandbox holds the data directory's lock
+└── DatabaseUnreadable       `sandbox.sqlite3` is corrupt, truncated or not a database
+
+ModelOutputError (ValueError)   a model's output or log that JSON cannot carry
+WorkersExhausted (RuntimeError) every worker thread is held by cancelled, uninterruptible code
 """
 
 from __future__ import annotations
@@ -71,6 +80,20 @@ class NotFound(ProblemError):
 
     status = 404
     title = "Not found"
+
+
+class ModelNeedsVersion(NotFound):
+    """A model named without a version that is not official: Replicate runs it only by version.
+
+    The detail starts with the real API's text for this case and then names the ref to use.
+    """
+
+    def __init__(self, ref: str, pinned: str) -> None:
+        super().__init__(
+            f"The requested resource could not be found. {ref} is not an official model, so "
+            f"only a version of it runs: use {pinned!r}. (Only official models run by name; "
+            "find a model's version with models.get(...).latest_version.id or on its API tab.)"
+        )
 
 
 class MethodNotAllowed(ProblemError):
@@ -162,3 +185,50 @@ class InjectedFault(ProblemError):
             "The sandbox injected this error on purpose (faults.error_rate); nothing was changed. "
             "Retry the request."
         )
+
+
+class InternalError(ProblemError):
+    """An unexpected error inside the sandbox: a bug, answered as problem+json, never a crash."""
+
+    status = 500
+    title = "Internal error"
+
+    def __init__(self, exc: BaseException) -> None:
+        super().__init__(
+            f"The sandbox hit an unexpected error ({type(exc).__name__}: {exc}). The connection "
+            "stays usable; please report this with the sandbox's log."
+        )
+
+
+class StartupError(RuntimeError):
+    """The sandbox cannot start; the message says why and what to do (raised before listening)."""
+
+
+class DataDirInUse(StartupError):
+    """Another sandbox (this process or another) serves the same data directory."""
+
+    def __init__(self, data_dir: str, holder: str) -> None:
+        super().__init__(
+            f"the data directory {data_dir} is in use by another sandbox ({holder}); stop that "
+            "sandbox first, or pass another data_dir / --data-dir"
+        )
+
+
+class DatabaseUnreadable(StartupError):
+    """The data directory's database cannot be read (corrupt, truncated or not SQLite)."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(
+            f"{path} cannot be read ({reason}); move it aside (e.g. rename it to "
+            f"{path}.broken) to start with an empty sandbox, or restore it from a backup"
+        )
+
+
+class ModelOutputError(ValueError):
+    """A model returned or streamed a value JSON cannot carry (NaN, infinity, a lone surrogate)."""
+
+    log_traceback = False  # the message says all; the prediction's logs stay the model's own
+
+
+class WorkersExhausted(RuntimeError):
+    """No worker thread is free: all are held by cancelled code that cannot be interrupted."""

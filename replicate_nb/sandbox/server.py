@@ -15,6 +15,7 @@ import uvicorn
 from . import replay as replaying
 from .app import KEEPALIVE_SECONDS, build_app
 from .catalog import Catalog
+from .connections import GuardedH11Protocol
 from .control import Faults, RandomSource
 from .engine import Engine
 from .http import State
@@ -23,6 +24,24 @@ from .models.base import ModelSpec
 from .predictors import build_model
 from .store import Store
 from .webhooks import WebhookSender
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, ending the engine's runs and streams before it waits for connections.
+
+    uvicorn waits (up to `timeout_graceful_shutdown`) for open responses before the app's
+    lifespan shutdown runs, and then cancels them with a traceback; an open event stream would
+    hold every stop for that long. Stopping the runs first sends each stream its `done` event.
+    """
+
+    def __init__(self, config: uvicorn.Config, engine: Engine) -> None:
+        super().__init__(config)
+        self._engine = engine
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        """End runs and streams, then shut down as uvicorn does."""
+        await self._engine.shutdown()
+        await super().shutdown(sockets)
 
 
 class Sandbox:
@@ -46,7 +65,33 @@ class Sandbox:
     ) -> None:
         self.host = host
         self.data_dir = Path(data_dir) if data_dir is not None else None
-        self.store = Store(self.data_dir)
+        self.store = Store(self.data_dir)  # raises StartupError before anything listens
+        try:
+            self._build(
+                port=port,
+                require_token=require_token,
+                faults=faults,
+                seed=seed,
+                keepalive=keepalive,
+                replay=replay,
+                replay_fallback=replay_fallback,
+            )
+        except BaseException:
+            self.store.close()  # release the data directory for the next attempt
+            raise
+
+    def _build(
+        self,
+        *,
+        port: int,
+        require_token: str | None,
+        faults: Any,
+        seed: int | None,
+        keepalive: float,
+        replay: Any,
+        replay_fallback: str | None,
+    ) -> None:
+        host = self.host
         self.random = RandomSource(seed)
         self.catalog = Catalog(builtin_models())
         if replay is not None:
@@ -79,11 +124,11 @@ class Sandbox:
             access_log=False,
             lifespan="on",
             loop="asyncio",
-            http="h11",
+            http=GuardedH11Protocol,  # h11 plus a request-head timeout and a connection cap
             timeout_graceful_shutdown=2,
             timeout_keep_alive=30,
         )
-        self._server = uvicorn.Server(config)
+        self._server = _Server(config, self.engine)
         self._thread: threading.Thread | None = None
 
     @property
@@ -180,11 +225,13 @@ class Sandbox:
     def serve_forever(self) -> None:
         """Serve in this thread until SIGINT or SIGTERM (the CLI), then shut down cleanly.
 
-        uvicorn re-raises the stop signal once it has shut down; the no-op handlers installed
-        here absorb it, so a requested stop exits with status 0 after the bookkeeping is done.
+        uvicorn re-raises the stop signal once it has shut down; the handlers installed here
+        absorb it, so a requested stop exits with status 0 after the bookkeeping is done. They
+        also ask uvicorn to exit, so a signal that arrives before uvicorn installs its own
+        handlers (during startup) still stops the server instead of being lost.
         """
         for stop in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(stop, lambda *_: None)
+            signal.signal(stop, lambda *_: setattr(self._server, "should_exit", True))
         self._server.run(sockets=[self._socket])
         self._close()
 
