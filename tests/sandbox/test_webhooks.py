@@ -174,12 +174,12 @@ def test_a_receiver_that_never_answers_delays_no_other_receiver(
     silent_url = f"http://127.0.0.1:{silent.getsockname()[1]}/hook"
     try:
         for i in range(120):
-            fresh_client.models.predictions.create(
-                model="replicate/hello-world", input={"text": f"s{i}"}, webhook=silent_url
+            fresh_client.predictions.create(
+                version=HELLO, input={"text": f"s{i}"}, webhook=silent_url
             )
         ids = {
-            fresh_client.models.predictions.create(
-                model="replicate/hello-world",
+            fresh_client.predictions.create(
+                version=HELLO,
                 input={"text": f"g{i}"},
                 webhook=receiver.url,
                 webhook_events_filter=["completed"],
@@ -221,8 +221,8 @@ def test_completed_is_retried_then_dropped_with_a_warning_naming_it(
     monkeypatch.setattr(webhooks, "RETRY_DELAYS", (0.01, 0.02))
     failing = _Failing()
     try:
-        prediction = fresh_client.models.predictions.create(
-            model="replicate/hello-world", input={"text": "a"}, webhook=failing.url
+        prediction = fresh_client.predictions.create(
+            version=HELLO, input={"text": "a"}, webhook=failing.url
         )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and not any(
