@@ -4,6 +4,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 JS_STAMP := tests/js/node_modules/.installed-stamp
+# The next client generation, for the contract tests only (the kit stays on 1.x): its own venv,
+# this package installed without its `replicate` pin, its other dependencies from pyproject.toml.
+CLIENT2X := replicate==2.0.0b4
+VENV2X := .venv-2x
+STAMP2X := $(VENV2X)/.installed-stamp
 
 .PHONY: lab test lint bench notebooks exercises clean
 
@@ -13,6 +18,14 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[lab,test]"
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $(STAMP)
+
+$(STAMP2X): pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV2X)
+	$(VENV2X)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV2X)/bin/python -c "import tomllib; deps = tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']; print('\n'.join(d for d in deps if not d.startswith('replicate')))" > $(VENV2X)/requirements.txt
+	$(VENV2X)/bin/python -m pip install --quiet --pre "$(CLIENT2X)" pytest -r $(VENV2X)/requirements.txt
+	$(VENV2X)/bin/python -m pip install --quiet --no-deps -e .
+	touch $(STAMP2X)
 
 $(JS_STAMP): tests/js/package.json tests/js/package-lock.json
 	cd tests/js && npm ci --no-audit --no-fund --silent
@@ -26,10 +39,11 @@ lab: $(STAMP)
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg --nbval-cell-timeout 120
 KIT := notebooks/[0-9]*.ipynb notebooks/solutions
 
-test: $(STAMP) $(JS_STAMP)
+test: $(STAMP) $(JS_STAMP) $(STAMP2X)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest
+	$(VENV2X)/bin/python -m pytest --confcutdir=tests/client2x tests/client2x
 	$(PY) -m pytest $(NBVAL) -o addopts="--strict-markers -p no:cacheprovider" $(KIT)
 
 notebooks: $(STAMP)
@@ -52,4 +66,4 @@ bench: $(STAMP)
 	$(PY) benchmarks/sandbox.py
 
 clean:
-	rm -rf $(VENV) build tests/js/node_modules
+	rm -rf $(VENV) $(VENV2X) build tests/js/node_modules

@@ -130,6 +130,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"Sandbox listening on {sandbox.base_url}", flush=True)
+    print(
+        f"  replicate 1.x: REPLICATE_BASE_URL={sandbox.base_url}\n"
+        f"  replicate 2.x and JavaScript: REPLICATE_BASE_URL={sandbox.api_url} (with /v1)",
+        flush=True,
+    )
     sandbox.serve_forever()
     return 0
 
