@@ -9,7 +9,6 @@ produces them.
 
 from __future__ import annotations
 
-import base64
 import io
 import re
 from collections.abc import AsyncIterable, Iterator, Mapping
@@ -26,6 +25,7 @@ from replicate.helpers import FileOutput
 from replicate.prediction import Prediction
 from replicate.stream import ServerSentEvent
 
+from replicate_nb import _datauri
 from replicate_nb.aio import loop_client, run_sync
 from replicate_nb.connection import current_client
 from replicate_nb.outputs import is_file_ref, read_output, text
@@ -255,7 +255,7 @@ def _file(value: FileOutput | str | bytes) -> _Shown:
 def _media(data: bytes, mime: str, href: str | None) -> _Shown:
     label = describe(data, mime)
     kind, _, subtype = mime.partition("/")
-    src = f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+    src = _datauri.encode(data, mime)
     if subtype not in _BROWSER.get(kind, ()):
         name = "output" + _EXTENSIONS.get(mime, ".bin")
         html = (

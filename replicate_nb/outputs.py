@@ -7,19 +7,16 @@ The official client hands back token lists, generators, async iterators, `FileOu
 
 from __future__ import annotations
 
-import base64
-import binascii
 import inspect
 import json
 from collections.abc import AsyncIterable, Iterable, Mapping
 from typing import Any
-from urllib.parse import unquote_to_bytes
 
 import filetype
 import httpx
 from replicate.helpers import FileOutput
 
-from replicate_nb import _sdk
+from replicate_nb import _datauri, _sdk
 from replicate_nb.aio import run_sync
 
 OCTET_STREAM = "application/octet-stream"
@@ -130,8 +127,9 @@ def read_output(value: FileOutput | str | bytes) -> tuple[bytes, str]:
         data = bytes(value)
         return data, sniff(data)
     if isinstance(value, str):
-        if value.startswith("data:"):
-            return _decode_data_uri(value)
+        if value.startswith(_datauri.PREFIX):
+            data = _datauri.decode(value)
+            return data, _prefer_content(data, _datauri.media_type(value))
         if value.startswith(("https:", "http:")):
             data, declared = download(value)
             return data, _prefer_content(data, declared)
@@ -147,21 +145,6 @@ def is_file_ref(value: Any) -> bool:
     return isinstance(value, FileOutput) or (
         isinstance(value, str) and value.startswith(("data:", "https:", "http:"))
     )
-
-
-def _decode_data_uri(uri: str) -> tuple[bytes, str]:
-    header, sep, payload = uri[len("data:") :].partition(",")
-    if not sep:
-        raise ValueError(f"not a data: URI (no comma): {uri[:40]!r}")
-    params = header.split(";")
-    if params[-1] == "base64":
-        try:
-            data = base64.b64decode(payload, validate=False)
-        except binascii.Error as e:
-            raise ValueError(f"the data: URI {uri[:40]!r}… is not valid base64: {e}") from e
-    else:
-        data = unquote_to_bytes(payload)
-    return data, _prefer_content(data, params[0])
 
 
 def download(url: str, *, transport: httpx.BaseTransport | None = None) -> tuple[bytes, str]:

@@ -8,19 +8,17 @@ readers can follow from the start, and webhook deliveries are triggered from the
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import datetime as _dt
 import json
 import re
 import threading
 import time
 import traceback
-import urllib.parse
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+from .. import _datauri
 from ..schema import InputSchema, problem_detail
 from .catalog import Catalog
 from .control import Faults, RandomSource
@@ -386,13 +384,10 @@ class Engine:
     # files as model inputs
     def read_file(self, value: str) -> bytes:
         """The bytes of a `data:` URI or of a file uploaded to this sandbox."""
-        if value.startswith("data:"):
-            header, _, payload = value.partition(",")
+        if value.startswith(_datauri.PREFIX):
             try:
-                if header.endswith(";base64"):
-                    return base64.b64decode(payload, validate=False)
-                return urllib.parse.unquote_to_bytes(payload)
-            except (binascii.Error, ValueError) as exc:
+                return _datauri.decode(value)
+            except ValueError as exc:
                 raise ValueError(f"could not decode the data: URI ({exc})") from exc
         match = re.search(r"/v1/files/([^/?#]+)", value)
         if match:
