@@ -10,12 +10,22 @@ import importlib
 from typing import Any
 
 _HOMES = {
+    "BackendError": "errors",
+    "BatchInputError": "errors",
     "BatchResults": "results",
     "ConcatenateIterator": "inputs",
+    "EventLoopError": "errors",
+    "FormError": "errors",
     "Input": "inputs",
+    "InvalidArgument": "errors",
+    "InvalidArgumentType": "errors",
+    "InvalidModelRef": "errors",
     "ModelForm": "forms",
+    "PredictionTimeout": "errors",
+    "ReplicateNbError": "errors",
     "RunResult": "results",
     "Secret": "inputs",
+    "UnsupportedClient": "errors",
     "allow_nested_asyncio": "aio",
     "async_run_many": "batch",
     "async_stream_text": "display",

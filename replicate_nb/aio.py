@@ -21,7 +21,7 @@ from typing import Any, ParamSpec, TypeVar, overload
 import replicate
 
 from . import _sdk
-from .errors import EventLoopError
+from .errors import EventLoopError, InvalidArgumentType
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -151,7 +151,7 @@ def run_sync(obj: Callable[P, Coroutine[Any, Any, T]] | Awaitable[T]) -> Callabl
         return _twin(obj)
     if inspect.isawaitable(obj):
         return _run(obj)
-    raise TypeError(
+    raise InvalidArgumentType(
         f"run_sync() takes a coroutine or an async def function, not {obj!r}; "
         "call the async function first (run_sync(f(...))) or pass f itself."
     )

@@ -41,7 +41,13 @@ from . import _sdk
 from ._lost import Claims, Send
 from .aio import run_sync
 from .connection import current_client
-from .errors import BatchInputError, InvalidModelRef, PredictionTimeout
+from .errors import (
+    BatchInputError,
+    InvalidArgument,
+    InvalidArgumentType,
+    InvalidModelRef,
+    PredictionTimeout,
+)
 from .results import BatchResults, RunResult
 
 T = TypeVar("T")
@@ -131,7 +137,7 @@ def _check_json(index: int, payload: dict[str, Any]) -> None:
         try:
             json.dumps(value)
         except (TypeError, ValueError):
-            raise TypeError(
+            raise InvalidArgumentType(
                 f"inputs[{index}][{name!r}] is a {type(value).__name__}, which JSON cannot "
                 "encode; pass a str, number, bool, None, list, dict, file or Path"
             ) from None
@@ -396,11 +402,13 @@ async def async_run_many(
         if not isinstance(item, Mapping):
             raise BatchInputError(index, item)
     if concurrency < 1:
-        raise ValueError(f"concurrency must be at least 1, got {concurrency!r}")
+        raise InvalidArgument(f"concurrency must be at least 1, got {concurrency!r}")
     if timeout is not None and timeout <= 0:
-        raise ValueError(f"timeout must be a positive number of seconds or None, got {timeout!r}")
+        raise InvalidArgument(
+            f"timeout must be a positive number of seconds or None, got {timeout!r}"
+        )
     if retries < 0:
-        raise ValueError(f"retries must be 0 or more, got {retries!r}")
+        raise InvalidArgument(f"retries must be 0 or more, got {retries!r}")
     from tqdm.auto import tqdm
 
     started = time.monotonic()

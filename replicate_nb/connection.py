@@ -25,7 +25,7 @@ import replicate
 from replicate.exceptions import ReplicateError
 
 from replicate_nb import _sdk
-from replicate_nb.errors import BackendError
+from replicate_nb.errors import BackendError, InvalidArgument, InvalidArgumentType
 
 if TYPE_CHECKING:
     from replicate_nb.sandbox import Sandbox
@@ -249,7 +249,7 @@ def _connect(
     token_source: str | None = None,
 ) -> ConnectedClient:
     if backend not in ("auto", "sandbox", "replicate"):
-        raise ValueError(f"backend must be 'auto', 'sandbox' or 'replicate', got {backend!r}")
+        raise InvalidArgument(f"backend must be 'auto', 'sandbox' or 'replicate', got {backend!r}")
     env: Mapping[str, str] = os.environ if trust_env else {}
     source = token_source
     if token is None and backend != "sandbox" and trust_env:
@@ -260,14 +260,14 @@ def _connect(
         backend = "replicate" if token else "sandbox"
     if backend == "sandbox":
         if base_url is not None:
-            raise ValueError(
+            raise InvalidArgument(
                 "base_url is for backend='replicate'; a sandbox picks its own "
                 "(pass port=... to choose the port)"
             )
         client = _sandbox_client(token, sandbox_options)
     else:
         if sandbox_options:
-            raise TypeError(
+            raise InvalidArgumentType(
                 f"sandbox options {sorted(sandbox_options)} only apply to "
                 "backend='sandbox' (with backend='auto' a token selects the real API)"
             )
