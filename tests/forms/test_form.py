@@ -210,9 +210,9 @@ def test_reset_button_restores_defaults():
 
 def test_code_tabs_show_three_languages_highlighted_and_follow_edits():
     f = ModelForm(SDXL_SCHEMA, model=SDXL, version="abc")
-    views, copy = f.code_tabs.views, f.code_tabs.copy
-    assert views["Python"].value == ""  # rendered only once the Code tab is opened
+    assert f._code_tabs is None  # built only once the Code tab is opened
     f.tabs.selected_index = 1
+    views, copy = f.code_tabs.views, f.code_tabs.copy
     f.set(seed=11)
     assert f.code_tabs.get_title(0) == "Python" and list(views) == ["Python", "JavaScript", "HTTP"]
     for language in views:
