@@ -21,6 +21,7 @@ from replicate.prediction import Predictions
 from replicate_nb.connection import connect, disconnect
 from replicate_nb.errors import FormError, InvalidModelRef, ReplicateNbError
 from replicate_nb.forms import ModelForm, form
+from replicate_nb.forms.front import RunKeys
 from replicate_nb.forms.private_fields import SecretField
 from replicate_nb.inputs import Input, Secret
 from replicate_nb.schema import parse
@@ -622,3 +623,18 @@ def test_secret_validation_messages_never_quote_the_secret():
     f.set(key=SENTINEL)
     assert f.errors == {"key": "Must be at least 40 characters long"}
     assert SENTINEL not in every_widget_state()
+
+
+def test_ctrl_enter_from_the_browser_runs_the_form_unless_it_is_invalid(client):
+    async def scenario():
+        f = form("black-forest-labs/flux-schnell", client=client)
+        keys = next(
+            w for w in f.children[1].children[0].children[1].children if isinstance(w, RunKeys)
+        )
+        keys._received(keys, {"event": "run"}, [])  # Ctrl+Enter with the prompt still blank
+        assert f.task is None and f.button.disabled and "prompt" in f.reason.value
+        f.set(prompt="a fox", num_outputs=1)
+        keys._received(keys, {"event": "run"}, [])
+        return await f.task
+
+    assert asyncio.run(scenario()).status == "succeeded"

@@ -9,6 +9,8 @@ import sys
 import httpx
 import pytest
 
+from tests.conftest import HELLO_VERSION
+
 
 def _start(*args: str) -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
@@ -27,8 +29,8 @@ def test_serves_until_signal(stop):
     proc, base_url = _start()
     try:
         reply = httpx.post(
-            f"{base_url}/v1/models/replicate/hello-world/predictions",
-            json={"input": {"text": "cli"}},
+            f"{base_url}/v1/predictions",
+            json={"version": HELLO_VERSION, "input": {"text": "cli"}},
             headers={"Prefer": "wait"},
         )
         assert reply.json()["output"] == "hello cli"
