@@ -32,9 +32,9 @@ from replicate_nb.batch import async_run_many, run_many
 from replicate_nb.connection import connect, disconnect
 from replicate_nb.sandbox.records import Prediction
 from replicate_nb.sandbox.store import decode_cursor
+from tests.conftest import HELLO, HELLO_VERSION
 
 SLEEP = "sandbox/sleep"
-HELLO = "replicate/hello-world"
 ACTIONS = ["ok", "ok", "ok", "429", "500", "503", "lost", "502-after", "delay"]
 _nonces = itertools.count()
 
@@ -155,8 +155,8 @@ def test_one_bad_input_is_its_own_error_and_the_others_finish(tmp_path: Path) ->
     assert results[1].error is not None and "FileNotFoundError" in results[1].error
     assert results[1].error is not None and "missing.txt" in results[1].error
     assert results[2].error == (
-        "TypeError: inputs[2]['text'] is a date, which JSON cannot encode; pass a str, number, "
-        "bool, None, list, dict, file or Path"
+        "InvalidArgumentType: inputs[2]['text'] is a date, which JSON cannot encode; pass a "
+        "str, number, bool, None, list, dict, file or Path"
     )
     assert results[2].prediction_id is None
 
@@ -219,7 +219,7 @@ def test_a_lost_create_is_found_behind_more_than_a_page_of_newer_predictions(
     def newer_predictions(request: httpx.Request) -> None:
         if _creates(request) and not _transport(client).count("GET", "/v1/predictions"):
             for i in range(120):  # someone else's, made after the lost one, before the listing
-                others.models.predictions.create(model=HELLO, input={"text": f"other {i}"})
+                others.predictions.create(version=HELLO_VERSION, input={"text": f"other {i}"})
 
     _transport(client).after_forward = newer_predictions
     [result] = run_many(SLEEP, [{"seconds": 0}], client=client, progress=False)
