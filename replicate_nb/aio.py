@@ -21,7 +21,7 @@ from typing import Any, ParamSpec, TypeVar, overload
 import replicate
 
 from . import _sdk
-from .errors import EventLoopError
+from .errors import EventLoopError, InvalidArgumentType
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -51,8 +51,16 @@ def _background_loop() -> asyncio.AbstractEventLoop:
         return _loop
 
 
-async def _await(awaitable: Awaitable[T]) -> T:
-    return await awaitable
+async def _carry(awaitable: Awaitable[T]) -> tuple[BaseException | None, T | None]:
+    """Await it; a KeyboardInterrupt or SystemExit it raises is returned, not raised.
+
+    Raised inside a task, those escape the event loop itself: the background thread would die
+    and the waiting caller would never hear back. Returned, they are raised in the caller.
+    """
+    try:
+        return None, await awaitable
+    except (KeyboardInterrupt, SystemExit) as exc:
+        return exc, None
 
 
 def _run(awaitable: Awaitable[T]) -> T:
@@ -65,14 +73,15 @@ def _run(awaitable: Awaitable[T]) -> T:
             "a sync helper (run_sync) was called from code already running on replicate_nb's "
             "background loop, where waiting would deadlock; use the async_ version and await it."
         )
-    coro = awaitable if inspect.iscoroutine(awaitable) else _await(awaitable)
+    coro = _carry(awaitable)
     # The caller's context travels with the task: in ipykernel it holds the cell's parent header,
     # so output (e.g. a progress bar) lands under the cell that started the work.
     context = contextvars.copy_context()
     done = threading.Event()
-    tasks: list[asyncio.Task[T]] = []
+    tasks: list[asyncio.Task[tuple[BaseException | None, T | None]]] = []
+    thread = _loop_thread
 
-    def finished(task: asyncio.Task[T]) -> None:
+    def finished(task: asyncio.Task[Any]) -> None:
         if not task.cancelled():
             task.exception()  # retrieved here too, so an abandoned task does not log it as lost
         done.set()
@@ -87,12 +96,19 @@ def _run(awaitable: Awaitable[T]) -> T:
     loop.call_soon_threadsafe(start)
     try:
         while not done.wait(_WAKE):
-            pass
+            if thread is None or not thread.is_alive():
+                raise EventLoopError(
+                    "replicate_nb's background event loop stopped before the work finished; "
+                    "run it again (a new loop starts on the next call)."
+                )
     except KeyboardInterrupt:
         loop.call_soon_threadsafe(lambda: tasks[0].cancel())
         done.wait(INTERRUPT_GRACE)
         raise
-    return tasks[0].result()
+    raised, result = tasks[0].result()
+    if raised is not None:
+        raise raised
+    return result  # type: ignore[return-value]
 
 
 def _twin(fn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, T]:
@@ -135,7 +151,7 @@ def run_sync(obj: Callable[P, Coroutine[Any, Any, T]] | Awaitable[T]) -> Callabl
         return _twin(obj)
     if inspect.isawaitable(obj):
         return _run(obj)
-    raise TypeError(
+    raise InvalidArgumentType(
         f"run_sync() takes a coroutine or an async def function, not {obj!r}; "
         "call the async function first (run_sync(f(...))) or pass f itself."
     )

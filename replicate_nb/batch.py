@@ -1,16 +1,29 @@
 """Run one model on many inputs at once: ordered results, safe retries, timeouts and a clean Ctrl-C.
 
 Built only on the official client (`predictions.async_create`, `async_reload`, `async_cancel`,
-`async_list`); the HTTP is the SDK's. What it adds: a concurrency limit, retries of creates that
-the SDK never retries (POST) without ever creating a duplicate, a per-prediction timeout that
-cancels on the server, and cancellation of every running prediction on Ctrl-C.
+`async_list`), through a clone of the caller's client whose transport sends each request once, so
+`retries` and `timeout` mean what they say (the SDK's own transport would retry GETs up to 10
+times, waiting up to 60 s). What a batch guarantees, checked by `tests/test_batch_properties.py`
+over random schedules of lost answers, 429s, 5xx, delays, equal inputs and interrupts:
+
+- One result per input, in input order. Whatever goes wrong with one input (a missing file, a
+  value JSON cannot encode, an error answer) is that input's `RunResult` error; the others go on.
+- At most one prediction per input on the server. A create is sent again only when the server
+  cannot have run it (429, 503, no connection), or, after a lost answer, once the prediction
+  list shows that it did not (`_lost.py`).
+- No two results share a prediction id: a lost create adopts only a prediction no other input
+  holds, and only while no equal input is being created (see `_lost.Claims`).
+- Nothing is left running: when it returns, times out or is interrupted, every prediction it
+  created has finished or was cancelled on the server; one it could not cancel (the API stayed
+  unreachable for `CANCEL_GRACE` seconds) is named in a warning.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
-import datetime as _dt
+import functools
+import json
 import logging
 import random
 import time
@@ -24,17 +37,26 @@ from replicate.helpers import async_encode_json
 from replicate.identifier import ModelVersionIdentifier
 from replicate.prediction import Prediction
 
-from .aio import loop_client, run_sync
+from . import _sdk
+from ._lost import Claims, Send
+from .aio import run_sync
 from .connection import current_client
 from .costs import estimate
-from .errors import BatchInputError, BudgetExceeded, InvalidModelRef, PredictionTimeout
+from .errors import (
+    BatchInputError,
+    BudgetExceeded,
+    InvalidArgument,
+    InvalidArgumentType,
+    InvalidModelRef,
+    PredictionTimeout,
+)
 from .results import BatchResults, RunResult
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 CANCEL_GRACE = 5.0
-"""Seconds spent, at most, cancelling running predictions after Ctrl-C or a timeout."""
+"""Seconds spent, at most, cancelling a prediction (or finding a lost one) before giving up."""
 
 HOLD = 2
 """Seconds each create asks the server to hold the request until the prediction is done
@@ -47,14 +69,14 @@ _SAFE_STATUSES = frozenset({429, 503})  # the server refused before doing any wo
 _AMBIGUOUS_STATUSES = frozenset({500, 502, 504})  # a gateway may have passed the request on
 _SAFE_TRANSPORT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)  # never sent
 _TRANSIENT_TRANSPORT = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
-_CLOCK_SLACK = _dt.timedelta(seconds=5)  # server and local clocks may disagree a little
 _THROTTLED_LIMIT = 30  # rate-limited creates waited out per input before giving up
+_CLEANUP_TRIES = 1000  # cleanup (cancel, finding a lost create) retries until CANCEL_GRACE ends
 
 # The SDK's ReplicateError keeps only the problem+json fields and drops the response headers, and
 # the body's `retry_after` is not always sent (the real API adds it for low-credit accounts only),
-# so Retry-After is read from the header by an httpx response hook on our loop client. httpx
-# awaits the hook inside the request's own task, so a context variable set by each create attempt
-# gives it a private box: concurrent creates never see each other's value.
+# so Retry-After is read from the header by an httpx response hook on the batch's client. httpx
+# awaits the hook inside the request's own task, so a context variable set by each attempt gives
+# it a private box: concurrent requests never see each other's value.
 _retry_after_box: contextvars.ContextVar[list[float] | None] = contextvars.ContextVar(
     "replicate_nb_retry_after", default=None
 )
@@ -69,13 +91,12 @@ async def _remember_retry_after(response: httpx.Response) -> None:
             pass  # absent, or an HTTP date: plain backoff applies
 
 
-def _hooked(client: replicate.Client) -> replicate.Client:
-    """The client, its async httpx client carrying the Retry-After hook (added once)."""
-    http = client._async_client
-    hooks = http.event_hooks
-    if _remember_retry_after not in hooks["response"]:
-        http.event_hooks = {**hooks, "response": [*hooks["response"], _remember_retry_after]}
-    return client
+def _batch_client(client: replicate.Client) -> replicate.Client:
+    """A clone for this batch and loop: one send per request, and the Retry-After hook."""
+    clone = _sdk.clone(client, sdk_retries=False)
+    http = _sdk.async_http(clone)
+    http.event_hooks = {**http.event_hooks, "response": [_remember_retry_after]}
+    return clone
 
 
 def _parse_ref(ref: str) -> ModelVersionIdentifier:
@@ -114,11 +135,16 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _created_at(prediction: Prediction) -> _dt.datetime | None:
-    try:
-        return _dt.datetime.fromisoformat(str(prediction.created_at).replace("Z", "+00:00"))
-    except ValueError:
-        return None
+def _check_json(index: int, payload: dict[str, Any]) -> None:
+    """Raise a TypeError naming the input field JSON cannot encode, if there is one."""
+    for name, value in payload.items():
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError):
+            raise InvalidArgumentType(
+                f"inputs[{index}][{name!r}] is a {type(value).__name__}, which JSON cannot "
+                "encode; pass a str, number, bool, None, list, dict, file or Path"
+            ) from None
 
 
 class _Batch:
@@ -136,25 +162,24 @@ class _Batch:
         self.ref = ref
         self.timeout = timeout
         self.retries = retries
-        self.hold = HOLD if timeout is None else min(HOLD, int(timeout))  # 0: no hold
-        self.resume_at = 0.0  # monotonic time before which no create is sent (rate limited)
+        self.hold = HOLD
+        self.resume_at = 0.0  # monotonic time before which no create is sent (after a 429)
         self.running: dict[str, Prediction] = {}  # created, not yet seen finished
-        self.known: set[str] = set()  # every id this batch created or adopted
-        # creates in flight, and creates that failed in a way that may still have created a
-        # prediction; each with its (payload, time sent) to find that prediction by
-        self.creating: dict[asyncio.Task[Prediction], tuple[Any, _dt.datetime]] = {}
-        self.unsure: dict[asyncio.Task[Prediction], tuple[Any, _dt.datetime]] = {}
+        self.claims = Claims(client, ref)
 
-    async def run_one(self, item: Mapping[str, Any], limit: asyncio.Semaphore) -> RunResult:
+    async def run_one(self, index: int, item: Mapping[str, Any], limit: asyncio.Semaphore) -> Any:
         async with limit:
             started = time.monotonic()
             attempts = [0]
             prediction: Prediction | None = None
             try:
                 payload = await async_encode_json(dict(item), client=self.client)
+                _check_json(index, payload)
                 prediction, sent_at = await self._create(payload, attempts)
                 timed_out = await self._follow(prediction, sent_at)
-            except (ReplicateError, httpx.HTTPError, BudgetExceeded) as exc:
+            except Exception as exc:  # any failure of this input is this input's result
+                if prediction is not None and prediction.status not in _TERMINAL:
+                    await self._cancel(prediction)
                 return RunResult(
                     input=item,
                     prediction_id=prediction.id if prediction else None,
@@ -182,23 +207,25 @@ class _Batch:
 
         Returns the prediction and the (monotonic) time its create request was sent.
         """
-        throttled = 0  # 429s are waited out; they are not failures, so they spend no retries
+        throttled = failures = 0  # 429s are waited out apart: they spend no retries
         while True:
+            await self.claims.until_recovered(payload)
             pause = self.resume_at - time.monotonic()
             if pause > 0:
                 await asyncio.sleep(pause * random.uniform(1.0, 1.1))
+                continue  # another input may have started recovering this payload meanwhile
             attempts[0] += 1
-            sent_at, box = time.monotonic(), list[float]()
+            box: list[float] = []
+            send = self.claims.sending(payload)
             # Shielded: cancelling the batch must not abandon a create in flight, or a
             # prediction could start on the server that nobody knows about, so nobody cancels.
             task = asyncio.ensure_future(self._post(payload, box))
-            self.creating[task] = (payload, _dt.datetime.now(_dt.UTC))
-            task.add_done_callback(self._created)
+            task.add_done_callback(functools.partial(self._created, send))
             try:
-                return await asyncio.shield(task), sent_at
+                return await asyncio.shield(task), send.sent_at
             except (ReplicateError, httpx.TransportError) as exc:
                 retry_after = box[-1] if box else None
-                if isinstance(exc, ReplicateError) and exc.status == 429:
+                if isinstance(exc, ReplicateError) and exc.status == 429 and self.retries:
                     throttled += 1
                     if throttled > _THROTTLED_LIMIT:
                         raise
@@ -209,16 +236,18 @@ class _Batch:
                         + (_backoff(throttled, None) if retry_after is None else retry_after),
                     )
                     continue
-                failures = attempts[0] - throttled
+                failures += 1
                 retry = failures <= self.retries and _transient(exc)
-                if retry:
+                if _ambiguous(exc):
+                    # raises when the list cannot be read: a blind retry could run it twice
+                    found = await self.claims.recover(
+                        send, pause=_backoff(failures, retry_after), list_=self._cleanup
+                    )
+                    if found is not None:
+                        self._track(found)
+                        return found, send.sent_at
+                elif retry:
                     await asyncio.sleep(_backoff(failures, retry_after))
-                if task in self.unsure:
-                    # if the listing fails, this input ends here: a blind retry could run it twice
-                    page = await self._retrying(self.client.predictions.async_list)
-                    adopted = self._adopt(page.results, *self.unsure.pop(task))
-                    if adopted is not None:
-                        return adopted, sent_at
                 if not retry:
                     raise
 
@@ -233,128 +262,110 @@ class _Batch:
             model=(self.ref.owner, self.ref.name), input=payload, **hold
         )
 
-    def _created(self, task: asyncio.Task[Prediction]) -> None:
-        sent = self.creating.pop(task)
-        if task.cancelled():
-            return
-        exc = task.exception()
-        if exc is None:
+    def _created(self, send: Send, task: asyncio.Task[Prediction]) -> None:
+        exc = None if task.cancelled() else task.exception()
+        if not task.cancelled() and exc is None:
+            self.claims.answered(send, task.result().id)
             self._track(task.result())
-        elif _ambiguous(exc):
-            self.unsure[task] = sent
+        else:
+            self.claims.unanswered(send, lost=exc is not None and _ambiguous(exc))
 
     def _track(self, prediction: Prediction) -> None:
-        self.known.add(prediction.id)
         if prediction.status not in _TERMINAL:
             self.running[prediction.id] = prediction
-
-    def _adopt(
-        self, candidates: list[Prediction], payload: Any, since: _dt.datetime
-    ) -> Prediction | None:
-        """Take over the prediction an unanswered create made, if `candidates` show one."""
-        model = f"{self.ref.owner}/{self.ref.name}"
-        for found in candidates:
-            created = _created_at(found)
-            if (
-                found.id not in self.known
-                and found.model == model
-                and (not self.ref.version or found.version == self.ref.version)
-                and found.input == payload
-                and created is not None
-                and created >= since - _CLOCK_SLACK
-            ):
-                self._track(found)
-                return found
-        return None
 
     async def _follow(self, prediction: Prediction, sent_at: float) -> bool:
         """Poll until finished; at the deadline cancel it remotely. Returns whether it timed out."""
         deadline = None if self.timeout is None else sent_at + self.timeout
-        timed_out = False
         while prediction.status not in _TERMINAL:
+            if deadline is not None and time.monotonic() >= deadline:
+                await self._cancel(prediction, settle=True)
+                self.running.pop(prediction.id, None)
+                return True
             pause = self.client.poll_interval
             if deadline is not None:
-                if time.monotonic() >= deadline:
-                    if timed_out:
-                        break  # cancelled, but no final status came within CANCEL_GRACE
-                    await self._retrying(prediction.async_cancel)
-                    deadline, timed_out = time.monotonic() + CANCEL_GRACE, True
-                    continue
                 pause = min(pause, deadline - time.monotonic())
             await asyncio.sleep(max(0.0, pause))
-            await self._retrying(prediction.async_reload)
+            try:
+                await self._request(prediction.async_reload, tries=self.retries, until=deadline)
+            except TimeoutError:
+                continue  # the deadline came first: cancel at the top of the loop
         self.running.pop(prediction.id, None)
-        return timed_out
+        return False
 
-    async def _retrying(self, call: Callable[[], Awaitable[T]]) -> T:
-        """Run an idempotent request, retrying transient errors with backoff."""
+    async def _request(
+        self, call: Callable[[], Awaitable[T]], *, tries: int, until: float | None
+    ) -> T:
+        """Send an idempotent request, retrying transient errors up to `tries` times.
+
+        Raises TimeoutError when `until` (a monotonic time) comes first, and the last error
+        when the retries are spent.
+        """
         attempt = 0
         while True:
             attempt += 1
+            box: list[float] = []
+            _retry_after_box.set(box)
             try:
-                return await call()
+                if until is None:
+                    return await call()
+                return await asyncio.wait_for(call(), max(0.0, until - time.monotonic()))
             except (ReplicateError, httpx.TransportError) as exc:
-                if attempt > self.retries or not _transient(exc):
+                if attempt > tries or not _transient(exc):
                     raise
-                await asyncio.sleep(_backoff(attempt, None))
+                delay = _backoff(attempt, box[-1] if box else None)
+                if until is not None and time.monotonic() + delay >= until:
+                    await asyncio.sleep(max(0.0, until - time.monotonic()))
+                    raise TimeoutError from exc
+                await asyncio.sleep(delay)
 
-    async def abort(self, tasks: list[asyncio.Task[RunResult]]) -> None:
-        """Stop every input and cancel, on the server, every prediction still running.
-
-        All within CANCEL_GRACE. Creates still in flight are looked up in the newest predictions
-        rather than waited for (a held create answers only when its prediction ends).
-        """
-        give_up = time.monotonic() + CANCEL_GRACE
-
-        def left() -> float:
-            return max(0.0, give_up - time.monotonic())
-
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.wait(tasks, timeout=left())
-        cancels: dict[str, asyncio.Future[None]] = {}
-        for last_round in (False, True):
-            if self.creating or self.unsure:
-                await self._adopt_lost(left())
-            cancels |= {
-                pid: asyncio.ensure_future(self._retrying(p.async_cancel))
-                for pid, p in self.running.items()
-                if pid not in cancels
-            }
-            if self.creating and not last_round:
-                await asyncio.wait(list(self.creating), timeout=left())
-        if not cancels:
-            return
-        _, pending = await asyncio.wait(cancels.values(), timeout=max(left(), 0.5))
-        for future in pending:
-            future.cancel()
-        failed = [pid for pid, f in cancels.items() if f in pending or f.exception() is not None]
-        log.warning(
-            "run_many stopped early; canceled %d running prediction(s): %s%s",
-            len(cancels),
-            ", ".join(cancels),
-            f" (cancel failed for: {', '.join(failed)})" if failed else "",
+    async def _cleanup(self, call: Callable[[], Awaitable[T]]) -> T:
+        """A request that keeps a promise (cancel, find a lost create): retried for a grace."""
+        return await self._request(
+            call, tries=_CLEANUP_TRIES, until=time.monotonic() + CANCEL_GRACE
         )
 
-    async def _adopt_lost(self, timeout: float) -> None:
-        """Find the predictions of creates whose answer has not come (one listing for all)."""
-        lost = [*self.creating.values(), *self.unsure.values()]
-        self.unsure.clear()
+    async def _cancel(self, prediction: Prediction, *, settle: bool = False) -> None:
+        """Cancel on the server within CANCEL_GRACE; with `settle`, wait for its final status."""
+        give_up = time.monotonic() + CANCEL_GRACE
         try:
-            page = await asyncio.wait_for(
-                self._retrying(self.client.predictions.async_list), max(timeout, 0.5)
-            )
-        except (TimeoutError, ReplicateError, httpx.HTTPError) as exc:
+            await self._cleanup(prediction.async_cancel)
+            while settle and prediction.status not in _TERMINAL and time.monotonic() < give_up:
+                await asyncio.sleep(min(self.client.poll_interval, give_up - time.monotonic()))
+                await self._request(prediction.async_reload, tries=_CLEANUP_TRIES, until=give_up)
+        except (ReplicateError, httpx.HTTPError, TimeoutError) as exc:
             log.warning(
-                "run_many could not list predictions (%s); %d unanswered create(s) may "
-                "have started predictions that still run",
-                _describe(exc),
-                len(lost),
+                "run_many could not cancel prediction %s (%s)", prediction.id, _describe(exc)
             )
             return
-        for payload, since in lost:
-            self._adopt(page.results, payload, since)
+        if prediction.status in _TERMINAL:
+            self.running.pop(prediction.id, None)
+
+    async def finish(self, tasks: list[asyncio.Task[RunResult]], *, aborted: bool) -> None:
+        """Leave nothing running: find lost creates, cancel what still runs, within CANCEL_GRACE.
+
+        After an interrupt, every input is stopped first; creates still in flight are waited for
+        (a held create answers within HOLD seconds) and then looked for in the prediction list.
+        """
+        give_up = time.monotonic() + CANCEL_GRACE
+        if aborted:
+            for task in tasks:
+                task.cancel()
+            if tasks:
+                await asyncio.wait(tasks, timeout=CANCEL_GRACE)
+            await self.claims.settle(timeout=max(0.0, give_up - time.monotonic()))
+        for found in await self.claims.sweep(list_=self._cleanup):
+            self._track(found)
+        cancels = {
+            pid: asyncio.ensure_future(self._cancel(p)) for pid, p in list(self.running.items())
+        }
+        if cancels:
+            await asyncio.wait(cancels.values())
+            log.warning(
+                "run_many stopped early; canceled %d running prediction(s): %s",
+                len(cancels),
+                ", ".join(cancels),
+            )
 
 
 async def async_run_many(
@@ -382,10 +393,12 @@ async def async_run_many(
         ref: `owner/name` or `owner/name:version`.
         inputs: one dict of model inputs per prediction.
         concurrency: how many predictions run at the same time.
-        timeout: seconds a prediction may run after it is created; then it is cancelled on the
-            server and its result has status "canceled". None waits for ever.
-        retries: retries per request for transient errors (5xx, network). Rate limits (429)
-            are waited out apart from these (up to 30 per input), pausing every create.
+        timeout: seconds a prediction may run after its create is sent; then it is cancelled on
+            the server and its result has status "canceled". Retries and polls never run past
+            it. None waits for ever.
+        retries: how many times a request that failed transiently (5xx, network) is sent again;
+            0 sends each request once. Rate-limited creates (429) are waited out apart from
+            these (up to 30 per input, pausing every create), unless retries is 0.
         progress: show one progress bar (notebook widget or terminal).
         client: the `replicate.Client` to use; by default the one `connect()` chose.
 
@@ -398,29 +411,36 @@ async def async_run_many(
         if not isinstance(item, Mapping):
             raise BatchInputError(index, item)
     if concurrency < 1:
-        raise ValueError(f"concurrency must be at least 1, got {concurrency!r}")
+        raise InvalidArgument(f"concurrency must be at least 1, got {concurrency!r}")
     if timeout is not None and timeout <= 0:
-        raise ValueError(f"timeout must be a positive number of seconds or None, got {timeout!r}")
+        raise InvalidArgument(
+            f"timeout must be a positive number of seconds or None, got {timeout!r}"
+        )
     if retries < 0:
-        raise ValueError(f"retries must be 0 or more, got {retries!r}")
+        raise InvalidArgument(f"retries must be 0 or more, got {retries!r}")
     from tqdm.auto import tqdm
 
     started = time.monotonic()
     batch = _Batch(
-        _hooked(loop_client(client or current_client())), parsed, timeout=timeout, retries=retries
+        _batch_client(client or current_client()), parsed, timeout=timeout, retries=retries
     )
     limit = asyncio.Semaphore(concurrency)
     bar = tqdm(total=len(items), desc=ref, unit="run", disable=not progress)
-    tasks = [asyncio.ensure_future(batch.run_one(item, limit)) for item in items]
+    tasks = [
+        asyncio.ensure_future(batch.run_one(index, item, limit)) for index, item in enumerate(items)
+    ]
     for task in tasks:
         task.add_done_callback(lambda done: done.cancelled() or bar.update(1))
     try:
         results = await asyncio.gather(*tasks)
     except BaseException:
-        await batch.abort(tasks)
+        await batch.finish(tasks, aborted=True)
         raise
+    else:
+        await batch.finish(tasks, aborted=False)
     finally:
         bar.close()
+        await _sdk.aclose(batch.client)
     return BatchResults(results, wall_time=time.monotonic() - started)
 
 

@@ -25,7 +25,7 @@ import replicate
 from replicate.exceptions import ReplicateError
 
 from replicate_nb import _sdk
-from replicate_nb.errors import BackendError
+from replicate_nb.errors import BackendError, InvalidArgument, InvalidArgumentType
 from replicate_nb.spending import Budget, Meter
 
 if TYPE_CHECKING:
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 REPLICATE_URL = "https://api.replicate.com"
 """The real API's base URL (the Python SDK adds `/v1` itself)."""
 
+_ENV_TOKEN = "REPLICATE_API_TOKEN"
 _SANDBOX_TOKEN = "sandbox"  # sent to a sandbox, so the SDK never falls back to an env token
 _SHORTCUTS = (
     "default_client",
@@ -64,7 +65,8 @@ class Connection:
     """What `connect()` set up: backend, base URL, the sandbox it started, the account.
 
     `account` is the username on the real API (None on the sandbox, or when it could not be
-    read, in which case `problem` says why). Holds no token.
+    read, in which case `problem` says why). `token_source` says where the token came from
+    (e.g. "REPLICATE_API_TOKEN"), never what it is. Holds no token.
     """
 
     backend: Literal["sandbox", "replicate"]
@@ -72,17 +74,22 @@ class Connection:
     sandbox: Sandbox | None = None
     account: str | None = None
     problem: str | None = None
+    token_source: str | None = None
 
     @property
     def status(self) -> str:
-        """One line for people: where requests go, and as whom."""
+        """One line for people: where requests go, as whom, and whose token says so."""
         if self.backend == "sandbox":
             return f"Connected to the offline sandbox at {self.base_url} (stand-in models)"
+        source = f" (token from {self.token_source})" if self.token_source else ""
         if self.account is not None:
-            return f"Connected to Replicate at {self.base_url} as {self.account}"
+            return f"Connected to Replicate at {self.base_url} as {self.account}{source}"
         if self.problem is not None:
-            return f"Connected to Replicate at {self.base_url}; account unknown: {self.problem}"
-        return f"Connected to Replicate at {self.base_url}"
+            return (
+                f"Connected to Replicate at {self.base_url}{source}; account unknown: "
+                f"{self.problem}"
+            )
+        return f"Connected to Replicate at {self.base_url}{source}"
 
     def __repr__(self) -> str:
         return (
@@ -134,6 +141,7 @@ class ConnectedClient(_sdk.ScopedClient):
 _lock = threading.RLock()
 _current: ConnectedClient | None = None
 _saved: dict[str, Any] | None = None  # the SDK's module attributes before the first connect()
+_env_before: tuple[str | None] | None = None  # REPLICATE_API_TOKEN before the first login()
 
 
 def current_client() -> replicate.Client:
@@ -165,8 +173,10 @@ def connect(
     """Connect to Replicate or to an offline sandbox, and make `replicate.*` use that client.
 
     Args:
-        token: an API token for the real API. With `trust_env`, `REPLICATE_API_TOKEN` is used
-            when it is not given.
+        token: an API token for the real API. When it is not given and `trust_env` is true,
+            the token is looked for in `REPLICATE_API_TOKEN`, then in Colab's secrets (a secret
+            named REPLICATE_API_TOKEN); else ask for one with `login()`. The status line says
+            which source was used, never the token.
         backend: "auto" (the real API if there is a token, else a sandbox), "sandbox" or
             "replicate".
         base_url: the real API's URL; defaults to `REPLICATE_BASE_URL` (with `trust_env`),
@@ -200,13 +210,19 @@ def connect(
 
 
 def disconnect() -> None:
-    """Undo `connect()`: restore `replicate.*` as it was and stop a sandbox it started."""
-    global _current, _saved
+    """Undo `connect()` and `login()`: restore `replicate.*` and the token, stop the sandbox."""
+    global _current, _saved, _env_before
     with _lock:
         if _saved is not None:
             for name, value in _saved.items():
                 setattr(replicate, name, value)
         old, _current, _saved = _current, None, None
+        if _env_before is not None:
+            if _env_before[0] is None:
+                os.environ.pop(_ENV_TOKEN, None)
+            else:
+                os.environ[_ENV_TOKEN] = _env_before[0]
+            _env_before = None
     if old is not None:
         _release(old)
         logger.info("disconnected from %s", old.connection.base_url if old.connection else "?")
@@ -215,13 +231,18 @@ def disconnect() -> None:
 def login(*, backend_check: bool = True) -> ConnectedClient | None:
     """Ask for an API token without echoing it, then connect to the real API with it.
 
-    In a notebook this shows a password box; on submit the token is put in this kernel's
-    `REPLICATE_API_TOKEN`, the status line is shown, and the box is cleared and closed, so the
-    token is not saved with the notebook's widget state (it returns None at once). Elsewhere it
-    prompts with `getpass` and returns the client.
+    The token is checked first (the account is looked up, one API request): a token the API
+    refuses is never stored, and the connection stays as it was. Once accepted, it is put in
+    this kernel's `REPLICATE_API_TOKEN` (for subprocesses); `disconnect()` takes it out again.
+    In a notebook this shows a password box; on submit the status line is shown and the box
+    is cleared and closed, so the token is not saved with the notebook's widget state (it
+    returns None at once). Elsewhere it prompts with `getpass` and returns the client.
 
     Args:
-        backend_check: look up the account to check the token (one API request).
+        backend_check: check the token against the API before using it.
+
+    Raises:
+        BackendError: no token was entered, or the API refused it or could not be reached.
     """
     if _in_widget_kernel():
         _login_widget(backend_check)
@@ -241,35 +262,73 @@ def _connect(
     check_account: bool,
     sandbox_options: Mapping[str, Any],
     meter: Meter | None = None,
+    strict: bool = False,
+    token_source: str | None = None,
 ) -> ConnectedClient:
     if backend not in ("auto", "sandbox", "replicate"):
-        raise ValueError(f"backend must be 'auto', 'sandbox' or 'replicate', got {backend!r}")
+        raise InvalidArgument(f"backend must be 'auto', 'sandbox' or 'replicate', got {backend!r}")
     env: Mapping[str, str] = os.environ if trust_env else {}
+    source = token_source
+    if token is None and backend != "sandbox" and trust_env:
+        token, source = _found_token(env)
+    elif token is not None and source is None:
+        source = "connect(token=...)"
     if backend == "auto":
-        backend = "replicate" if token or env.get("REPLICATE_API_TOKEN") else "sandbox"
+        backend = "replicate" if token else "sandbox"
     if backend == "sandbox":
         if base_url is not None:
-            raise ValueError(
+            raise InvalidArgument(
                 "base_url is for backend='replicate'; a sandbox picks its own "
                 "(pass port=... to choose the port)"
             )
         client = _sandbox_client(token, sandbox_options, meter)
     else:
         if sandbox_options:
-            raise TypeError(
+            raise InvalidArgumentType(
                 f"sandbox options {sorted(sandbox_options)} only apply to "
                 "backend='sandbox' (with backend='auto' a token selects the real API)"
             )
-        token = token or env.get("REPLICATE_API_TOKEN")
         if not token:
             raise BackendError(f"backend='replicate' needs an API token: {_TOKEN_HELP}.")
         url = (base_url or env.get("REPLICATE_BASE_URL") or REPLICATE_URL).rstrip("/")
         client = ConnectedClient(token, base_url=url, meter=meter)
         account, problem = _account(client, token) if check_account else (None, None)
-        client.connection = Connection("replicate", url, account=account, problem=problem)
+        if strict and problem is not None:
+            _sdk.close(client)
+            raise BackendError(
+                f"the token was not accepted by {url}: {problem}. Check it (tokens: "
+                "https://replicate.com/account/api-tokens) and log in again."
+            )
+        client.connection = Connection(
+            "replicate", url, account=account, problem=problem, token_source=source
+        )
     _install(client)
     logger.info("%s", client.connection.status if client.connection else "connected")
     return client
+
+
+def _found_token(env: Mapping[str, str]) -> tuple[str | None, str | None]:
+    """The token from the environment, else from Colab's secrets, and which it was."""
+    if env.get(_ENV_TOKEN):
+        return env[_ENV_TOKEN], _ENV_TOKEN
+    secret = _colab_secret(_ENV_TOKEN)
+    if secret:
+        return secret, f"the Colab secret {_ENV_TOKEN}"
+    return None, None
+
+
+def _colab_secret(name: str) -> str | None:
+    """A secret from Colab's secrets panel, as huggingface_hub reads HF_TOKEN; None elsewhere."""
+    try:
+        from google.colab import userdata  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    try:
+        value = userdata.get(name)
+    except Exception as exc:
+        logger.info("no Colab secret %s (%s)", name, type(exc).__name__)
+        return None
+    return value.strip() or None if isinstance(value, str) else None
 
 
 def _sandbox_client(
@@ -317,17 +376,24 @@ def _release(client: ConnectedClient) -> None:
 
 
 def _login_with(token: str, backend_check: bool) -> ConnectedClient:
+    global _env_before
     if not token:
         raise BackendError(f"no token was entered: {_TOKEN_HELP}.")
-    os.environ["REPLICATE_API_TOKEN"] = token  # for this process only, e.g. subprocesses
-    return _connect(
+    client = _connect(
         token,
         backend="replicate",
         base_url=None,
         trust_env=True,
         check_account=backend_check,
         sandbox_options={},
+        strict=backend_check,
+        token_source="login()",
     )
+    with _lock:  # checked: now kept for this process (e.g. subprocesses), until disconnect()
+        if _env_before is None:
+            _env_before = (os.environ.get(_ENV_TOKEN),)
+        os.environ[_ENV_TOKEN] = token
+    return client
 
 
 def _in_widget_kernel() -> bool:

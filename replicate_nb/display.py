@@ -9,7 +9,6 @@ produces them.
 
 from __future__ import annotations
 
-import base64
 import io
 import re
 from collections.abc import AsyncIterable, Iterator, Mapping
@@ -26,10 +25,15 @@ from replicate.helpers import FileOutput
 from replicate.prediction import Prediction
 from replicate.stream import ServerSentEvent
 
+from replicate_nb import _datauri
 from replicate_nb.aio import loop_client, run_sync
 from replicate_nb.connection import current_client
 from replicate_nb.outputs import is_file_ref, read_output, text
 
+INLINE_LIMIT = 10_000_000
+"""Bytes above which a file with an http(s) URL is shown from that URL instead of being embedded
+in the notebook (a video of tens of MB would otherwise land in the .ipynb as base64). `data:`
+outputs have no URL, so they are embedded whatever their size, with their size in the label."""
 _NATIVE_IMAGES = frozenset({"image/png", "image/jpeg", "image/gif"})  # frontends render these raw
 _BROWSER = {
     "image": frozenset({"png", "jpeg", "gif", "webp", "apng", "avif", "bmp"}),
@@ -245,17 +249,34 @@ def _file(value: FileOutput | str | bytes) -> _Shown:
     url = value.url if isinstance(value, FileOutput) else value if isinstance(value, str) else None
     href = url if url and url.startswith(("https:", "http:")) else None
     try:
-        data, mime = read_output(value)
+        data, mime = read_output(value, limit=INLINE_LIMIT if href else None)
     except httpx.HTTPError as e:
         label = f"<{href}: could not download ({type(e).__name__})>"
         return _Shown(label, f'<a href="{escape(href or "")}">{escape(label)}</a>')
+    if href is not None and len(data) > INLINE_LIMIT:
+        return _by_url(mime, href)
     return _media(data, mime, href)
+
+
+def _by_url(mime: str, href: str) -> _Shown:
+    """A file too large to store in the notebook, shown from its URL (and saying so)."""
+    label = f"<{mime}, over {_size(INLINE_LIMIT)}: shown from its URL, not stored in the notebook>"
+    kind, _, subtype = mime.partition("/")
+    url = escape(href)
+    if subtype in _BROWSER.get(kind, ()) and kind == "image":
+        html = f'<img src="{url}" alt="{escape(label)}" style="max-width:100%">'
+    elif subtype in _BROWSER.get(kind, ()):
+        size = ' style="max-width:100%"' if kind == "video" else ""
+        html = f'<{kind} controls src="{url}" title="{escape(label)}"{size}></{kind}>'
+    else:
+        html = f'<a href="{url}">{url}</a> ({escape(mime)}, over {_size(INLINE_LIMIT)})'
+    return _Shown(label, f"{html}<br><small>{escape(label)}</small>", is_image=kind == "image")
 
 
 def _media(data: bytes, mime: str, href: str | None) -> _Shown:
     label = describe(data, mime)
     kind, _, subtype = mime.partition("/")
-    src = f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+    src = _datauri.encode(data, mime)
     if subtype not in _BROWSER.get(kind, ()):
         name = "output" + _EXTENSIONS.get(mime, ".bin")
         html = (

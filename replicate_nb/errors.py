@@ -4,8 +4,10 @@
     ├── BackendError(RuntimeError)       the chosen backend cannot be used
     ├── UnsupportedClient(RuntimeError)  the installed `replicate` is a generation the helpers skip
     ├── EventLoopError(RuntimeError)     a sync twin or loop helper called where it cannot work
-    ├── InvalidModelRef(ValueError)      a model reference that is not `owner/name[:version]`
-    ├── BatchInputError(TypeError)       a batch input that is not a dict of model inputs
+    ├── InvalidArgument(ValueError)      an argument a helper cannot use (a wrong value)
+    │   ├── InvalidArgumentType(TypeError)  an argument of a type the helper does not take
+    │   │   └── BatchInputError          a batch input that is not a dict of model inputs
+    │   └── InvalidModelRef              a model reference that is not `owner/name[:version]`
     ├── FormError(ValueError)            a form used against its schema (unknown input, wrong type)
     ├── BudgetExceeded(RuntimeError)     a new prediction would go past `connect(budget=...)`
     └── PredictionTimeout(TimeoutError)  a prediction outran its timeout and was canceled
@@ -36,7 +38,15 @@ class EventLoopError(ReplicateNbError, RuntimeError):
     """A helper was called from a place where its event-loop contract cannot hold."""
 
 
-class InvalidModelRef(ReplicateNbError, ValueError):
+class InvalidArgument(ReplicateNbError, ValueError):
+    """An argument a helper cannot use; the message says which, and what to pass instead."""
+
+
+class InvalidArgumentType(InvalidArgument, TypeError):
+    """An argument of a type the helper does not take (also a `TypeError`)."""
+
+
+class InvalidModelRef(InvalidArgument):
     """A model reference that is not `owner/name` or `owner/name:version`."""
 
     def __init__(self, ref: object) -> None:
@@ -48,7 +58,7 @@ class InvalidModelRef(ReplicateNbError, ValueError):
         )
 
 
-class BatchInputError(ReplicateNbError, TypeError):
+class BatchInputError(InvalidArgumentType):
     """A batch input that is not a dict of model inputs."""
 
     def __init__(self, index: int, value: Any) -> None:

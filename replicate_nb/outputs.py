@@ -7,20 +7,18 @@ The official client hands back token lists, generators, async iterators, `FileOu
 
 from __future__ import annotations
 
-import base64
-import binascii
 import inspect
 import json
 from collections.abc import AsyncIterable, Iterable, Mapping
 from typing import Any
-from urllib.parse import unquote_to_bytes
 
 import filetype
 import httpx
 from replicate.helpers import FileOutput
 
-from replicate_nb import _sdk
+from replicate_nb import _datauri, _sdk
 from replicate_nb.aio import run_sync
+from replicate_nb.errors import InvalidArgument, InvalidArgumentType
 
 OCTET_STREAM = "application/octet-stream"
 _RENAMES = {"audio/x-wav": "audio/wav", "audio/x-flac": "audio/flac"}
@@ -70,7 +68,7 @@ def _check_textual(output: Any) -> None:
         return
     else:
         hint = "pass a str, a list of str tokens, or an (async) iterator of str tokens"
-    raise TypeError(f"text() cannot join a {type(output).__name__}: {hint}")
+    raise InvalidArgumentType(f"text() cannot join a {type(output).__name__}: {hint}")
 
 
 def _token(item: Any, index: int) -> str:
@@ -78,7 +76,7 @@ def _token(item: Any, index: int) -> str:
         return item
     if isinstance(item, FileOutput):  # the SDK turns tokens starting with https:/data: into files
         return item.url
-    raise TypeError(
+    raise InvalidArgumentType(
         f"text() joins string tokens, but item {index} is a {type(item).__name__}; "
         "use show() for files and other outputs"
     )
@@ -108,12 +106,14 @@ def sniff(data: bytes) -> str:
     return "text/plain"
 
 
-def read_output(value: FileOutput | str | bytes) -> tuple[bytes, str]:
+def read_output(value: FileOutput | str | bytes, *, limit: int | None = None) -> tuple[bytes, str]:
     """The bytes of one file output and their sniffed MIME type.
 
     Accepts a `FileOutput`, a `data:` URI (decoded locally), an `http(s):` URL (downloaded
     without credentials, so the token never goes to a file host) or bytes. The declared type
-    of a data URI or download is used only when the content itself says nothing.
+    of a data URI or download is used only when the content itself says nothing. With `limit`,
+    a download stops once it has more than `limit` bytes: more bytes than `limit` then means
+    the file is larger, and only its beginning was read.
 
     Raises:
         TypeError: for other values; ValueError for a str that is not a URL or data URI.
@@ -122,7 +122,7 @@ def read_output(value: FileOutput | str | bytes) -> tuple[bytes, str]:
     if isinstance(value, FileOutput) and not value.url.startswith("data:"):
         # Not `value.read()`: it sends the client's headers, token included, to the file's host.
         transport = _sdk.plain_transport(_sdk.file_client(value))
-        data, declared = download(value.url, transport=transport)
+        data, declared = download(value.url, transport=transport, limit=limit)
         return data, _prefer_content(data, declared)
     if isinstance(value, FileOutput):
         value = value.url
@@ -130,13 +130,16 @@ def read_output(value: FileOutput | str | bytes) -> tuple[bytes, str]:
         data = bytes(value)
         return data, sniff(data)
     if isinstance(value, str):
-        if value.startswith("data:"):
-            return _decode_data_uri(value)
+        if value.startswith(_datauri.PREFIX):
+            data = _datauri.decode(value)
+            return data, _prefer_content(data, _datauri.media_type(value))
         if value.startswith(("https:", "http:")):
-            data, declared = download(value)
+            data, declared = download(value, limit=limit)
             return data, _prefer_content(data, declared)
-        raise ValueError(f"read_output() needs a URL or a data: URI, got the text {value[:40]!r}")
-    raise TypeError(
+        raise InvalidArgument(
+            f"read_output() needs a URL or a data: URI, got the text {value[:40]!r}"
+        )
+    raise InvalidArgumentType(
         f"read_output() reads a FileOutput, a URL, a data: URI or bytes, "
         f"got a {type(value).__name__}"
     )
@@ -149,34 +152,31 @@ def is_file_ref(value: Any) -> bool:
     )
 
 
-def _decode_data_uri(uri: str) -> tuple[bytes, str]:
-    header, sep, payload = uri[len("data:") :].partition(",")
-    if not sep:
-        raise ValueError(f"not a data: URI (no comma): {uri[:40]!r}")
-    params = header.split(";")
-    if params[-1] == "base64":
-        try:
-            data = base64.b64decode(payload, validate=False)
-        except binascii.Error as e:
-            raise ValueError(f"the data: URI {uri[:40]!r}… is not valid base64: {e}") from e
-    else:
-        data = unquote_to_bytes(payload)
-    return data, _prefer_content(data, params[0])
-
-
-def download(url: str, *, transport: httpx.BaseTransport | None = None) -> tuple[bytes, str]:
+def download(
+    url: str, *, transport: httpx.BaseTransport | None = None, limit: int | None = None
+) -> tuple[bytes, str]:
     """The bytes at an http(s) URL and their declared content type ("" when none).
 
     Sent by a client of its own, with no credentials, so a file host never sees the API token,
-    whatever host a model's output names. `transport` routes it (e.g. `_sdk.plain_transport`).
+    whatever host a model's output names. `transport` routes it (e.g. `_sdk.plain_transport`);
+    with `limit` it stops once more than `limit` bytes came.
 
     Raises:
         httpx.HTTPError: when the download fails.
     """
-    with httpx.Client(timeout=_FETCH_TIMEOUT, follow_redirects=True, transport=transport) as client:
-        response = client.get(url)
+    chunks: list[bytes] = []
+    size = 0
+    with (
+        httpx.Client(timeout=_FETCH_TIMEOUT, follow_redirects=True, transport=transport) as client,
+        client.stream("GET", url) as response,
+    ):
         response.raise_for_status()
-    return response.content, response.headers.get("content-type", "").split(";")[0].strip()
+        for chunk in response.iter_bytes():
+            chunks.append(chunk)
+            size += len(chunk)
+            if limit is not None and size > limit:
+                break
+    return b"".join(chunks), response.headers.get("content-type", "").split(";")[0].strip()
 
 
 def _prefer_content(data: bytes, declared: str) -> str:

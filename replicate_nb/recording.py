@@ -36,10 +36,9 @@ from typing import Any
 
 import httpx
 
-from . import _sdk
+from . import _datauri, _sdk
+from . import replay_format as _format
 from .outputs import download
-from .sandbox import replay as _replay
-from .sandbox.models import data_uri
 
 DEFAULT_MAX_INLINE_BYTES = 256 * 1024
 """Output files up to this size are embedded as `data:` URIs; larger ones are stored beside."""
@@ -123,6 +122,7 @@ class Recorder:
         self._streams: dict[str, list[dict[str, str]]] = {}
         self._masks: set[str] = {_sdk.api_token(client) or ""}
         self._converted: dict[str, Any] = {}
+        self._secret_names: dict[str, set[str]] = {}  # schema's JSON -> its secret inputs
 
     def observe(self, request: httpx.Request, response: httpx.Response) -> None:
         """Watch one response of any SDK client: the recorded API's JSON, and any stream's events.
@@ -238,8 +238,8 @@ class Recorder:
                 self._predictions.values(), key=lambda p: (p.get("created_at") or "", p["id"])
             )
             document = {
-                "format": _replay.FORMAT,
-                "version": _replay.VERSION,
+                "format": _format.FORMAT,
+                "version": _format.VERSION,
                 "recorded_at": _dt.datetime.now(_dt.UTC)
                 .isoformat(timespec="seconds")
                 .replace("+00:00", "Z"),
@@ -250,7 +250,7 @@ class Recorder:
         text = json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
         for secret in self._masks:
             if len(secret) >= 8:
-                text = text.replace(secret, "[secure]")
+                text = text.replace(secret, _format.SECURE)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         partial = self.path.with_name(self.path.name + ".partial")
         partial.write_text(text, encoding="utf-8")
@@ -305,7 +305,7 @@ class Recorder:
         entry = {k: body.get(k) for k in _KEPT if k in body}
         ref = body.get("model")
         schema = self._schema_of(ref, body.get("version"))
-        secrets = _replay.secret_fields(schema) if schema else set()
+        secrets = self._secrets(schema) if schema else None  # None: every text is masked
         sent = self._sent.get(body["id"], body.get("input"))
         entry["input"] = self._input(sent, secrets)
         entry["output"] = self._files(body.get("output"))
@@ -327,8 +327,17 @@ class Recorder:
         chosen = versions.get(version) or (versions.get(latest) if latest else None)
         return chosen["openapi_schema"] if chosen else None
 
-    def _input(self, value: Any, secrets: set[str]) -> Any:
-        """The sent input with uploads and big `data:` URIs as hashes and secrets masked."""
+    def _secrets(self, schema: dict[str, Any]) -> set[str]:
+        key = _format.input_key(schema)
+        if key not in self._secret_names:
+            self._secret_names[key] = _format.secret_fields(schema)
+        return self._secret_names[key]
+
+    def _input(self, value: Any, secrets: set[str] | None) -> Any:
+        """The sent input with uploads and big `data:` URIs as hashes and secrets masked.
+
+        With no schema (`secrets` None), every text is masked: no input can be told from a secret.
+        """
         if not isinstance(value, dict):
             return value
 
@@ -341,13 +350,13 @@ class Recorder:
                 return {"$file_sha256": self._uploads[item]}
             if (
                 isinstance(item, str)
-                and item.startswith("data:")
-                and len(_replay.decode_data_uri(item)) > self._max_inline
+                and _datauri.is_data_uri(item)
+                and len(_datauri.decode(item)) > self._max_inline
             ):
-                return _replay.canonical(item)
+                return _format.canonical(item)
             return item
 
-        return {k: "[secure]" if k in secrets else convert(v) for k, v in value.items()}
+        return _format.mask_secrets({k: convert(v) for k, v in value.items()}, secrets)
 
     def _files(self, value: Any) -> Any:
         """Output with https files downloaded and embedded, large files stored beside."""
@@ -362,11 +371,11 @@ class Recorder:
         return self._converted[value]
 
     def _file(self, url: str) -> Any:
-        if url.startswith("data:"):
-            data = _replay.decode_data_uri(url)
+        if url.startswith(_datauri.PREFIX):
+            data = _datauri.decode(url)
             if len(data) <= self._max_inline:
                 return url  # kept exactly as the API sent it
-            content_type = url[5:].split(",")[0].split(";")[0] or "application/octet-stream"
+            content_type = _datauri.media_type(url) or "application/octet-stream"
         else:
             try:
                 data, declared = download(url, transport=_sdk.plain_transport(self._client))
@@ -376,7 +385,7 @@ class Recorder:
                 declared or mimetypes.guess_type(url.split("?")[0])[0] or "application/octet-stream"
             )
         if len(data) <= self._max_inline:
-            return data_uri(data, content_type)
+            return _datauri.encode(data, content_type)
         digest = hashlib.sha256(data).hexdigest()
         name = digest[:16] + (mimetypes.guess_extension(content_type) or "")
         self.files_dir.mkdir(parents=True, exist_ok=True)

@@ -313,3 +313,31 @@ def test_allow_nested_asyncio__survives_run_all() -> None:
         ("ok", "run_sync 7\n"),
         ("ok", "nested again yes\n"),
     ]
+
+
+async def _exits(exc: BaseException) -> None:
+    await asyncio.sleep(0)
+    raise exc
+
+
+@pytest.mark.parametrize("exc", [SystemExit(3), KeyboardInterrupt()])
+def test_run_sync__a_coroutine_raising_system_exit_or_ctrl_c_does_not_hang(exc) -> None:
+    """Raised inside a task these escape the loop; the caller must get them, not wait forever."""
+    outcome: list[BaseException | str] = []
+
+    def call() -> None:
+        try:
+            run_sync(_exits(exc))
+        except BaseException as raised:
+            outcome.append(raised)
+
+    async def inside_a_running_loop() -> None:  # as in a notebook cell
+        worker = threading.Thread(target=call, daemon=True)
+        worker.start()
+        worker.join(10)
+        if worker.is_alive():
+            outcome.append("hung")
+
+    asyncio.run(inside_a_running_loop())
+    assert [type(o) for o in outcome] == [type(exc)]
+    assert run_sync(asyncio.sleep(0, "the loop still works")) == "the loop still works"

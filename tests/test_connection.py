@@ -95,7 +95,9 @@ def test_connect__auto_without_token_starts_sandbox():
 def test_connect__auto_with_env_token_uses_real_api(real_api, monkeypatch):
     monkeypatch.setenv("REPLICATE_API_TOKEN", SENTINEL)
     client = connect()
-    assert client.connection == Connection("replicate", real_api.base_url, account="sandbox")
+    assert client.connection == Connection(
+        "replicate", real_api.base_url, account="sandbox", token_source="REPLICATE_API_TOKEN"
+    )
     assert replicate.run(HELLO, input={"text": "env"}) == "hello env"
 
 
@@ -242,7 +244,7 @@ def test_status__sandbox_one_line_text_and_html():
 def test_status__real_api_names_the_account(real_api):
     client = connect(SENTINEL)
     assert client._repr_mimebundle_()["text/plain"] == (
-        f"Connected to Replicate at {real_api.base_url} as sandbox"
+        f"Connected to Replicate at {real_api.base_url} as sandbox (token from connect(token=...))"
     )
 
 
@@ -252,8 +254,8 @@ def test_status__explains_account_failure_without_traceback(monkeypatch):
         client = connect(SENTINEL)
         status = client._repr_mimebundle_()["text/plain"]
     assert status == (
-        f"Connected to Replicate at {other.base_url}; account unknown: 401 "
-        "Unauthenticated (You did not pass a valid authentication token)"
+        f"Connected to Replicate at {other.base_url} (token from connect(token=...)); account "
+        "unknown: 401 Unauthenticated (You did not pass a valid authentication token)"
     )
     assert "Traceback" not in status and "\n" not in status
 
@@ -328,7 +330,7 @@ def test_login__widget_connects_then_clears_and_closes(real_api, widget_kernel, 
     assert all(SENTINEL not in json.dumps(state, default=str) for state in states)
     [shown] = out.outputs
     assert shown["data"]["text/plain"] == (
-        f"Connected to Replicate at {real_api.base_url} as sandbox"
+        f"Connected to Replicate at {real_api.base_url} as sandbox (token from login())"
     )
     assert SENTINEL not in caplog.text
 
@@ -347,7 +349,7 @@ def test_login__getpass_outside_notebook(real_api, monkeypatch, capsys):
     client = login()
     assert client is current_client() and client.connection.account == "sandbox"
     out = capsys.readouterr().out
-    assert out == f"Connected to Replicate at {real_api.base_url} as sandbox\n"
+    assert out == f"Connected to Replicate at {real_api.base_url} as sandbox (token from login())\n"
 
 
 def test_login__backend_check_false_skips_account_lookup(monkeypatch, capsys):
@@ -355,7 +357,7 @@ def test_login__backend_check_false_skips_account_lookup(monkeypatch, capsys):
         monkeypatch.setenv("REPLICATE_BASE_URL", other.base_url)
         monkeypatch.setattr("getpass.getpass", lambda prompt: SENTINEL)
         client = login(backend_check=False)
-    assert client.connection == Connection("replicate", other.base_url)
+    assert client.connection == Connection("replicate", other.base_url, token_source="login()")
     assert SENTINEL not in capsys.readouterr().out
 
 
@@ -373,3 +375,68 @@ def test_connect_with_replicate_2x_installed_says_how_to_point_it_at_a_sandbox(m
     with pytest.raises(UnsupportedClient, match=r"REPLICATE_BASE_URL=http://127\.0\.0\.1:PORT/v1"):
         connect()
     assert current_connection() is None  # nothing was started
+
+
+def test_login__a_refused_token_is_never_stored(real_api, monkeypatch):
+    wrong = SENTINEL[:-4] + "XXXX"
+    monkeypatch.setattr("getpass.getpass", lambda prompt: wrong)
+    with pytest.raises(BackendError, match=r"token was not accepted.*401") as info:
+        login()
+    assert wrong not in str(info.value)
+    assert "REPLICATE_API_TOKEN" not in connect_module.os.environ
+    assert current_connection() is None
+    assert connect().connection.backend == "sandbox"  # the next connect() is not the real API
+
+
+def test_disconnect__undoes_login(real_api, monkeypatch):
+    monkeypatch.setattr("getpass.getpass", lambda prompt: SENTINEL)
+    login()
+    assert connect_module.os.environ["REPLICATE_API_TOKEN"] == SENTINEL
+    disconnect()
+    assert "REPLICATE_API_TOKEN" not in connect_module.os.environ
+    assert connect().connection.backend == "sandbox"
+
+
+def _colab(monkeypatch, get) -> None:
+    """A stand-in for google.colab.userdata, as Colab provides it."""
+    import sys
+    import types
+
+    google, colab, userdata = (types.ModuleType(n) for n in ("google", "google.colab", "userdata"))
+    userdata.get = get
+    colab.userdata = userdata
+    google.colab = colab
+    monkeypatch.setitem(sys.modules, "google", google)
+    monkeypatch.setitem(sys.modules, "google.colab", colab)
+    monkeypatch.setitem(sys.modules, "google.colab.userdata", userdata)
+
+
+def test_connect__reads_the_token_from_colab_secrets(real_api, monkeypatch):
+    asked: list[str] = []
+    _colab(monkeypatch, lambda name: asked.append(name) or SENTINEL)
+    client = connect()
+    assert asked == ["REPLICATE_API_TOKEN"]
+    assert client.connection.status == (
+        f"Connected to Replicate at {real_api.base_url} as sandbox (token from the Colab secret "
+        "REPLICATE_API_TOKEN)"
+    )
+    assert SENTINEL not in client.connection.status + repr(client)
+
+
+def test_connect__the_environment_comes_before_colab(real_api, monkeypatch):
+    monkeypatch.setenv("REPLICATE_API_TOKEN", SENTINEL)
+    _colab(monkeypatch, lambda name: pytest.fail("Colab asked although the environment had one"))
+    assert connect().connection.token_source == "REPLICATE_API_TOKEN"
+
+
+def test_connect__a_missing_colab_secret_means_the_sandbox(monkeypatch):
+    class SecretNotFoundError(Exception):
+        pass
+
+    def missing(name):
+        raise SecretNotFoundError(name)
+
+    _colab(monkeypatch, missing)
+    assert connect().connection.backend == "sandbox"
+    with pytest.raises(BackendError, match="login"):
+        connect(backend="replicate")

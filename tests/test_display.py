@@ -300,3 +300,37 @@ def test_async_stream_text__streams_inside_running_loop(client, capsys):
 
     assert asyncio.run(main()) == expected
     assert capsys.readouterr().out == expected + "\n"
+
+
+def test_show__a_large_file_with_a_url_is_shown_from_it_not_embedded(monkeypatch):
+    import replicate
+
+    from replicate_nb import display
+
+    monkeypatch.setattr(display, "INLINE_LIMIT", 1000)
+    big = MP4 + b"\x00" * 5000
+    seen: list[str] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        return httpx.Response(200, content=big, headers={"content-type": "video/mp4"})
+
+    client = replicate.Client(
+        "t", base_url="https://api.example", transport=httpx.MockTransport(handle)
+    )
+    [bundle] = shown(FileOutput("https://files.example/big.mp4", client))
+    assert bundle["text/plain"] == (
+        "<video/mp4, over 1.0 kB: shown from its URL, not stored in the notebook>"
+    )
+    assert '<video controls src="https://files.example/big.mp4"' in bundle["text/html"]
+    assert "base64" not in str(bundle)
+    assert seen == ["https://files.example/big.mp4"]
+
+
+def test_show__a_large_data_uri_is_embedded_with_its_size(monkeypatch):
+    from replicate_nb import display
+
+    monkeypatch.setattr(display, "INLINE_LIMIT", 1000)
+    data = b"\x00\x01" * 1500
+    [bundle] = shown("data:application/octet-stream;base64," + base64.b64encode(data).decode())
+    assert bundle["text/plain"] == "<application/octet-stream, 3.0 kB>"

@@ -83,3 +83,26 @@ def test_prediction_timeout__says_what_happened_and_what_to_do() -> None:
     assert "larger timeout" in str(exc)
     with pytest.raises(TimeoutError):
         raise exc
+
+
+def test_bad_arguments_raise_invalid_argument_which_is_also_the_stdlib_type():
+    import pytest
+
+    import replicate_nb
+    from replicate_nb import InvalidArgument, InvalidArgumentType
+
+    cases = [
+        (lambda: replicate_nb.run_many("replicate/hello-world", [], concurrency=0), ValueError),
+        (lambda: replicate_nb.connect(backend="cloud"), ValueError),
+        (lambda: replicate_nb.connect(backend="sandbox", base_url="http://x"), ValueError),
+        (lambda: replicate_nb.text(42), TypeError),
+        (lambda: replicate_nb.run_sync(42), TypeError),
+        (lambda: replicate_nb.run_many("replicate/hello-world", ["not a dict"]), TypeError),
+    ]
+    for call, stdlib in cases:
+        with pytest.raises(InvalidArgument) as info:
+            call()
+        assert isinstance(info.value, stdlib | replicate_nb.ReplicateNbError)
+        assert isinstance(info.value, stdlib)
+        if stdlib is TypeError:
+            assert isinstance(info.value, InvalidArgumentType)

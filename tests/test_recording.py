@@ -360,3 +360,65 @@ def test_https_output_files_are_downloaded_and_embedded(tmp_path):
     for file in tmp_path.rglob("*"):
         if file.is_file():
             assert TOKEN.encode() not in file.read_bytes()
+
+
+def _keys_api(schema: dict[str, Any] | None) -> httpx.MockTransport:
+    """A stand-in API serving acme/keys, whose schema (when given) hides secrets behind refs."""
+    prediction = {
+        "id": "k1",
+        "model": "acme/keys",
+        "version": "v1",
+        "status": "succeeded",
+        "output": "ok",
+        "created_at": "2025-01-01T00:00:00Z",
+        "urls": {"get": "https://api.replicate.com/v1/predictions/k1"},
+    }
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/models/acme/keys/predictions":
+            return httpx.Response(201, json=prediction)
+        if request.url.path == "/v1/models/acme/keys" and schema is not None:
+            version = {"id": "v1", "openapi_schema": schema}
+            return httpx.Response(
+                200, json={"owner": "acme", "name": "keys", "latest_version": version}
+            )
+        return httpx.Response(404, json={"detail": "not found"})
+
+    return httpx.MockTransport(handle)
+
+
+SECRET_INPUTS = {"prompt": "a cat", "api_key": "KEY-never-written", "token": "TOK-never-written"}
+
+
+def _record_keys(tmp_path: Path, schema: dict[str, Any] | None) -> dict[str, Any]:
+    client = replicate.Client(
+        TOKEN, base_url="https://api.replicate.com", transport=_keys_api(schema)
+    )
+    try:
+        with record(tmp_path / "keys.json", client=client):
+            client.run("acme/keys", input={**SECRET_INPUTS, "steps": 3})
+    finally:
+        _sdk.close(client)
+    text = (tmp_path / "keys.json").read_text()
+    assert "never-written" not in text
+    return json.loads(text)["predictions"][0]["input"]
+
+
+def test_secrets_behind_ref_all_of_and_any_of_are_masked(tmp_path):
+    from tests.test_replay_format import SCHEMA
+
+    assert _record_keys(tmp_path, SCHEMA) == {
+        "prompt": "a cat",
+        "api_key": "[secure]",
+        "token": "[secure]",
+        "steps": 3,
+    }
+
+
+def test_without_a_schema_every_text_input_is_masked(tmp_path):
+    assert _record_keys(tmp_path, None) == {
+        "prompt": "[secure]",
+        "api_key": "[secure]",
+        "token": "[secure]",
+        "steps": 3,
+    }

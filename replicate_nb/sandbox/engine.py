@@ -8,8 +8,6 @@ readers can follow from the start, and webhook deliveries are triggered from the
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import datetime as _dt
 import hmac
 import json
@@ -17,11 +15,11 @@ import re
 import threading
 import time
 import traceback
-import urllib.parse
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+from .. import _datauri
 from ..schema import SECRET_MASK, InputSchema, problem_detail
 from .catalog import Catalog
 from .control import CAPABILITY_CHARS, Faults, RandomSource
@@ -453,13 +451,10 @@ class Engine:
     # files as model inputs
     def read_file(self, value: str, *, owner: str | None = None) -> bytes:
         """The bytes of a `data:` URI or of a file uploaded to this sandbox (by `owner`)."""
-        if value.startswith("data:"):
-            header, _, payload = value.partition(",")
+        if value.startswith(_datauri.PREFIX):
             try:
-                if header.endswith(";base64"):
-                    return base64.b64decode(payload, validate=False)
-                return urllib.parse.unquote_to_bytes(payload)
-            except (binascii.Error, ValueError) as exc:
+                return _datauri.decode(value)
+            except ValueError as exc:
                 raise ValueError(f"could not decode the data: URI ({exc})") from exc
         match = re.search(r"/v1/files/([^/?#]+)", value)
         if match:

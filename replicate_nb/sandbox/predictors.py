@@ -30,10 +30,11 @@ from typing import Any
 
 import filetype
 
+from .. import _datauri
 from ..inputs import Secret
 from ..schema import SECRET_MASK
 from . import capture
-from .models import data_uri, schema_version_id
+from .models import schema_version_id
 from .models.base import ModelSpec, PredictContext
 from .records import now
 from .signatures import COG_VERSION, Param, describe
@@ -229,7 +230,7 @@ async def _convert_one(
     if param.kind != "path" or not isinstance(value, str) or workdir is None:
         return value
     data = await ctx.read_file(value)
-    mime = value[5:].split(";")[0].split(",")[0] if value.startswith("data:") else ""
+    mime = _datauri.media_type(value) if _datauri.is_data_uri(value) else ""
     extension = mimetypes.guess_extension(mime) if mime else None
     if extension is None:
         guessed = filetype.guess_extension(data)
@@ -245,9 +246,9 @@ def encode_output(value: Any) -> Any:
         return value
     if isinstance(value, PurePath):
         data = Path(value).read_bytes()
-        return data_uri(data, mimetypes.guess_type(value.name)[0] or _sniff(data))
+        return _datauri.encode(data, mimetypes.guess_type(value.name)[0] or _sniff(data))
     if isinstance(value, bytes | bytearray | memoryview):
-        return data_uri(bytes(value), _sniff(bytes(value)))
+        return _datauri.encode(bytes(value), _sniff(bytes(value)))
     if isinstance(value, Secret) or type(value).__name__ == "Secret":
         return SECRET_MASK
     if isinstance(value, dict):

@@ -12,7 +12,6 @@ The file format is described in `docs/replay-format.md`.
 from __future__ import annotations
 
 import asyncio
-import base64
 import dataclasses
 import hashlib
 import itertools
@@ -22,15 +21,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .. import _datauri
 from .. import schema as cog_schema
+from ..replay_format import FORMAT, VERSION, canonical, secret_fields
+from ..replay_format import input_key as _key
 from .catalog import Catalog
 from .errors import InvalidInput
-from .models import data_uri
 from .models.base import ModelSpec, Predict, PredictContext
 from .store import Store
 
-FORMAT = "replicate-nb-replay"
-VERSION = 1
 MAX_REPLAY_SECONDS = 2.0
 """A replay takes as long as the recorded prediction ran, but never longer than this."""
 FALLBACKS = (None, "stand-in")
@@ -66,47 +65,6 @@ def load(path: str | Path) -> dict[str, Any]:
             f"replicate-nb reads version {VERSION}. Upgrade replicate-nb."
         )
     return data
-
-
-def canonical(value: Any, *, file_sha256: Any = None) -> Any:
-    """An input with files as `{"$file_sha256": ...}`, so uploads match whatever URL they got.
-
-    `data:` URIs are hashed; other strings go through `file_sha256(url)`, which returns a hash
-    for an uploaded file's URL and None for anything else.
-    """
-    if isinstance(value, dict):
-        return {k: canonical(v, file_sha256=file_sha256) for k, v in value.items()}
-    if isinstance(value, list):
-        return [canonical(v, file_sha256=file_sha256) for v in value]
-    if isinstance(value, str) and value.startswith("data:") and "," in value:
-        try:
-            return {"$file_sha256": hashlib.sha256(decode_data_uri(value)).hexdigest()}
-        except ValueError:  # not decodable: compared as text
-            return value
-    if isinstance(value, str) and file_sha256 is not None:
-        digest = file_sha256(value)
-        if digest:
-            return {"$file_sha256": digest}
-    return value
-
-
-def decode_data_uri(uri: str) -> bytes:
-    """The bytes of a `data:` URI (base64 or percent-encoded)."""
-    header, _, payload = uri.partition(",")
-    if header.endswith(";base64"):
-        return base64.b64decode(payload)
-    from urllib.parse import unquote_to_bytes
-
-    return unquote_to_bytes(payload)
-
-
-def _key(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def secret_fields(openapi_schema: dict[str, Any]) -> set[str]:
-    """Names of the inputs a schema marks secret (never recorded, ignored when matching)."""
-    return set(cog_schema.parse(openapi_schema).secrets)
 
 
 @dataclasses.dataclass
@@ -281,7 +239,7 @@ def _resolve_files(value: Any, folder: Path) -> Any:
     if isinstance(value, dict):
         if isinstance(value.get("$file"), str):
             data = (folder / value["$file"]).read_bytes()
-            return data_uri(data, value.get("content_type") or "application/octet-stream")
+            return _datauri.encode(data, value.get("content_type") or "application/octet-stream")
         return {k: _resolve_files(v, folder) for k, v in value.items()}
     return value
 

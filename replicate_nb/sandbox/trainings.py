@@ -11,11 +11,12 @@ import dataclasses
 import json
 from typing import Any
 
+from .. import _datauri
 from .. import schema as cog_schema
 from .catalog import ACCOUNT, Catalog
 from .engine import Engine
 from .errors import Forbidden, InvalidRequest, NotFound
-from .models import data_uri, schema_version_id
+from .models import schema_version_id
 from .models.base import ModelSpec, Predict, PredictContext
 from .records import Prediction
 
@@ -118,7 +119,7 @@ def _training(catalog: Catalog, trainer: ModelSpec, destination: str) -> Predict
         encoded = json.dumps(weights, sort_keys=True).encode("utf-8")
         return {
             "version": f"{destination}:{version_id}",
-            "weights": data_uri(encoded, "application/json"),
+            "weights": _datauri.encode(encoded, "application/json"),
         }
 
     return run

@@ -14,7 +14,6 @@ Models:
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 from typing import Any
@@ -30,11 +29,6 @@ STANDIN_NOTICE = "replicate-nb sandbox stand-in: outputs are synthetic"
 def schema_version_id(schema: dict[str, Any]) -> str:
     """A 64-hex version id for a schema with no real version id: sha256 of its canonical JSON."""
     return hashlib.sha256(json.dumps(schema, sort_keys=True).encode("utf-8")).hexdigest()
-
-
-def data_uri(data: bytes, mime: str) -> str:
-    """Encode bytes as a base64 `data:` URI of the given MIME type."""
-    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 
 def progress_line(current: int, total: int, rate: float) -> str:

@@ -13,8 +13,9 @@ from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
 
+from replicate_nb import _datauri
 from replicate_nb.sandbox.control import rng_for
-from replicate_nb.sandbox.models import STANDIN_NOTICE, data_uri, progress_line, schema_version_id
+from replicate_nb.sandbox.models import STANDIN_NOTICE, progress_line, schema_version_id
 from replicate_nb.sandbox.models.base import ModelSpec, PredictContext, load_schema
 
 SDXL_SCHEMA = load_schema("stability-ai__sdxl__7762fd07.json")
@@ -152,7 +153,7 @@ def encode(image: Image.Image, fmt: str, quality: int = 80) -> str:
         image.save(buffer, "WEBP", quality=quality, method=4)
     else:
         raise ValueError(f"unknown output_format {fmt!r}; use webp, jpg or png")
-    return data_uri(buffer.getvalue(), MIME[fmt])
+    return _datauri.encode(buffer.getvalue(), MIME[fmt])
 
 
 def _open(data: bytes, what: str, load: bool = True) -> Image.Image:

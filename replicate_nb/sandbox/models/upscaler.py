@@ -11,7 +11,8 @@ from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
 
-from replicate_nb.sandbox.models import STANDIN_NOTICE, data_uri
+from replicate_nb import _datauri
+from replicate_nb.sandbox.models import STANDIN_NOTICE
 from replicate_nb.sandbox.models.base import ModelSpec, PredictContext, load_schema
 
 SCHEMA = load_schema("nightmareai__real-esrgan__42fed1c4.json")
@@ -59,7 +60,7 @@ def upscale(data: bytes, scale: float) -> tuple[str, tuple[int, int], tuple[int,
         draw.text((x0 + 2 - left, 2 - top), "sandbox", fill=(255, 255, 255), font=font)
     buffer = io.BytesIO()
     result.save(buffer, "PNG")
-    return data_uri(buffer.getvalue(), "image/png"), image.size, size
+    return _datauri.encode(buffer.getvalue(), "image/png"), image.size, size
 
 
 async def predict(ctx: PredictContext, inputs: dict[str, Any]) -> str:
