@@ -13,6 +13,7 @@ _HOMES = {
     "BackendError": "errors",
     "BatchInputError": "errors",
     "BatchResults": "results",
+    "BudgetExceeded": "errors",
     "Budget": "spending",
     "ConcatenateIterator": "inputs",
     "Estimate": "costs",
