@@ -140,3 +140,14 @@ def test_file_metadata_as_bracketed_form_fields(sb):
     )
     assert response.status_code == 201, response.text
     assert response.json()["metadata"] == {"kind": "note", "tags": {"first": "x"}}
+
+
+def test_an_upload_past_the_storage_bound_is_refused_not_lost(fresh_sb, make_client):
+    fresh_sb.store.max_file_bytes = 100
+    client = make_client(fresh_sb.base_url)
+    kept = client.files.create(io.BytesIO(b"a" * 60), filename="a.txt")
+    with pytest.raises(ReplicateError) as refused:
+        client.files.create(io.BytesIO(b"b" * 60), filename="b.txt")
+    assert refused.value.status == 413
+    assert "storage is full" in (refused.value.detail or "")
+    assert [f.id for f in client.files.list()] == [kept.id]

@@ -51,7 +51,11 @@ async def create_file(request: Request) -> Response:
     current = state(request)
     file, data = _file_from_parts(current, parts)
     file.owner = owner(request)
-    current.engine.store.save_file(file, data)
+    if not current.engine.store.save_file(file, data):
+        raise PayloadTooLarge(
+            "The sandbox's file storage is full: delete files you no longer need "
+            "(files.delete) and upload again."
+        )
     return answer(file.to_json(base_url(request)), 201)
 
 
