@@ -36,7 +36,9 @@ _HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Content-Security-Policy": "default-src 'self'; img-src 'self'; frame-ancestors 'none'",
-    "Referrer-Policy": "no-referrer",
+    # same-origin, not no-referrer: with no-referrer the page's own form posts carry `Origin: null`,
+    # which the Origin guard (http.RequestGuard) rightly refuses as a foreign page
+    "Referrer-Policy": "same-origin",
 }
 
 
