@@ -31,6 +31,7 @@ from .store import Store, dumps, printable
 from .workers import Workers
 
 FINISHED_RUNS_KEPT = 1000
+FINISHED_RUNS_BYTES = 64 * 2**20  # events of recent runs kept for streams; older ones replay
 RESTART_ERROR = (
     "The sandbox stopped while this prediction was running, so it did not finish. "
     "Nothing was lost: run it again."
@@ -51,9 +52,11 @@ class Run:
         self.cancel_requested = False
         self._changed = asyncio.Event()
         self._epoch = int(parse_time(prediction.created_at).timestamp())
+        self.size = 0  # bytes of event data held
 
     def add_event(self, event: str, data: str) -> None:
         """Record an event and wake stream readers."""
+        self.size += len(data) + 32
         self.events.append((event, f"{self._epoch}:{len(self.events)}", data))
         self._changed.set()
         self._changed = asyncio.Event()
@@ -174,6 +177,7 @@ class Engine:
         self.workers = Workers()
         self.runs: dict[str, Run] = {}
         self.finished: OrderedDict[str, Run] = OrderedDict()  # recent runs, for stream replays
+        self._finished_bytes = 0
         self.loop: asyncio.AbstractEventLoop
         self.loop_thread = 0
         self.closing = False
@@ -412,8 +416,9 @@ class Engine:
             listener(prediction)
         self.runs.pop(prediction.id, None)
         self.finished[prediction.id] = run
-        while len(self.finished) > FINISHED_RUNS_KEPT:
-            self.finished.popitem(last=False)
+        self._finished_bytes += run.size
+        while len(self.finished) > FINISHED_RUNS_KEPT or self._finished_bytes > FINISHED_RUNS_BYTES:
+            self._finished_bytes -= self.finished.popitem(last=False)[1].size
 
     # files as model inputs
     def read_file(self, value: str, *, owner: str | None = None) -> bytes:
