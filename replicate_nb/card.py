@@ -21,10 +21,11 @@ import replicate
 from IPython.display import display
 from replicate.prediction import Prediction
 
+from replicate_nb._terms import TERMINAL
 from replicate_nb.aio import loop_client, run_sync
 from replicate_nb.connection import current_client
 from replicate_nb.display import render_prediction
-from replicate_nb.forms.runview import TERMINAL, RunView
+from replicate_nb.forms.runview import RunView
 from replicate_nb.schema import OutputSpec
 
 POLL = 0.25  # seconds between polls (the SDK's default is 0.5): a card should look live
