@@ -22,11 +22,12 @@ from IPython.display import display
 from replicate.prediction import Prediction
 
 from replicate_nb import _sdk
+from replicate_nb._terms import TERMINAL
 from replicate_nb.aio import loop_client, run_sync
 from replicate_nb.connection import current_client
 from replicate_nb.display import render_prediction
 from replicate_nb.forms.layout import backend_of
-from replicate_nb.forms.runview import TERMINAL, RunView
+from replicate_nb.forms.runview import RunView
 from replicate_nb.schema import OutputSpec
 
 _FIELDS = ("status", "output", "logs", "error", "metrics", "started_at", "completed_at", "urls")

@@ -25,6 +25,7 @@ from replicate.exceptions import ReplicateError
 from replicate.prediction import Prediction
 
 from replicate_nb import _sdk
+from replicate_nb._terms import TERMINAL
 from replicate_nb.aio import loop_client
 from replicate_nb.connection import current_client
 from replicate_nb.errors import FormError
@@ -39,7 +40,6 @@ from replicate_nb.forms.private_fields import SecretField, UriField
 from replicate_nb.forms.runview import RunView
 from replicate_nb.schema import MISSING, parse
 
-_TERMINAL = ("succeeded", "failed", "canceled")
 _DETAIL_LINE = re.compile(r"^- input(?:\.(\w+)\S*)?: (.+)$", re.MULTILINE)
 _REQUIRED = re.compile(r"^(\w+) is required$")
 _GOT = re.compile(r" \(got .*\)$")  # the value quoted at the end of a validation message
@@ -321,7 +321,7 @@ class ModelForm(widgets.VBox):
         """Cancel the running prediction on the server; does nothing when no run is going."""
         self._cancel_requested = self._running
         prediction = self._current
-        if prediction is not None and prediction.status not in _TERMINAL:
+        if prediction is not None and prediction.status not in TERMINAL:
             client = loop_client(self._client if self._client is not None else current_client())
             await client.predictions.async_cancel(prediction.id)
             self._cancel_requested = False

@@ -31,19 +31,12 @@ from replicate.exceptions import ReplicateError
 from replicate.prediction import Prediction
 from replicate.stream import ServerSentEvent
 
+from replicate_nb import _datauri
+from replicate_nb._terms import RED, TERMINAL, status_colour
 from replicate_nb.display import render_parts, terminal_text
 from replicate_nb.outputs import text
 from replicate_nb.schema import OutputSpec
 
-RED = "#cf222e"
-TERMINAL = ("succeeded", "failed", "canceled")
-_COLOURS = {
-    "succeeded": "#1a7f37",
-    "failed": RED,
-    "canceled": "#57606a",
-    "not sent": RED,
-    "error": RED,
-}
 TICK = 0.1  # seconds between clock updates while a run goes
 SANDBOX_POLL = 0.1  # seconds between polls of a sandbox prediction that does not stream
 API_POLLS = ((5.0, 0.25), (float("inf"), 0.5))  # the real API: (until this age, poll every)
@@ -74,7 +67,7 @@ def _short_json(value: Any) -> str:
     """The output as indented JSON, long `data:` URIs cut to their head (the JSON view)."""
 
     def cut(v: Any) -> Any:
-        if isinstance(v, str) and v.startswith("data:") and len(v) > 80:
+        if _datauri.is_data_uri(v) and len(v) > 80:
             return f"{v[:60]}… ({len(v):,} characters)"
         if isinstance(v, list):
             return [cut(i) for i in v]
@@ -151,7 +144,7 @@ class RunView:
         self._render()
 
     def _render(self) -> None:
-        colour = _COLOURS.get(self.phase, "#0969da")
+        colour = status_colour(self.phase)
         detail = self._detail
         if self._clock is not None and self._started is not None:
             detail = f"{time.monotonic() - self._started:.1f} s"
