@@ -34,6 +34,7 @@ from replicate.stream import ServerSentEvent
 from replicate_nb import _datauri
 from replicate_nb._terms import RED, TERMINAL, status_colour
 from replicate_nb.display import render_parts, terminal_text
+from replicate_nb.forms.field import layout, style
 from replicate_nb.outputs import text
 from replicate_nb.schema import OutputSpec
 
@@ -85,12 +86,14 @@ class RunView:
     def __init__(self, output_spec: OutputSpec, redact: Callable[[str], str]) -> None:
         self._spec = output_spec
         self._redact = redact
-        self.status = widgets.HTML(_dom_classes=("rnb-status",))
+        _html = style(widgets.HTML)  # shared: every Style and Layout is a widget of its own
+        _plain = {"layout": layout("head"), "style": _html}
+        self.status = widgets.HTML(**_plain, _dom_classes=("rnb-status",))
         self.progress = widgets.FloatProgress(min=0, max=1, layout=hidden())
-        self.notice = widgets.HTML(layout=hidden(), _dom_classes=("rnb-notice",))
-        self.text = widgets.HTML(layout=hidden(), _dom_classes=("rnb-stream",))
+        self.notice = widgets.HTML(layout=hidden(), style=_html, _dom_classes=("rnb-notice",))
+        self.text = widgets.HTML(layout=hidden(), style=_html, _dom_classes=("rnb-stream",))
         self.output = widgets.Output(_dom_classes=("rnb-output",))
-        self.json = widgets.HTML(layout=hidden(), _dom_classes=("rnb-json",))
+        self.json = widgets.HTML(layout=hidden(), style=_html, _dom_classes=("rnb-json",))
         self.mode = widgets.ToggleButtons(
             options=["Preview", "JSON"],
             layout=hidden(),
@@ -98,7 +101,7 @@ class RunView:
             tooltips=["The output as it looks", "The output as the API returned it"],
         )
         self.mode.observe(self._switch, "value")
-        self.logs = widgets.HTML(_dom_classes=("rnb-logs",))
+        self.logs = widgets.HTML(**_plain, _dom_classes=("rnb-logs",))
         self.phase = ""
         self._detail = ""
         self._prediction: Prediction | None = None
