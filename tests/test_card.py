@@ -140,7 +140,7 @@ def test_a_card_is_cheap_to_build_and_starts_without_a_request(client, monkeypat
     prediction.wait()
     w.Widget.close_all()
     card = PredictionCard(prediction, client=client)
-    assert len(_instances) <= 28, sorted(type(x).__name__ for x in _instances.values())
+    assert len(_instances) <= 30, sorted(type(x).__name__ for x in _instances.values())
     gets: list[str] = []
     get = Predictions.async_get
 

@@ -3,7 +3,7 @@
 It lays out one widget per input (`forms.mappers`), validates with
 `schema.InputSchema.validate` before anything is sent, runs the prediction through the official
 client on the kernel's own event loop (status, elapsed time, progress, logs, streamed text, then
-the output through `display.render_parts`), and keeps a history of runs. What it sends is exactly
+the output through `forms.outputview`), and keeps a history of runs. What it sends is exactly
 `form.value`: required fields, fields whose value differs from their default, and filled-in fields
 that have no default. Blank fields and untouched defaults are left out, so the model's own
 defaults apply (a blank `seed` stays random).

@@ -111,10 +111,18 @@ class Conflict(ProblemError):
 
 
 class PayloadTooLarge(ProblemError):
-    """A request body or file over the size limit."""
+    """A request body or file over the size limit.
+
+    The rest of such a body is not read, so the answer closes the connection
+    (`Connection: close`) instead of leaving the server to drain it.
+    """
 
     status = 413
     title = "Payload too large"
+
+    def headers(self) -> dict[str, str]:
+        """`Connection: close`: the unread rest of the body ends with the connection."""
+        return {"Connection": "close"}
 
 
 class UnsupportedMediaType(ProblemError):
