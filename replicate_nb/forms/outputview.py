@@ -20,6 +20,7 @@ import traitlets
 
 from replicate_nb import _datauri
 from replicate_nb.display import read, render_tree
+from replicate_nb.forms.field import style
 from replicate_nb.forms.front import CopyButton
 from replicate_nb.outputs import File, files
 
@@ -130,7 +131,11 @@ class OutputView:
         self._text = text
         self.output = widgets.Output(_dom_classes=("rnb-output",))
         self.files = widgets.VBox(_dom_classes=("rnb-files",))
-        self.json = widgets.HTML(layout=widgets.Layout(display="none"), _dom_classes=("rnb-json",))
+        self.json = widgets.HTML(
+            layout=widgets.Layout(display="none"),
+            style=style(widgets.HTML),  # shared: a Style is a widget of its own
+            _dom_classes=("rnb-json",),
+        )
         self.mode = widgets.ToggleButtons(
             options=["Preview", "JSON"],
             layout=widgets.Layout(display="none"),

@@ -32,6 +32,7 @@ from replicate.stream import ServerSentEvent
 
 from replicate_nb._terms import RED, TERMINAL, status_colour
 from replicate_nb.display import terminal_text
+from replicate_nb.forms.field import layout, style
 from replicate_nb.forms.outputview import OutputView
 from replicate_nb.outputs import text
 from replicate_nb.schema import OutputSpec
@@ -67,17 +68,19 @@ class RunView:
     def __init__(self, output_spec: OutputSpec, redact: Callable[[str], str]) -> None:
         self._spec = output_spec
         self._redact = redact
-        self.status = widgets.HTML(_dom_classes=("rnb-status",))
+        _html = style(widgets.HTML)  # shared: every Style and Layout is a widget of its own
+        _plain = {"layout": layout("head"), "style": _html}
+        self.status = widgets.HTML(**_plain, _dom_classes=("rnb-status",))
         self.progress = widgets.FloatProgress(min=0, max=1, layout=hidden())
-        self.notice = widgets.HTML(layout=hidden(), _dom_classes=("rnb-notice",))
-        self.text = widgets.HTML(layout=hidden(), _dom_classes=("rnb-stream",))
+        self.notice = widgets.HTML(layout=hidden(), style=_html, _dom_classes=("rnb-notice",))
+        self.text = widgets.HTML(layout=hidden(), style=_html, _dom_classes=("rnb-stream",))
         self.outputs = OutputView(self.text)
         self.output, self.json, self.mode = (
             self.outputs.output,
             self.outputs.json,
             self.outputs.mode,
         )
-        self.logs = widgets.HTML(_dom_classes=("rnb-logs",))
+        self.logs = widgets.HTML(**_plain, _dom_classes=("rnb-logs",))
         self.phase = ""
         self._detail = ""
         self._prediction: Prediction | None = None

@@ -78,8 +78,9 @@ def test_a_form_run_that_does_not_stream_is_seen_processing(sdk_client):
 
 
 def test_a_card_on_a_run_that_does_not_stream_is_seen_processing(sdk_client):
-    prediction = sdk_client.predictions.create(
-        version=SDXL_VERSION, input={"prompt": "a kite", "width": 64, "height": 64}
+    prediction = sdk_client.predictions.create(  # 100 steps: processing for about 0.3 s
+        version=SDXL_VERSION,
+        input={"prompt": "a kite", "width": 64, "height": 64, "num_inference_steps": 100},
     )
     card = PredictionCard(prediction, client=sdk_client)
     phases = record_phases(card.view)
