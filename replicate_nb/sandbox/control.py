@@ -49,6 +49,10 @@ class RandomSource:
         """
         return "".join(secrets.choice(_ID_ALPHABET) for _ in range(CAPABILITY_CHARS))
 
+    def error_id(self) -> str:
+        """An id for an unexpected error, shared by its 500 answer and its log record."""
+        return secrets.token_hex(6)
+
     def secret_key(self) -> str:
         """A webhook signing secret in Replicate's `whsec_<base64>` form, from the OS CSPRNG.
 
