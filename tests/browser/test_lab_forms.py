@@ -1,9 +1,17 @@
 """Forms in a real JupyterLab 4 and Notebook 7: layout, Run and Ctrl+Enter, streaming, honest
-state after a refused run, the Code tabs' copy buttons, and an axe-core accessibility scan."""
+state after a refused run, the Code tabs' copy buttons, and an axe-core accessibility scan.
+
+Every scenario runs in both UIs. `test_run_click_to_first_streamed_token` also measures the time
+from a Run click to the first streamed token on screen, as a figure (written to
+`test-artifacts/browser/first_token_<ui>.json`; `benchmarks/forms.py --browser` prints it), not as
+a timed assertion.
+"""
 
 from __future__ import annotations
 
+import json
 import re
+import statistics
 import uuid
 
 import pytest
@@ -94,8 +102,9 @@ def test_image_form_shows_prompt_and_image_in_one_viewport(page: Page, lab_url: 
     expect(code).not_to_contain_text("guidance_scale")
 
 
-def test_ctrl_enter_runs_and_text_streams_in_while_processing(page: Page, lab_url: str):
-    form = opened_form(page, lab_url, "text_form.ipynb")
+@pytest.mark.parametrize("ui", UIS)
+def test_ctrl_enter_runs_and_text_streams_in_while_processing(page: Page, lab_url: str, ui: str):
+    form = opened_form(page, lab_url, "text_form.ipynb", ui)
     fill_prompt(form, "Tell me about the ocean")
     watch = page.evaluate_handle(  # sample the page every frame, in the page (no round trips)
         """() => { const seen = []; const form = document.querySelector('.rnb-form');
@@ -110,29 +119,31 @@ def test_ctrl_enter_runs_and_text_streams_in_while_processing(page: Page, lab_ur
     form.locator(".rnb-field-prompt textarea").press("Control+Enter")
     stream, status = form.locator(".rnb-stream"), form.locator(".rnb-status")
     page.wait_for_function("document.querySelector('.rnb-stream')?.innerText.length > 0")
-    shot(page, "text_form_streaming")
+    shot(page, f"text_form_streaming_{ui}")
     expect(status).to_contain_text("succeeded", timeout=60_000)
     seen = watch.json_value()
     growing = {length for length, text in seen if length and "processing" in text}
     assert len(growing) >= 3, f"no token-by-token growth while processing: {seen[::20]}"
     expect(stream).to_contain_text("ocean")
     assert page.locator(".jp-InputArea-prompt").count() == 2  # Ctrl+Enter did not run a cell
-    shot(page, "text_form_done")
+    shot(page, f"text_form_done_{ui}")
 
 
-def test_a_refused_run_marks_the_previous_output(page: Page, lab_url: str):
-    form = opened_form(page, lab_url, "rejected_form.ipynb")
+@pytest.mark.parametrize("ui", UIS)
+def test_a_refused_run_marks_the_previous_output(page: Page, lab_url: str, ui: str):
+    form = opened_form(page, lab_url, "rejected_form.ipynb", ui)
     expect(form.locator(".rnb-notice")).to_contain_text("not sent", timeout=90_000)
     expect(form.locator(".rnb-output.rnb-stale img")).to_be_visible()
     expect(form.locator(".rnb-status")).to_contain_text("num_outputs")
     expect(form.locator(".rnb-reason")).to_contain_text("num_outputs")
     expect(form.get_by_title("Run (Ctrl+Enter)")).to_be_disabled()
     form.locator(".rnb-status").scroll_into_view_if_needed()
-    shot(page, "rejected_form")
+    shot(page, f"rejected_form_{ui}")
 
 
-def test_code_tabs_copy_and_the_form_passes_axe(page: Page, lab_url: str):
-    form = opened_form(page, lab_url, "image_form.ipynb")
+@pytest.mark.parametrize("ui", UIS)
+def test_code_tabs_copy_and_the_form_passes_axe(page: Page, lab_url: str, ui: str):
+    form = opened_form(page, lab_url, "image_form.ipynb", ui)
     fill_prompt(form, "a quiet harbour")
     for language, expected in [
         ("Python", "replicate.run("),
@@ -146,7 +157,7 @@ def test_code_tabs_copy_and_the_form_passes_axe(page: Page, lab_url: str):
         assert (
             "r8_" not in copied and "Bearer $REPLICATE_API_TOKEN" in copied
         ) or language != "HTTP"
-    shot(page, "code_tabs")
+    shot(page, f"code_tabs_{ui}")
     page.add_script_tag(path=str(AXE))
     violations = page.evaluate(
         """async () => (await axe.run(document.querySelector('.rnb-form'))).violations
@@ -155,3 +166,47 @@ def test_code_tabs_copy_and_the_form_passes_axe(page: Page, lab_url: str):
     )
     bad = [v for v in violations if v["impact"] in ("serious", "critical")]
     assert bad == [], bad
+
+
+FIRST_TOKEN_JS = """() => {
+  const form = document.querySelector('.rnb-form');
+  const seen = window.__rnbFirstToken = {runs: []};
+  let run = null;
+  form.querySelector('button[title="Run (Ctrl+Enter)"]').addEventListener('click', () => {
+    run = {clicked: performance.now(), cleared: false};
+  }, {capture: true});
+  const look = () => {
+    if (!run) return;
+    const stream = form.querySelector('.rnb-stream');
+    const shown = stream && stream.offsetParent !== null ? stream.innerText.trim() : '';
+    if (!shown) { run.cleared = true; return; }  // the previous run's text is cleared first
+    if (!run.cleared) return;
+    seen.runs.push({ms: performance.now() - run.clicked,
+                    status: form.querySelector('.rnb-status').innerText, text: shown});
+    run = null;
+  };
+  new MutationObserver(look).observe(form, {subtree: true, childList: true, characterData: true,
+                                            attributes: true});
+}"""
+
+
+@pytest.mark.parametrize("ui", UIS)
+def test_run_click_to_first_streamed_token(page: Page, lab_url: str, ui: str):
+    form = opened_form(page, lab_url, "text_form.ipynb", ui)
+    fill_prompt(form, "Tell me about the ocean")
+    form.get_by_role("tab", name="Output").click()
+    page.evaluate(FIRST_TOKEN_JS)
+    status, runs = form.locator(".rnb-status"), 5
+    for i in range(runs):
+        form.get_by_title("Run (Ctrl+Enter)").click()
+        page.wait_for_function(f"window.__rnbFirstToken.runs.length > {i}", timeout=60_000)
+        expect(status).to_contain_text("succeeded", timeout=60_000)
+        expect(form.get_by_title("Run (Ctrl+Enter)")).to_be_enabled()
+    seen = page.evaluate("window.__rnbFirstToken.runs")
+    assert len(seen) == runs, seen
+    for run in seen:  # the first token is on screen while the status says processing
+        assert run["text"] and "processing" in run["status"], run
+    figures = [round(run["ms"], 1) for run in seen]
+    result = {"ui": ui, "runs_ms": figures, "median_ms": statistics.median(figures[1:])}
+    (ARTIFACTS / f"first_token_{ui}.json").write_text(json.dumps(result))
+    print(f"Run click -> first streamed token on screen ({ui}): {result}")
