@@ -1,6 +1,7 @@
 """Benchmark forms and cards: building a ModelForm, and the live card's cost per prediction.
 
-Run with `.venv/bin/python benchmarks/forms.py` (or `--quick` for fewer samples).
+Run with `.venv/bin/python benchmarks/forms.py` (or `--quick` for fewer samples; `--browser` adds
+Run click -> first streamed token on screen, measured in headless Chromium by a browser test).
 
 Card overhead: the same sandbox predictions (sdxl at 64x64: 51 log lines, a progress bar, an
 image) followed bare (`predictions.create` + `wait()`, polling at the card's sandbox pace,
@@ -75,6 +76,21 @@ def card_overhead(rounds: int) -> tuple[float, float]:
     return statistics.median(bare[1:]), statistics.median(carded[1:])
 
 
+def first_token() -> list[dict]:
+    """Run click -> first streamed token on screen, in Chromium (JupyterLab 4 and Notebook 7).
+
+    The browser test `test_run_click_to_first_streamed_token` measures it in the page (a
+    MutationObserver timestamps the first token after the click) and writes one JSON per UI.
+    """
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    test = "tests/browser/test_lab_forms.py::test_run_click_to_first_streamed_token"
+    subprocess.run([sys.executable, "-m", "pytest", "-q", test], cwd=root, check=True)
+    found = sorted((root / "test-artifacts" / "browser").glob("first_token_*.json"))
+    return [json.loads(path.read_text()) for path in found]
+
+
 def measure(build: Callable[[], object], runs: int) -> list[float]:
     """Milliseconds per build, after one warm-up; widgets are closed between builds."""
     build()
@@ -99,7 +115,11 @@ def bare_form(names: list[str]) -> widgets.VBox:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="5 builds per schema, not 30")
-    runs = 5 if parser.parse_args(argv).quick else 30
+    parser.add_argument(
+        "--browser", action="store_true", help="also Run click -> first token in Chromium"
+    )
+    args = parser.parse_args(argv)
+    runs = 5 if args.quick else 30
     print(f"ModelForm build time, median of {runs} (p90), widgets closed between builds\n")
     print(f"{'schema':<50} {'fields':>6} {'median ms':>10} {'p90 ms':>8}")
     medians = {}
@@ -135,6 +155,11 @@ def main(argv: list[str] | None = None) -> int:
         f"live card {card_s * 1000:.0f} ms: ratio {card_ratio:.2f} "
         f"({'met' if card_ratio <= AIM_CARD else 'NOT met'}; aim <= {AIM_CARD})"
     )
+    for figure in first_token() if args.browser else []:
+        print(
+            f"browser:  {figure['ui']}: Run click -> first streamed token on screen, median "
+            f"{figure['median_ms']:.0f} ms of runs 2-5 {figure['runs_ms']} (aim <= 300 ms)"
+        )
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     versions = ", ".join(
         f"{name} {metadata.version(name)}" for name in ("ipywidgets", "traitlets", "jsonschema")

@@ -50,6 +50,7 @@ from .errors import (
     InvalidModelRef,
     PredictionTimeout,
 )
+from .progress import batch_progress
 from .results import BatchResults, RunResult
 
 T = TypeVar("T")
@@ -417,30 +418,35 @@ async def async_run_many(
         )
     if retries < 0:
         raise InvalidArgument(f"retries must be 0 or more, got {retries!r}")
-    from tqdm.auto import tqdm
-
     started = time.monotonic()
     batch = _Batch(
         _batch_client(client or current_client()), parsed, timeout=timeout, retries=retries
     )
     limit = asyncio.Semaphore(concurrency)
-    bar = tqdm(total=len(items), desc=ref, unit="run", disable=not progress)
+    bar = batch_progress(ref, len(items), enabled=progress)
     tasks = [
         asyncio.ensure_future(batch.run_one(index, item, limit)) for index, item in enumerate(items)
     ]
+
+    def advance(done: asyncio.Task[RunResult]) -> None:
+        if not done.cancelled() and done.exception() is None:
+            bar.advance(done.result())
+
     for task in tasks:
-        task.add_done_callback(lambda done: done.cancelled() or bar.update(1))
+        task.add_done_callback(advance)
     try:
         results = await asyncio.gather(*tasks)
     except BaseException:
+        bar.finish(None)
         await batch.finish(tasks, aborted=True)
         raise
     else:
         await batch.finish(tasks, aborted=False)
     finally:
-        bar.close()
         await _sdk.aclose(batch.client)
-    return BatchResults(results, wall_time=time.monotonic() - started)
+    finished = BatchResults(results, wall_time=time.monotonic() - started)
+    bar.finish(finished)
+    return finished
 
 
 run_many = run_sync(async_run_many)

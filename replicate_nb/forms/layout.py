@@ -36,6 +36,10 @@ STYLE = f"""<style>
 .rnb-form .rnb-actions {{ padding: 6px 0; border-top: 1px solid var(--jp-border-color2, #ddd); }}
 .rnb-form .rnb-code pre {{ white-space: pre; }}
 .rnb-form .widget-button:focus-visible {{ outline: 2px solid {BLUE}; }}
+.rnb-form .widget-html-content {{ line-height: 1.4; }}
+.rnb-form .rnb-inputs > *, .rnb-form .rnb-open > *, .rnb-form .rnb-folded > * {{ flex-shrink: 0; }}
+.rnb-form .rnb-code-tabs .widget-vbox, .rnb-form .rnb-code {{ min-width: 0; max-width: 100%; }}
+.rnb-form .rnb-code pre {{ overflow-x: auto; }}
 </style>"""
 
 

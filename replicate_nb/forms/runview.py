@@ -252,7 +252,8 @@ class RunView:
                         self.show_text("".join(pieces))
                         shown = time.monotonic()
                 elif event.event is _LOGS:
-                    self._streamed_logs += str(event.data)
+                    line = str(event.data)  # one line a event: SSE framing drops its "\n"
+                    self._streamed_logs += line if line.endswith("\n") else line + "\n"
                     self._show_logs(self._streamed_logs)
         except (RuntimeError, httpx.HTTPError, ReplicateError):
             pass  # an error event or a dropped stream: polling reports the outcome

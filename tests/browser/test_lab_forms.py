@@ -32,6 +32,12 @@ def open_notebook(page: Page, lab_url: str, name: str, ui: str) -> None:
     else:
         page.goto(f"{lab_url}/notebooks/{name}")
         page.locator(".jp-Notebook >> visible=true").wait_for(timeout=60_000)
+        # Reopened while an earlier test's session lives, Notebook 7 asks which kernel to use.
+        idle = ".jp-Notebook-ExecutionIndicator[data-status='idle']"
+        page.wait_for_selector(f".jp-Dialog, {idle}", timeout=60_000)
+        select = page.locator(".jp-Dialog").get_by_role("button", name="Select", exact=True)
+        if select.is_visible():
+            select.click()
         expect(page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")).to_have_count(
             1, timeout=60_000
         )
@@ -137,6 +143,11 @@ def test_a_refused_run_marks_the_previous_output(page: Page, lab_url: str, ui: s
     expect(form.locator(".rnb-status")).to_contain_text("num_outputs")
     expect(form.locator(".rnb-reason")).to_contain_text("num_outputs")
     expect(form.get_by_title("Run (Ctrl+Enter)")).to_be_disabled()
+    squeezed = form.evaluate(  # a scrolling inputs column must scroll, not shrink its fields
+        """form => [...form.querySelectorAll('.rnb-field')].filter(f => f.offsetParent !== null
+             && f.scrollHeight > f.clientHeight + 1).map(f => f.className)"""
+    )
+    assert squeezed == [], squeezed
     form.locator(".rnb-status").scroll_into_view_if_needed()
     shot(page, f"rejected_form_{ui}")
 
@@ -157,6 +168,12 @@ def test_code_tabs_copy_and_the_form_passes_axe(page: Page, lab_url: str, ui: st
         assert (
             "r8_" not in copied and "Bearer $REPLICATE_API_TOKEN" in copied
         ) or language != "HTTP"
+        button = form.get_by_role("button", name=re.compile(f"^(Copy {language}|Copied)$"))
+        inside = form.locator(".rnb-code-tabs").bounding_box()
+        box = button.bounding_box()
+        assert box and inside and box["x"] + box["width"] <= inside["x"] + inside["width"], (
+            f"the Copy {language} button sticks out of the Code tab: {box} vs {inside}"
+        )
     shot(page, f"code_tabs_{ui}")
     page.add_script_tag(path=str(AXE))
     violations = page.evaluate(

@@ -108,6 +108,22 @@ def test_streamed_text_grows_in_place_while_the_status_says_processing(sdk_clien
     assert f.view.text is text_widget and f.text.layout.display == ""  # the same widget, grown
 
 
+def test_streamed_log_lines_stay_lines(sdk_client):
+    # A stream's logs events carry one line each, without its newline (SSE framing).
+    async def scenario():
+        f = form(LLAMA, client=sdk_client)
+        shown: list[str] = []
+        show_logs = f.view._show_logs
+        f.view._show_logs = lambda logs: (shown.append(logs), show_logs(logs))
+        f.set(prompt="Tell me about the ocean", max_tokens=300, min_tokens=300)
+        return await f.submit(), shown
+
+    prediction, shown = asyncio.run(scenario())
+    assert len(shown) >= 2 and prediction.logs.count("\n") >= 3
+    for logs in shown:  # what the stream showed is what the API's logs say, line for line
+        assert prediction.logs.startswith(logs), (logs, prediction.logs)
+
+
 def test_a_card_streams_text_under_processing(sdk_client):
     async def scenario():
         prediction = await asyncio.to_thread(  # created, then followed at once
