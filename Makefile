@@ -1,38 +1,57 @@
 # Two commands: `make lab` (set up, open the teaching kit) and `make test` (set up, run every test).
+# Set-up is incremental: system tools (scripts/setup_system.sh installs missing Debian packages),
+# the lab's packages (.venv/.lab-stamp), the test tools on top (.venv/.installed-stamp), and the
+# JavaScript client for its tests (tests/js/node_modules).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+LAB_STAMP := $(VENV)/.lab-stamp
 STAMP := $(VENV)/.installed-stamp
 JS_STAMP := tests/js/node_modules/.installed-stamp
+SYSTEM := PYTHON=$(PYTHON) scripts/setup_system.sh
 
-.PHONY: lab test lint bench notebooks exercises clean
+.PHONY: lab test lint bench notebooks exercises clean system-lab system-test
 
-$(STAMP): pyproject.toml
+system-lab:
+	@$(SYSTEM) lab
+
+system-test:
+	@$(SYSTEM) test
+
+$(LAB_STAMP): pyproject.toml | system-lab
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[lab,test]"
+	$(PY) -m pip install --quiet -e ".[lab]"
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	$(VENV)/bin/jupyter labextension disable --level=sys_prefix \
+		"@jupyterlab/apputils-extension:announcements" >/dev/null 2>&1
+	touch $(LAB_STAMP)
+
+$(STAMP): $(LAB_STAMP) | system-test
+	$(PY) -m pip install --quiet -e ".[lab,test]"
 	touch $(STAMP)
 
-$(JS_STAMP): tests/js/package.json tests/js/package-lock.json
+$(JS_STAMP): tests/js/package.json tests/js/package-lock.json | system-test
 	cd tests/js && npm ci --no-audit --no-fund --silent
 	touch $(JS_STAMP)
 
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-lab: $(STAMP)
-	$(VENV)/bin/jupyter lab --ServerApp.ip=127.0.0.1 $(ROOT_FLAG) notebooks/
+LAB_FLAGS ?=
+
+lab: $(LAB_STAMP)
+	$(VENV)/bin/jupyter lab --ServerApp.ip=127.0.0.1 $(ROOT_FLAG) $(LAB_FLAGS) notebooks/
 
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg --nbval-cell-timeout 120
 KIT := notebooks/[0-9]*.ipynb notebooks/solutions
 
-test: $(STAMP) $(JS_STAMP)
+test: system-test $(STAMP) $(JS_STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest
 	$(PY) -m pytest $(NBVAL) -o addopts="--strict-markers -p no:cacheprovider" $(KIT)
 
-notebooks: $(STAMP)
+notebooks: $(LAB_STAMP)
 	$(VENV)/bin/jupyter nbconvert --to html --execute --output-dir build/notebooks \
 		notebooks/[0-9]*.ipynb
 	$(VENV)/bin/jupyter nbconvert --to html --execute --output-dir build/notebooks/solutions \
@@ -40,14 +59,14 @@ notebooks: $(STAMP)
 	$(VENV)/bin/jupyter nbconvert --to html --output-dir build/notebooks/exercises \
 		notebooks/exercises/*.ipynb
 
-exercises: $(STAMP)
+exercises: $(LAB_STAMP)
 	$(PY) scripts/make_exercises.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-bench: $(STAMP)
+bench: $(LAB_STAMP)
 	$(PY) benchmarks/sandbox.py
 
 clean:

@@ -44,13 +44,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--replay-fallback",
-        action="store_const",
-        const="stand-in",
-        help="answer unrecorded inputs with the built-in stand-in, not a 422",
+        choices=["stand-in"],
+        help="stand-in: answer unrecorded inputs with the built-in stand-in of the same name, "
+        "not a 422",
     )
     faults = parser.add_argument_group("fault injection (off by default)")
     faults.add_argument(
-        "--rate-limit",
+        "--create-rate-limit",
         type=float,
         metavar="PER_SECOND",
         help="prediction creates per second before 429 + Retry-After",
@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         faults = Faults(
-            create_rate_limit=args.rate_limit,
+            create_rate_limit=args.create_rate_limit,
             error_rate=args.error_rate,
             error_status=args.error_status,
             latency=args.latency,
@@ -129,8 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, TypeError, OSError, ImportError, AttributeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"Sandbox listening on {sandbox.base_url}", flush=True)
-    sandbox.serve_forever()
+    sandbox.serve_forever(
+        ready=lambda: print(f"Sandbox listening on {sandbox.base_url}", flush=True)
+    )
     return 0
 
 
