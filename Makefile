@@ -65,6 +65,7 @@ exercises: $(LAB_STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 bench: $(LAB_STAMP)
 	$(PY) benchmarks/sandbox.py

@@ -20,6 +20,7 @@ from typing import Any, ParamSpec, TypeVar, overload
 
 import replicate
 
+from . import _sdk
 from .errors import EventLoopError
 
 P = ParamSpec("P")
@@ -170,22 +171,10 @@ def loop_client(client: replicate.Client) -> replicate.Client:
         if entry is None:
             if any(clone is client for clone, _ in per_loop.values()):
                 return client
-            clone = _clone(client)
+            clone = _sdk.clone(client)
             entry = per_loop[client] = (clone, _closer(clone))
     entry[0].poll_interval = client.poll_interval
     return entry[0]
-
-
-def _clone(client: replicate.Client) -> replicate.Client:
-    kwargs = dict(client._client_kwargs)
-    # The SDK writes User-Agent/Authorization into the `headers` dict it is given: copy it.
-    if isinstance(kwargs.get("headers"), dict):
-        kwargs["headers"] = dict(kwargs["headers"])
-    clone = replicate.Client(
-        client._api_token, base_url=client._base_url, timeout=client._timeout, **kwargs
-    )
-    clone.poll_interval = client.poll_interval
-    return clone
 
 
 def _closer(clone: replicate.Client) -> AsyncGenerator[None, None]:
@@ -201,9 +190,7 @@ def _closer(clone: replicate.Client) -> AsyncGenerator[None, None]:
             yield
         finally:
             _forget(asyncio.get_running_loop(), clone)
-            http = clone._Client__async_client  # type: ignore[attr-defined]
-            if http is not None:
-                await http.aclose()
+            await _sdk.aclose(clone)
 
     agen = close_at_exit()
     try:
@@ -216,7 +203,9 @@ def _closer(clone: replicate.Client) -> AsyncGenerator[None, None]:
 def _forget(loop: asyncio.AbstractEventLoop, clone: replicate.Client) -> None:
     """Forget a closed clone (its closer refers to the loop, which would keep the loop alive)."""
     with _clones_lock:
-        per_loop = _clones.get(loop, {})
+        per_loop = _clones.get(loop)
+        if per_loop is None:
+            return
         for client, (cached, _) in list(per_loop.items()):
             if cached is clone:
                 del per_loop[client]

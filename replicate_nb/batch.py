@@ -183,7 +183,7 @@ class _Batch:
             if pause > 0:
                 await asyncio.sleep(pause * random.uniform(1.0, 1.1))
             attempts[0] += 1
-            sent_at, box = time.monotonic(), []
+            sent_at, box = time.monotonic(), list[float]()
             # Shielded: cancelling the batch must not abandon a create in flight, or a
             # prediction could start on the server that nobody knows about, so nobody cancels.
             task = asyncio.ensure_future(self._post(payload, box))
@@ -308,7 +308,7 @@ class _Batch:
             task.cancel()
         if tasks:
             await asyncio.wait(tasks, timeout=left())
-        cancels: dict[str, asyncio.Future[Prediction]] = {}
+        cancels: dict[str, asyncio.Future[None]] = {}
         for last_round in (False, True):
             if self.creating or self.unsure:
                 await self._adopt_lost(left())

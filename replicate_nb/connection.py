@@ -24,6 +24,7 @@ import httpx
 import replicate
 from replicate.exceptions import ReplicateError
 
+from replicate_nb import _sdk
 from replicate_nb.errors import BackendError
 
 if TYPE_CHECKING:
@@ -94,11 +95,12 @@ class Connection:
         return {"text/plain": self.status, "text/html": html}
 
 
-class ConnectedClient(replicate.Client):
+class ConnectedClient(_sdk.ScopedClient):
     """A `replicate.Client` that knows its `Connection` and shows it as a one-line status.
 
     A subclass (rather than a plain client with a status attached) so that `display(client)`
-    and the cell's result show the status, and `repr()` can never print the token.
+    and the cell's result show the status, and `repr()` can never print the token. The token
+    goes to the API's origin only, and each event loop gets its own async client (`ScopedClient`).
     """
 
     def __init__(
@@ -113,20 +115,10 @@ class ConnectedClient(replicate.Client):
         super().__init__(api_token, base_url=base_url, timeout=timeout, **kwargs)
         self.connection = connection
 
-    @property
-    def _async_client(self) -> httpx.AsyncClient:
-        """The async HTTP client of the running event loop.
-
-        The SDK caches one `httpx.AsyncClient`, bound to the first loop that used it, so the same
-        client awaited in a cell and then in `run_sync` (another loop) would fail with "bound to
-        a different event loop". Each loop gets its own clone's client instead.
-        """
-        from .aio import loop_client
-
-        return loop_client(self)._async_client
-
     def __repr__(self) -> str:
-        where = self.connection.status if self.connection else f"base_url={self._base_url!r}"
+        where = (
+            self.connection.status if self.connection else f"base_url={str(_sdk.api_url(self))!r}"
+        )
         return f"<ConnectedClient {where}, token=[secure]>"
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
@@ -297,9 +289,7 @@ def _install(client: ConnectedClient) -> None:
 
 def _release(client: ConnectedClient) -> None:
     """Close a replaced client's connections and stop the sandbox it was connected to."""
-    http = client._Client__client  # type: ignore[attr-defined]
-    if http is not None:
-        http.close()
+    _sdk.close(client)
     if client.connection is not None and client.connection.sandbox is not None:
         client.connection.sandbox.stop()
 

@@ -36,6 +36,8 @@ _FALSE = frozenset({"false", "no", "off", "0"})
 
 def load_ipython_extension(ipython: InteractiveShell) -> None:
     """Register the FileOutput and Prediction formatters and the replicate magics."""
+    if ipython.display_formatter is None:
+        raise UsageError("%load_ext replicate_nb needs an IPython shell with display formatters")
     formatter = ipython.display_formatter.mimebundle_formatter
     formatter.for_type(FileOutput, render_file_output)
     formatter.for_type(Prediction, render_prediction)
@@ -83,7 +85,7 @@ class ReplicateMagics(Magics):
             if isinstance(result, Iterator):  # keep the items for --output once shown
                 result = list(result)
             show(result)
-        if args.output:
+        if args.output and self.shell is not None:
             self.shell.user_ns[args.output] = result
 
 

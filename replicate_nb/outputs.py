@@ -19,6 +19,7 @@ import filetype
 import httpx
 from replicate.helpers import FileOutput
 
+from replicate_nb import _sdk
 from replicate_nb.aio import run_sync
 
 OCTET_STREAM = "application/octet-stream"
@@ -118,11 +119,13 @@ def read_output(value: FileOutput | str | bytes) -> tuple[bytes, str]:
         TypeError: for other values; ValueError for a str that is not a URL or data URI.
         httpx.HTTPError: when a download fails.
     """
+    if isinstance(value, FileOutput) and not value.url.startswith("data:"):
+        # Not `value.read()`: it sends the client's headers, token included, to the file's host.
+        transport = _sdk.plain_transport(_sdk.file_client(value))
+        data, declared = download(value.url, transport=transport)
+        return data, _prefer_content(data, declared)
     if isinstance(value, FileOutput):
-        if value.url.startswith("data:"):
-            return _decode_data_uri(value.url)
-        data = value.read()
-        return data, sniff(data)
+        value = value.url
     if isinstance(value, (bytes, bytearray, memoryview)):
         data = bytes(value)
         return data, sniff(data)
@@ -130,7 +133,8 @@ def read_output(value: FileOutput | str | bytes) -> tuple[bytes, str]:
         if value.startswith("data:"):
             return _decode_data_uri(value)
         if value.startswith(("https:", "http:")):
-            return _download(value)
+            data, declared = download(value)
+            return data, _prefer_content(data, declared)
         raise ValueError(f"read_output() needs a URL or a data: URI, got the text {value[:40]!r}")
     raise TypeError(
         f"read_output() reads a FileOutput, a URL, a data: URI or bytes, "
@@ -160,12 +164,19 @@ def _decode_data_uri(uri: str) -> tuple[bytes, str]:
     return data, _prefer_content(data, params[0])
 
 
-def _download(url: str) -> tuple[bytes, str]:
-    with httpx.Client(timeout=_FETCH_TIMEOUT, follow_redirects=True) as client:
+def download(url: str, *, transport: httpx.BaseTransport | None = None) -> tuple[bytes, str]:
+    """The bytes at an http(s) URL and their declared content type ("" when none).
+
+    Sent by a client of its own, with no credentials, so a file host never sees the API token,
+    whatever host a model's output names. `transport` routes it (e.g. `_sdk.plain_transport`).
+
+    Raises:
+        httpx.HTTPError: when the download fails.
+    """
+    with httpx.Client(timeout=_FETCH_TIMEOUT, follow_redirects=True, transport=transport) as client:
         response = client.get(url)
         response.raise_for_status()
-    declared = response.headers.get("content-type", "").split(";")[0].strip()
-    return response.content, _prefer_content(response.content, declared)
+    return response.content, response.headers.get("content-type", "").split(";")[0].strip()
 
 
 def _prefer_content(data: bytes, declared: str) -> str:

@@ -5,14 +5,17 @@
 
     sandbox.start(replay="workshop.replay.json")   # later, offline: same input, same output
 
-While the block runs, response hooks on the client's httpx clients (sync and async) note the
-models and versions it reads, the predictions it creates or polls (with the input as sent), and
-the server-sent events of any stream it reads. On exit the hooks are removed, unfinished
-predictions are fetched until final, missing models are fetched, output files are downloaded and
-embedded (or stored beside the recording, in `<name>.files/`, when larger than
-`max_inline_bytes`), and the file is written. Request headers are never kept, so the API token
-cannot be written; any text equal to the token is also masked before writing, as a second guard.
-The format is described in `docs/replay-format.md`.
+While the block runs, every Replicate client in the process that talks to the recorded API is
+watched at the SDK's transport (`_sdk.observe_responses`): clients made before or inside the
+block, sync and async, the module-level one, each event loop's clone, `run_many`'s. The recorder
+notes the models and versions they read, the predictions they create or poll (with the input as
+sent), and the server-sent events of any stream they read, as the client reads each body. On
+exit, unfinished predictions are fetched until final, missing models are fetched, output files
+are downloaded without credentials and embedded (or stored beside the recording, in
+`<name>.files/`, when larger than `max_inline_bytes`), and the file is written; a block that saw
+nothing writes nothing and warns. Request headers are never kept, so the API token cannot be
+written; any text equal to a token sent is also masked before writing, as a second guard. The
+format is described in `docs/replay-format.md`.
 """
 
 from __future__ import annotations
@@ -26,12 +29,15 @@ import mimetypes
 import re
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from . import _sdk
+from .outputs import download
 from .sandbox import replay as _replay
 from .sandbox.models import data_uri
 
@@ -78,12 +84,12 @@ def record(
     max_inline_bytes: int = DEFAULT_MAX_INLINE_BYTES,
     wait: float = 60.0,
 ) -> Iterator[Recorder]:
-    """Record the predictions `client` runs in this block into a replay file at `path`.
+    """Record the predictions run in this block, by any client of `client`'s API, into `path`.
 
     Args:
         path: the recording to write (JSON); files too large to embed go to `<stem>.files/`.
-        client: a `replicate.Client`; by default the one `replicate_nb.connect()` installed,
-            else the SDK's default client.
+        client: a `replicate.Client` whose API is recorded (every client talking to that API
+            is); by default the one `replicate_nb.connect()` installed, else the SDK's default.
         max_inline_bytes: output files up to this size are embedded as `data:` URIs.
         wait: on exit, how long to keep polling predictions that have not finished yet.
     """
@@ -92,11 +98,10 @@ def record(
 
         client = current_client()
     recorder = Recorder(path, client=client, max_inline_bytes=max_inline_bytes)
-    recorder.attach()
     try:
-        yield recorder
+        with _sdk.observe_responses(recorder.observe):
+            yield recorder
     finally:
-        recorder.detach()
         recorder.save(wait=wait)
 
 
@@ -109,74 +114,57 @@ class Recorder:
         self._client = client
         self._max_inline = max_inline_bytes
         self._lock = threading.Lock()
-        self._api = client._client.base_url
+        self._api = _sdk.api_url(client)
         self._models: dict[str, dict[str, Any]] = {}
         self._versions: dict[str, dict[str, dict[str, Any]]] = {}
         self._predictions: dict[str, dict[str, Any]] = {}
         self._sent: dict[str, Any] = {}
         self._uploads: dict[str, str] = {}
         self._streams: dict[str, list[dict[str, str]]] = {}
-        self._masks: set[str] = {getattr(client, "_api_token", None) or ""}
+        self._masks: set[str] = {_sdk.api_token(client) or ""}
         self._converted: dict[str, Any] = {}
 
-    # hooks
-    def attach(self) -> None:
-        """Add the response hooks to the client's sync and async httpx clients."""
-        for http, hook in self._pairs():
-            hooks = http.event_hooks
-            hooks["response"] = [*hooks["response"], hook]
-            http.event_hooks = hooks
+    def observe(self, request: httpx.Request, response: httpx.Response) -> None:
+        """Watch one response of any SDK client: the recorded API's JSON, and any stream's events.
 
-    def detach(self) -> None:
-        """Remove the hooks `attach` added."""
-        for http, hook in self._pairs():
-            hooks = http.event_hooks
-            hooks["response"] = [h for h in hooks["response"] if h != hook]
-            http.event_hooks = hooks
-
-    def _pairs(self) -> list[tuple[Any, Callable[..., Any]]]:
-        return [
-            (self._client._client, self._on_response),
-            (self._client._async_client, self._on_async_response),
-        ]
-
-    def _on_response(self, response: httpx.Response) -> None:
-        if self._wants(response) == "json":
-            response.read()
-            self._observe(response)
-
-    async def _on_async_response(self, response: httpx.Response) -> None:
-        if self._wants(response) == "json":
-            await response.aread()
-            self._observe(response)
-
-    def _wants(self, response: httpx.Response) -> str | None:
-        """Classify a response: "json" to observe, "sse" (tee installed) or None to ignore."""
-        auth = response.request.headers.get("authorization", "")
+        Both are taken as the client reads the body, so nothing is read twice or early.
+        """
+        auth = request.headers.get("authorization", "")
         if " " in auth:
             self._masks.add(auth.split(" ", 1)[1].strip())
         if response.status_code >= 400:
-            return None
+            return
         kind = response.headers.get("content-type", "")
         if kind.startswith("text/event-stream"):
-            url = str(response.request.url)
+            url = str(request.url)
             with self._lock:
                 if url in self._streams:
-                    return None  # the first complete read of a stream is the one kept
+                    return  # the first complete read of a stream is the one kept
                 events: list[dict[str, str]] = []
                 self._streams[url] = events
-            response.stream = _Tee(response.stream, _EventParser(events.append))
-            return "sse"
-        url = response.request.url
-        same_api = (url.scheme, url.host, url.port) == (
+            response.stream = _Tee(response.stream, _EventParser(events.append).feed)
+            return
+        target = request.url
+        same_api = (target.scheme, target.host, target.port) == (
             self._api.scheme,
             self._api.host,
             self._api.port,
         )
-        return "json" if same_api and "json" in kind and url.path.startswith("/v1/") else None
+        if not (same_api and "json" in kind and target.path.startswith("/v1/")):
+            return
+        if response.is_stream_consumed:  # built from bytes (a mock transport): read already
+            self._observe(request, response)
+        else:
+            chunks: list[bytes] = []
 
-    def _observe(self, response: httpx.Response) -> None:
-        request, path = response.request, response.request.url.path
+            def done() -> None:
+                body = httpx.Response(200, headers=response.headers, content=b"".join(chunks))
+                self._observe(request, body)
+
+            response.stream = _Tee(response.stream, chunks.append, done)
+
+    def _observe(self, request: httpx.Request, response: httpx.Response) -> None:
+        path = request.url.path
         try:
             body = response.json()
         except ValueError:
@@ -229,7 +217,20 @@ class Recorder:
 
     # saving
     def save(self, *, wait: float = 60.0) -> Path:
-        """Finish unfinished predictions, fetch missing models, embed files, write the file."""
+        """Finish unfinished predictions, fetch missing models, embed files, write the file.
+
+        When nothing was recorded, nothing is written (an existing recording is kept) and a
+        `UserWarning` says so.
+        """
+        if not self._predictions and not self._models:
+            warnings.warn(
+                f"record({str(self.path)!r}) saw no request to {str(self._api).rstrip('/')} "
+                "and wrote nothing: run the predictions inside the `with` block, with a client "
+                "of that API (pass client= to record another one).",
+                UserWarning,
+                stacklevel=3,
+            )
+            return self.path
         self._finish(wait)
         self._fetch_models()
         with self._lock:
@@ -284,7 +285,7 @@ class Recorder:
 
     def _get(self, path: str) -> dict[str, Any] | None:
         try:
-            response = self._client._client.get(path)
+            response = _sdk.sync_http(self._client).get(path)
         except httpx.HTTPError:
             return None
         if response.status_code != 200:
@@ -319,10 +320,11 @@ class Recorder:
         return entry
 
     def _schema_of(self, ref: Any, version: Any) -> dict[str, Any] | None:
-        versions = self._versions.get(ref, {}) if isinstance(ref, str) else {}
-        chosen = versions.get(version) or versions.get(
-            (self._models.get(ref) or {}).get("latest_version")
-        )
+        if not isinstance(ref, str):
+            return None
+        versions = self._versions.get(ref, {})
+        latest = (self._models.get(ref) or {}).get("latest_version")
+        chosen = versions.get(version) or (versions.get(latest) if latest else None)
         return chosen["openapi_schema"] if chosen else None
 
     def _input(self, value: Any, secrets: set[str]) -> Any:
@@ -367,15 +369,11 @@ class Recorder:
             content_type = url[5:].split(",")[0].split(";")[0] or "application/octet-stream"
         else:
             try:
-                response = self._client._client.get(url, follow_redirects=True)
-                response.raise_for_status()
+                data, declared = download(url, transport=_sdk.plain_transport(self._client))
             except httpx.HTTPError:
                 return url  # kept as is: a replay then hands out the original URL
-            data = response.content
             content_type = (
-                response.headers.get("content-type", "").split(";")[0].strip()
-                or mimetypes.guess_type(url.split("?")[0])[0]
-                or "application/octet-stream"
+                declared or mimetypes.guess_type(url.split("?")[0])[0] or "application/octet-stream"
             )
         if len(data) <= self._max_inline:
             return data_uri(data, content_type)
@@ -421,21 +419,31 @@ class _EventParser:
 
 
 class _Tee(httpx.SyncByteStream, httpx.AsyncByteStream):
-    """A response body that also feeds every chunk to a parser as the client reads it."""
+    """A response body that also feeds every chunk to `feed` as the client reads it.
 
-    def __init__(self, inner: Any, parser: _EventParser) -> None:
+    `done` runs once the whole body has been read (not when the client stops early).
+    """
+
+    def __init__(
+        self, inner: Any, feed: Callable[[bytes], Any], done: Callable[[], None] | None = None
+    ) -> None:
         self._inner = inner
-        self._parser = parser
+        self._feed = feed
+        self._done = done
 
     def __iter__(self) -> Iterator[bytes]:
         for chunk in self._inner:
-            self._parser.feed(chunk)
+            self._feed(chunk)
             yield chunk
+        if self._done is not None:
+            self._done()
 
     async def __aiter__(self) -> Any:
         async for chunk in self._inner:
-            self._parser.feed(chunk)
+            self._feed(chunk)
             yield chunk
+        if self._done is not None:
+            self._done()
 
     def close(self) -> None:
         self._inner.close()

@@ -16,7 +16,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 import jsonschema
 
@@ -152,7 +152,7 @@ def _is_uri_value(value: object) -> bool:
     return not isinstance(value, str) or value.lower().startswith(_URI_SCHEMES)
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: Any) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
@@ -212,7 +212,8 @@ def _resolve(schema: Any, components: dict, seen: frozenset[str] = frozenset()) 
     for member in schema.get("allOf") or ():
         out.update(_resolve(member, components, seen))
     for key in ("anyOf", "oneOf"):
-        union = schema.get(key) if isinstance(schema.get(key), list) else []
+        raw = schema.get(key)
+        union: list[Any] = raw if isinstance(raw, list) else []
         members = [m for m in union if not (isinstance(m, dict) and m.get("type") == "null")]
         if len(members) < len(union):
             out["nullable"] = True
@@ -322,7 +323,7 @@ def _is_legacy_cog(cog_version: str | None) -> bool:
         from packaging.version import InvalidVersion, Version
     except ImportError:  # simple X.Y.Z fallback
         match = re.match(r"v?(\d+)(?:\.(\d+))?(?:\.(\d+))?", cog_version.strip())
-        return bool(match) and tuple(int(p or 0) for p in match.groups()) < (0, 3, 9)
+        return match is not None and tuple(int(p or 0) for p in match.groups()) < (0, 3, 9)
     try:
         return Version(cog_version) < Version("0.3.9")
     except InvalidVersion:
@@ -385,7 +386,8 @@ class InputSchema:
 
     def __init__(self, openapi_schema: dict, *, cog_version: str | None = None) -> None:
         components = (openapi_schema.get("components") or {}).get("schemas") or {}
-        raw_input = components.get("Input") if isinstance(components.get("Input"), dict) else {}
+        found = components.get("Input")
+        raw_input: dict[str, Any] = found if isinstance(found, dict) else {}
         raw_props = raw_input.get("properties") or {}
         required = {n for n in raw_input.get("required") or () if n in raw_props}
         fields = [_make_field(n, s, required, components) for n, s in raw_props.items()]

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import replicate
 
-from replicate_nb import sandbox
+from replicate_nb import _sdk, sandbox
 
 
 @pytest.fixture(scope="session")
@@ -22,9 +22,7 @@ def sb() -> Iterator[sandbox.Sandbox]:
 
 def close_client(client: replicate.Client) -> None:
     """Close the httpx clients a `replicate.Client` opened (it has no close method of its own)."""
-    sync = client._Client__client
-    if sync is not None:
-        sync.close()
+    _sdk.close(client)
 
 
 @pytest.fixture

@@ -339,15 +339,18 @@ def test_run_result__is_frozen_and_knows_success() -> None:
 
 
 def _execute(
-    kc: Any, code: str, *, interrupt_after: float | None = None, km: Any = None
+    kc: Any, code: str, *, interrupt_when: Callable[[], bool] | None = None, km: Any = None
 ) -> tuple[str, str]:
-    """Run one cell (optionally interrupting the kernel) and return (status, its text output)."""
+    """Run one cell (interrupting the kernel once `interrupt_when()`) -> (status, its text)."""
     msg_id = kc.execute(code)
-    if interrupt_after is not None:
-        time.sleep(interrupt_after)
+    if interrupt_when is not None:
+        give_up = time.monotonic() + 60
+        while not interrupt_when() and time.monotonic() < give_up:
+            time.sleep(0.05)
         km.interrupt_kernel()
     reply = kc.get_shell_msg(timeout=30)
-    assert reply["parent_header"]["msg_id"] == msg_id
+    while reply["parent_header"].get("msg_id") != msg_id:  # e.g. a late kernel_info_reply
+        reply = kc.get_shell_msg(timeout=30)
     text = []
     while True:
         msg = kc.get_iopub_msg(timeout=10)
@@ -361,35 +364,28 @@ def _execute(
             return reply["content"]["status"], "".join(text)
 
 
-def test_run_many__kernel_interrupt_cancels_remote_predictions() -> None:
+def test_run_many__kernel_interrupt_cancels_remote_predictions(fresh_sb: sandbox.Sandbox) -> None:
     km, kc = start_new_kernel(kernel_name="python3")
     try:
         status, _ = _execute(
             kc,
             "import replicate\n"
-            "from replicate_nb import sandbox\n"
             "from replicate_nb.batch import run_many\n"
-            "sb = sandbox.start()\n"
-            "client = replicate.Client(base_url=sb.base_url)\n"
+            f"client = replicate.Client(base_url={fresh_sb.base_url!r})\n"
             "client.poll_interval = 0.02",
         )
         assert status == "ok"
         status, text = _execute(
             kc,
             "run_many('sandbox/sleep', [{'seconds': 30}] * 2, client=client, progress=False)",
-            interrupt_after=1.0,
+            interrupt_when=lambda: len(fresh_sb.engine.unfinished()) == 2,  # both are running
             km=km,
         )
         assert status == "error"
         assert "KeyboardInterrupt" in text
         assert "canceled 2 running prediction(s)" in text  # the warning, under this cell
-        status, text = _execute(
-            kc,
-            "print(sb.engine.unfinished(), "
-            "[p.status for p in sb.store.list_predictions()[0]])\n"
-            "sb.stop()",
-        )
-        assert (status, text) == ("ok", "[] ['canceled', 'canceled']\n")
+        assert fresh_sb.engine.unfinished() == []
+        assert [p.status for p in _all_predictions(fresh_sb)] == ["canceled", "canceled"]
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)

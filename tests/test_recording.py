@@ -14,9 +14,12 @@ from typing import Any
 import httpx
 import pytest
 import replicate
+from replicate.client import RetryTransport
 from replicate.exceptions import ModelError
 
-from replicate_nb import sandbox
+from replicate_nb import _sdk, sandbox
+from replicate_nb.batch import async_run_many, run_many
+from replicate_nb.connection import connect, disconnect
 from replicate_nb.inputs import Secret
 from replicate_nb.recording import record
 
@@ -164,13 +167,97 @@ def test_uploaded_inputs_are_recorded_by_content(workshop):
     assert upscale["input"] == {"image": {"$file_sha256": digest}, "scale": 2}
 
 
-def test_hooks_are_removed_on_exit(tmp_path, sb, make_client):
+def test_the_transport_hook_is_removed_on_exit(tmp_path, sb, make_client):
     client = make_client(sb.base_url)
-    with record(tmp_path / "r.json", client=client):
-        assert len(client._client.event_hooks["response"]) == 1
-        assert len(client._async_client.event_hooks["response"]) == 1
-    assert client._client.event_hooks["response"] == []
-    assert client._async_client.event_hooks["response"] == []
+    sends = (RetryTransport.handle_request, RetryTransport.handle_async_request)
+    with record(tmp_path / "outer.json", client=client):
+        with record(tmp_path / "inner.json", client=client):
+            client.run("replicate/hello-world", input={"text": "nested"})
+        assert (RetryTransport.handle_request, RetryTransport.handle_async_request) != sends
+    assert (RetryTransport.handle_request, RetryTransport.handle_async_request) == sends
+    for name in ("outer.json", "inner.json"):  # both blocks saw the prediction
+        doc = json.loads((tmp_path / name).read_text())
+        assert [p["input"] for p in doc["predictions"]] == [{"text": "nested"}]
+
+
+def test_a_block_that_saw_nothing_warns_and_writes_nothing(tmp_path, sb, make_client):
+    client = make_client(sb.base_url)
+    with pytest.warns(UserWarning, match="saw no request to http://127.0.0.1.* wrote nothing"):
+        with record(tmp_path / "r.json", client=client):
+            pass
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_every_client_of_the_recorded_api_is_recorded(tmp_path, sb, fresh_sb, make_client):
+    """Clients made before and inside the block, sync and async, other loops, run_many."""
+    before = make_client(sb.base_url)
+    other_api = make_client(fresh_sb.base_url)
+    with record(tmp_path / "r.json", client=before):
+        before.run("replicate/hello-world", input={"text": "before"})
+        inside = make_client(sb.base_url)  # Replicate's guides make a client like this
+        inside.run("replicate/hello-world", input={"text": "inside"})
+
+        async def main() -> None:
+            await before.async_run("replicate/hello-world", input={"text": "async"})
+            await inside.async_run("replicate/hello-world", input={"text": "async inside"})
+            await close_async(before, inside)
+
+        asyncio.run(main())
+        run_many(
+            "replicate/hello-world",
+            [{"text": "batch 1"}, {"text": "batch 2"}],
+            client=inside,
+            progress=False,
+        )
+        other_api.run("replicate/hello-world", input={"text": "another API"})
+    doc = json.loads((tmp_path / "r.json").read_text())
+    assert sorted(p["input"]["text"] for p in doc["predictions"]) == [
+        "async",
+        "async inside",
+        "batch 1",
+        "batch 2",
+        "before",
+        "inside",
+    ]
+
+
+def _predictions(path: Path) -> list[dict[str, Any]]:
+    return json.loads(path.read_text())["predictions"]
+
+
+async def close_async(*clients: replicate.Client) -> None:
+    for client in clients:
+        await _sdk.aclose(client)
+
+
+def test_the_connected_client_is_recorded_in_a_script_and_in_a_running_loop(tmp_path):
+    connect(backend="sandbox")
+    try:
+        with record(tmp_path / "script.json"):  # no running loop: a script
+            replicate.run("replicate/hello-world", input={"text": "module-level"})
+            run_many("replicate/hello-world", [{"text": "batch"}], progress=False)
+
+        async def cell() -> None:  # a notebook cell: a loop runs; the twin uses another one
+            with record(tmp_path / "cell.json"):
+                await replicate.async_run("replicate/hello-world", input={"text": "awaited"})
+                run_many("replicate/hello-world", [{"text": "twin"}], progress=False)
+                await async_run_many(
+                    "replicate/hello-world", [{"text": "async batch"}], progress=False
+                )
+
+        asyncio.run(cell())
+    finally:
+        disconnect()
+    texts = {
+        name: sorted(
+            p["input"]["text"] for p in json.loads((tmp_path / name).read_text())["predictions"]
+        )
+        for name in ("script.json", "cell.json")
+    }
+    assert texts == {
+        "script.json": ["batch", "module-level"],
+        "cell.json": ["async batch", "awaited", "twin"],
+    }
 
 
 def test_the_current_client_is_recorded_by_default(tmp_path, sb, make_client, monkeypatch):

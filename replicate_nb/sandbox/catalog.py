@@ -6,12 +6,15 @@ bare version id) and keeps each version's parsed input schema for validation.
 
 from __future__ import annotations
 
+import dataclasses
+import re
 import threading
 from typing import Any
 
 from .. import schema as cog_schema
-from .errors import Conflict, InvalidVersion, NotFound
-from .models.base import ModelSpec
+from .errors import Conflict, Forbidden, InvalidRequest, InvalidVersion, NotFound
+from .models.base import ModelSpec, PredictContext
+from .records import now
 
 ACCOUNT = {
     "type": "organization",
@@ -34,6 +37,7 @@ COLLECTIONS = {
     "image-to-image": ("Image to image", "Models that transform an image you give them."),
     "embedding-models": ("Embedding models", "Models that turn text into vectors."),
     "sandbox": ("Sandbox teaching models", "Models for learning the lifecycle: sleep and fail."),
+    "fine-tuning": ("Fine-tuning", "Trainers that make a new version of your model from data."),
 }
 
 BUILTIN_COLLECTIONS = {
@@ -45,15 +49,22 @@ BUILTIN_COLLECTIONS = {
     "andreasjansson/llama-2-13b-embeddings": "embedding-models",
     "sandbox/sleep": "sandbox",
     "sandbox/fail": "sandbox",
+    "ostris/flux-dev-lora-trainer": "fine-tuning",
 }
 
 
 class Catalog:
-    """The models a sandbox serves (built-in stand-ins plus any registered later)."""
+    """The models a sandbox serves (built-in stand-ins, registered ones, created and trained ones).
+
+    Each model has a list of versions (oldest first; a model made with `models.create` starts
+    with none). `model()` answers with the model's latest version, which is what runs by name.
+    """
 
     def __init__(self, models: list[ModelSpec]) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._models: dict[str, ModelSpec] = {}
+        self._versions: dict[str, list[ModelSpec]] = {}
+        self._by_version: dict[str, ModelSpec] = {}
         self._collections: dict[str, list[str]] = {}
         self._schemas: dict[str, cog_schema.InputSchema] = {}
         for model in models:
@@ -62,26 +73,42 @@ class Catalog:
     def add(
         self, model: ModelSpec, *, replace: bool = False, collection: str | None = None
     ) -> None:
-        """Serve a model; `replace=True` swaps one of the same name."""
+        """Serve a model with its one version; `replace=True` swaps one of the same name."""
         with self._lock:
             if model.ref in self._models and not replace:
                 raise Conflict(f"A model named {model.ref!r} already exists in this sandbox.")
+            for old in self._versions.pop(model.ref, []):
+                self._unindex(old)
+            if model.readme is None and model.has_version:
+                model.readme = f"# {model.ref}\n\n{model.description}\n"
             self._models[model.ref] = model
-            self._schemas[model.version_id] = cog_schema.parse(
-                model.openapi_schema, cog_version=model.cog_version
-            )
+            self._versions[model.ref] = []
+            if model.has_version:
+                self._push(model)
             if collection:
                 self._collections.setdefault(collection, [])
                 if model.ref not in self._collections[collection]:
                     self._collections[collection].append(model.ref)
 
+    def _push(self, version: ModelSpec) -> None:
+        self._schemas[version.version_id] = cog_schema.parse(
+            version.openapi_schema, cog_version=version.cog_version
+        )
+        self._by_version[version.version_id] = version
+        self._versions[version.ref].append(version)
+        self._models[version.ref] = version
+
+    def _unindex(self, version: ModelSpec) -> None:
+        self._by_version.pop(version.version_id, None)
+        self._schemas.pop(version.version_id, None)
+
     def models(self) -> list[ModelSpec]:
-        """All models, in the order they were added."""
+        """All models (each as its latest version), in the order they were added."""
         with self._lock:
             return list(self._models.values())
 
     def model(self, owner: str, name: str) -> ModelSpec:
-        """A model by owner and name."""
+        """A model by owner and name, as its latest version."""
         found = self._models.get(f"{owner}/{name}")
         if found is None:
             raise NotFound(
@@ -90,12 +117,18 @@ class Catalog:
             )
         return found
 
+    def versions(self, owner: str, name: str) -> list[ModelSpec]:
+        """A model's versions, newest first."""
+        self.model(owner, name)
+        with self._lock:
+            return list(reversed(self._versions[f"{owner}/{name}"]))
+
     def by_version(self, version_id: str) -> ModelSpec:
-        """The model that owns a version id."""
-        for model in self.models():
-            if model.version_id == version_id:
-                return model
-        raise InvalidVersion(version_id)
+        """The model version with this id."""
+        found = self._by_version.get(version_id)
+        if found is None:
+            raise InvalidVersion(version_id)
+        return found
 
     def resolve(self, ref: str) -> tuple[ModelSpec, bool]:
         """The model named by a create's `version` field, and whether a version id was given.
@@ -106,24 +139,34 @@ class Catalog:
             base, _, version_id = ref.partition(":")
             owner, _, name = base.partition("/")
             model = self.model(owner, name)
-            if version_id and version_id != model.version_id:
+            if not version_id:
+                return model, False
+            found = self._by_version.get(version_id)
+            if found is None or found.ref != model.ref:
                 raise InvalidVersion(ref)
-            return model, bool(version_id)
+            return found, True
         return self.by_version(ref), True
 
     def version(self, owner: str, name: str, version_id: str) -> ModelSpec:
-        """A model, checking that it has this version."""
+        """One version of a model."""
         model = self.model(owner, name)
-        if version_id != model.version_id:
+        found = self._by_version.get(version_id)
+        if found is None or found.ref != model.ref:
+            known = ", ".join(v.version_id for v in self.versions(owner, name)) or "none yet"
             raise NotFound(
-                f"Version {version_id!r} of {owner}/{name} not found; its version is "
-                f"{model.version_id}."
+                f"Version {version_id!r} of {owner}/{name} not found; its versions: {known}."
             )
-        return model
+        return found
 
     def input_schema(self, model: ModelSpec) -> cog_schema.InputSchema:
         """The parsed input schema of a model's version."""
-        return self._schemas[model.version_id]
+        found = self._schemas.get(model.version_id)
+        if found is None:
+            raise NotFound(
+                f"Model {model.ref} has no version to run yet: train one into it "
+                f"(destination {model.ref!r}) and run it as {model.ref}:<version id>."
+            )
+        return found
 
     def search(self, query: str) -> list[ModelSpec]:
         """Models whose name, owner or description contains every word of the query."""
@@ -133,6 +176,124 @@ class Catalog:
             for m in self.models()
             if all(w in f"{m.owner}/{m.name} {m.description}".lower() for w in words)
         ]
+
+    # the account's own models: create, update, delete, add and delete versions
+    def create(
+        self, *, owner: str, name: str, visibility: str, hardware: str, **meta: Any
+    ) -> ModelSpec:
+        """A new model with no version, owned by the sandbox's account (`models.create`)."""
+        _check_owner(owner, "create models")
+        if not _NAME.match(name):
+            raise InvalidRequest(
+                f"Model name {name!r} is not valid: use lowercase letters, digits, '-', '_' "
+                "and '.', starting with a letter or digit."
+            )
+        if visibility not in ("public", "private"):
+            raise InvalidRequest(f"visibility must be 'public' or 'private', not {visibility!r}.")
+        skus = [h["sku"] for h in HARDWARE]
+        if hardware not in skus:
+            raise InvalidRequest(f"hardware {hardware!r} is not a SKU; use one of {skus}.")
+        stamp = now()
+        model = ModelSpec(
+            owner=owner,
+            name=name,
+            version_id="",
+            openapi_schema={},
+            predict=_no_version,
+            description=meta.get("description") or "",
+            visibility=visibility,
+            hardware=hardware,
+            github_url=meta.get("github_url"),
+            paper_url=meta.get("paper_url"),
+            license_url=meta.get("license_url"),
+            cover_image_url=meta.get("cover_image_url"),
+            created_at=stamp,
+            version_created_at=stamp,
+        )
+        self.add(model)
+        return model
+
+    def update(self, owner: str, name: str, **meta: Any) -> ModelSpec:
+        """Change a model's metadata (`models.update`): description, URLs, readme."""
+        model = self.model(owner, name)
+        _check_owner(owner, "update models")
+        with self._lock:
+            versions = [dataclasses.replace(v, **meta) for v in self._versions[model.ref]]
+            for version in versions:
+                self._by_version[version.version_id] = version
+            self._versions[model.ref] = versions
+            self._models[model.ref] = (
+                versions[-1] if versions else dataclasses.replace(model, **meta)
+            )
+            return self._models[model.ref]
+
+    def delete(self, owner: str, name: str) -> None:
+        """Delete a model (`models.delete`): only your own private models with no versions."""
+        model = self.model(owner, name)
+        _check_owner(owner, "delete models")
+        if model.visibility != "private":
+            raise Conflict(f"Only private models can be deleted; {model.ref} is public.")
+        if model.has_version:
+            raise Conflict(
+                f"{model.ref} still has versions: delete them first "
+                f"(DELETE /v1/models/{model.ref}/versions/<id>)."
+            )
+        with self._lock:
+            del self._models[model.ref], self._versions[model.ref]
+            for refs in self._collections.values():
+                if model.ref in refs:
+                    refs.remove(model.ref)
+
+    def add_version(
+        self, owner: str, name: str, *, version_id: str, source: ModelSpec, weights: dict[str, Any]
+    ) -> ModelSpec:
+        """A new latest version of a model, running `source`'s code with these weights."""
+        model = self.model(owner, name)
+        if source.trainer is None:
+            raise InvalidRequest(f"{source.ref} cannot train; it has no train().")
+        version = dataclasses.replace(
+            model,
+            version_id=version_id,
+            openapi_schema=source.openapi_schema,
+            predict=source.trainer.predictor(weights),
+            cog_version=source.cog_version,
+            version_created_at=now(),
+            trainer=None,
+            weights=weights,
+            official=False,
+        )
+        with self._lock:
+            old = self._by_version.get(version_id)
+            if old is not None and old.ref == model.ref:  # the same training again
+                self._versions[model.ref].remove(old)
+            self._push(version)
+        return version
+
+    def delete_version(self, owner: str, name: str, version_id: str) -> None:
+        """Delete one of your models' versions (`models.versions.delete`)."""
+        version = self.version(owner, name, version_id)
+        _check_owner(owner, "delete versions")
+        with self._lock:
+            versions = self._versions[version.ref]
+            versions.remove(version)
+            self._unindex(version)
+            self._models[version.ref] = (
+                versions[-1]
+                if versions
+                else dataclasses.replace(
+                    version, version_id="", openapi_schema={}, predict=_no_version
+                )
+            )
+
+    def readme(self, owner: str, name: str) -> str:
+        """A model's README (Markdown)."""
+        model = self.model(owner, name)
+        if model.readme is None:
+            raise NotFound(
+                f"README not found: {model.ref} has none. Set one with PATCH "
+                f'/v1/models/{model.ref} and a body {{"readme": "# ..."}}.'
+            )
+        return model.readme
 
     def collections(self) -> dict[str, list[str]]:
         """Collection slug -> model refs."""
@@ -164,10 +325,43 @@ class Catalog:
             "run_count": model.run_count,
             "cover_image_url": model.cover_image_url,
             "default_example": None,
-            "latest_version": self.version_json(model),
+            "latest_version": self.version_json(model) if model.has_version else None,
             "is_official": model.official,
             "created_at": model.created_at,
         }
+
+    def search_json(self, query: str, limit: int, base_url: str) -> dict[str, Any]:
+        """The `GET /v1/search` answer: matching models (with metadata) and collections."""
+        words = query.lower().split()
+        found = []
+        for model in self.search(query):
+            text = f"{model.ref} {model.description}".lower()
+            hits = sum(text.count(w) for w in words)
+            found.append((-hits, model.ref, model))
+        found.sort(key=lambda item: item[:2])
+        tags: dict[str, list[str]] = {}
+        for slug, refs in self.collections().items():
+            for ref in refs:
+                tags.setdefault(ref, []).append(slug)
+        models = [
+            {
+                "model": self.model_json(model, base_url),
+                "metadata": {
+                    "generated_description": model.description,
+                    "score": float(-score),
+                    "tags": tags.get(model.ref, []),
+                },
+            }
+            for score, _, model in found[:limit]
+        ]
+        collections = []
+        for slug, refs in self.collections().items():
+            name, description = COLLECTIONS.get(slug, (slug, ""))
+            if words and all(w in f"{slug} {name} {description}".lower() for w in words):
+                collections.append(
+                    {"name": name, "slug": slug, "description": description, "models": refs}
+                )
+        return {"query": query, "models": models, "collections": collections, "pages": []}
 
     def collection_json(self, slug: str, base_url: str, *, with_models: bool) -> dict[str, Any]:
         """The API's collection object (list items carry no models)."""
@@ -183,3 +377,18 @@ class Catalog:
             body["full_description"] = description
             body["models"] = [self.model_json(self._models[r], base_url) for r in refs]
         return body
+
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+
+
+def _check_owner(owner: str, what: str) -> None:
+    if owner != ACCOUNT["username"]:
+        raise Forbidden(
+            f"You can only {what} of your own account, {ACCOUNT['username']!r} "
+            f"(GET /v1/account), not {owner!r}."
+        )
+
+
+async def _no_version(ctx: PredictContext, inputs: dict[str, Any]) -> Any:
+    raise RuntimeError("this model has no version to run")

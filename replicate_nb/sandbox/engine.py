@@ -21,7 +21,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from ..schema import problem_detail
+from ..schema import InputSchema, problem_detail
 from .catalog import Catalog
 from .control import Faults, RandomSource
 from .errors import InjectedFault, InvalidInput, NotFound, RateLimited
@@ -39,9 +39,10 @@ RESTART_ERROR = (
 class Run:
     """A prediction in flight: its record, its event log and its task."""
 
-    def __init__(self, prediction: Prediction, model: ModelSpec) -> None:
+    def __init__(self, prediction: Prediction, model: ModelSpec, schema: InputSchema) -> None:
         self.prediction = prediction
         self.model = model
+        self.schema = schema
         self.events: list[tuple[str, str, str]] = []  # (event, id, data)
         self.emitted: list[Any] = []
         self.task: asyncio.Task[None] | None = None
@@ -212,9 +213,15 @@ class Engine:
         webhook_events_filter: list[str] | None = None,
         deployment: str | None = None,
         cancel_after: float | None = None,
+        schema: InputSchema | None = None,
+        destination: str | None = None,
     ) -> Prediction:
-        """Validate, record and start a prediction; raises before recording anything."""
-        schema = self.catalog.input_schema(model)
+        """Validate, record and start a prediction; raises before recording anything.
+
+        A training is a prediction of its trainer's `train()`: `schema` is then the training
+        input schema and `destination` the model it creates a version of (see trainings.py).
+        """
+        schema = schema or self.catalog.input_schema(model)
         problems = schema.validate(input)
         if problems:
             raise InvalidInput(problem_detail(problems), [p.to_json() for p in problems])
@@ -236,13 +243,14 @@ class Engine:
             webhook=webhook,
             webhook_events_filter=webhook_events_filter,
             streamable=schema.output.is_iterator,
+            destination=destination,
         )
         if cancel_after is not None:
             deadline = parse_time(created) + _dt.timedelta(seconds=cancel_after)
             prediction.deadline = deadline.isoformat(timespec="microseconds").replace("+00:00", "Z")
             self.loop.call_later(cancel_after, self._expire, prediction.id)
         self.store.save_prediction(prediction)
-        run = Run(prediction, model)
+        run = Run(prediction, model, schema)
         self.runs[prediction.id] = run
         run.task = self.loop.create_task(self._execute(run, schema.with_defaults(input)))
         self.webhooks.notify(prediction, "start")
@@ -337,8 +345,7 @@ class Engine:
             prediction.status = "processing"  # stored at the end; a restart fails it anyway
             prediction.started_at = now()
             result = await run.model.predict(ctx, inputs)
-            schema = self.catalog.input_schema(run.model)
-            prediction.output = list(run.emitted) if schema.output.is_iterator else result
+            prediction.output = list(run.emitted) if run.schema.output.is_iterator else result
             prediction.status = "succeeded"
         except asyncio.CancelledError:
             prediction.status = "canceled"

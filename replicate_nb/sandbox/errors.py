@@ -1,7 +1,9 @@
 """The sandbox's API errors, each rendered by the app as `application/problem+json`.
 
 ProblemError                 status, title, detail (what went wrong and what to do)
+├── BadRequest               400 (a missing or malformed query parameter)
 ├── Unauthenticated          401
+├── Forbidden                403
 ├── NotFound                 404
 ├── MethodNotAllowed         405
 ├── Conflict                 409
@@ -40,6 +42,13 @@ class ProblemError(Exception):
         return {}
 
 
+class BadRequest(ProblemError):
+    """A query parameter that is missing or malformed (what the search endpoint answers)."""
+
+    status = 400
+    title = "Bad request"
+
+
 class Unauthenticated(ProblemError):
     """No token, or the wrong one, when the sandbox requires a token."""
 
@@ -48,6 +57,13 @@ class Unauthenticated(ProblemError):
 
     def __init__(self, detail: str = "You did not pass a valid authentication token") -> None:
         super().__init__(detail)
+
+
+class Forbidden(ProblemError):
+    """An operation on something that is not yours."""
+
+    status = 403
+    title = "Forbidden"
 
 
 class NotFound(ProblemError):

@@ -46,6 +46,8 @@ class Prediction:
     webhook_events_filter: list[str] | None = None
     deadline: str | None = None
     streamable: bool = False
+    destination: str | None = None
+    """Set on trainings: the model the training creates a version of."""
 
     @property
     def done(self) -> bool:
@@ -54,7 +56,7 @@ class Prediction:
 
     def to_json(self, base_url: str) -> dict[str, Any]:
         """The API's prediction object (urls carry only strings: the SDK rejects nulls)."""
-        api = f"{base_url}/v1/predictions/{self.id}"
+        api = f"{base_url}/v1/{'trainings' if self.destination else 'predictions'}/{self.id}"
         urls = {"get": api, "cancel": f"{api}/cancel", "web": f"{base_url}/p/{self.id}"}
         if self.streamable:
             urls["stream"] = f"{base_url}/v1/streams/{self.id}"
@@ -77,6 +79,7 @@ class Prediction:
             "completed_at",
             "deadline",
             "deployment",
+            "destination",
             "webhook",
             "webhook_events_filter",
         ):
@@ -85,6 +88,8 @@ class Prediction:
                 body[key] = value
         if self.metrics:
             body["metrics"] = self.metrics
+        if self.destination and self.output is None:
+            del body["output"]  # a training's output is an object or absent, never null
         return body
 
     def to_row(self) -> dict[str, Any]:

@@ -397,7 +397,7 @@ def _synthetic_version(entries: list[dict[str, Any]]) -> dict[str, Any]:
 def _spec(
     model: dict[str, Any], version: dict[str, Any], predict: Replayer, sources: str
 ) -> ModelSpec:
-    defaults = {f.name: f.default for f in dataclasses.fields(ModelSpec)}
+    defaults: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(ModelSpec)}
     return ModelSpec(
         owner=model["owner"],
         name=model["name"],

@@ -219,7 +219,12 @@ def _property(
         return {"title": _title(name), **fragment}, param, None, nullable
     if many or fragment.get("type") not in ("string", "integer", "number"):
         raise TypeError(f"{where}: choices apply to str, int or float inputs, not {item!r}")
-    python_type = {"string": str, "integer": int, "number": (int, float)}[fragment["type"]]
+    python_types: dict[str, type | tuple[type, ...]] = {
+        "string": str,
+        "integer": int,
+        "number": (int, float),
+    }
+    python_type = python_types[fragment["type"]]
     wrong = [c for c in choices if not isinstance(c, python_type) or isinstance(c, bool)]
     if wrong or not choices:
         raise TypeError(

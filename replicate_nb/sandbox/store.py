@@ -91,29 +91,32 @@ class Store:
         return Prediction.from_row(json.loads(row[0])) if row else None
 
     def list_predictions(
-        self, cursor: tuple[str, int] | None = None
+        self, cursor: tuple[str, int] | None = None, *, trainings: bool = False
     ) -> tuple[list[Prediction], str | None, str | None]:
-        """One page, newest first, with the next and previous cursors."""
+        """One page of predictions (or of trainings), newest first, with next/previous cursors."""
+        kind = "(json_extract(body, '$.destination') IS NOT NULL) = ?"
         with self._cursor() as cur:
             if cursor and cursor[0] == "after":
                 rows = cur.execute(
-                    "SELECT seq, body FROM predictions WHERE seq > ? ORDER BY seq ASC LIMIT ?",
-                    (cursor[1], PAGE_SIZE + 1),
+                    f"SELECT seq, body FROM predictions WHERE seq > ? AND {kind} "
+                    "ORDER BY seq ASC LIMIT ?",
+                    (cursor[1], trainings, PAGE_SIZE + 1),
                 ).fetchall()
                 more_newer = len(rows) > PAGE_SIZE
                 rows = list(reversed(rows[:PAGE_SIZE]))
                 more_older = (
                     bool(rows)
                     and cur.execute(
-                        "SELECT 1 FROM predictions WHERE seq < ? LIMIT 1", (rows[-1][0],)
+                        f"SELECT 1 FROM predictions WHERE seq < ? AND {kind} LIMIT 1",
+                        (rows[-1][0], trainings),
                     ).fetchone()
                 )
             else:
                 before = cursor[1] if cursor else None
                 rows = cur.execute(
-                    "SELECT seq, body FROM predictions WHERE (? IS NULL OR seq < ?) "
+                    f"SELECT seq, body FROM predictions WHERE (? IS NULL OR seq < ?) AND {kind} "
                     "ORDER BY seq DESC LIMIT ?",
-                    (before, before, PAGE_SIZE + 1),
+                    (before, before, trainings, PAGE_SIZE + 1),
                 ).fetchall()
                 more_older = len(rows) > PAGE_SIZE
                 rows = rows[:PAGE_SIZE]
@@ -121,7 +124,8 @@ class Store:
                     bool(rows)
                     and before is not None
                     and cur.execute(
-                        "SELECT 1 FROM predictions WHERE seq > ? LIMIT 1", (rows[0][0],)
+                        f"SELECT 1 FROM predictions WHERE seq > ? AND {kind} LIMIT 1",
+                        (rows[0][0], trainings),
                     ).fetchone()
                 )
         items = [Prediction.from_row(json.loads(body)) for _, body in rows]

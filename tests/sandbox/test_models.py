@@ -114,6 +114,7 @@ MINIMAL_INPUTS: dict[str, dict[str, Any]] = {
     "black-forest-labs/flux-schnell": {"prompt": "a red fox in the snow"},
     "nightmareai/real-esrgan": {"image": png_uri(16, 10)},
     "andreasjansson/llama-2-13b-embeddings": {"prompts": "first text\n\nsecond text"},
+    "ostris/flux-dev-lora-trainer": {"prompt": "a TOK fox"},
 }
 
 
@@ -131,6 +132,7 @@ def test_builtin_models_catalog() -> None:
         "andreasjansson/llama-2-13b-embeddings",
         "sandbox/sleep",
         "sandbox/fail",
+        "ostris/flux-dev-lora-trainer",
     ]
     assert [m.ref for m in builtin_models()] == [m.ref for m in models]  # stable
     ids = {m.ref: m.version_id for m in models}
@@ -139,7 +141,8 @@ def test_builtin_models_catalog() -> None:
     assert ids["stability-ai/sdxl"].startswith("7762fd07")
     assert ids["nightmareai/real-esrgan"].startswith("42fed1c4")
     assert ids["andreasjansson/llama-2-13b-embeddings"].startswith("7115a4c6")
-    for ref in ("black-forest-labs/flux-schnell", "sandbox/sleep", "sandbox/fail"):
+    derived = ("black-forest-labs/flux-schnell", "sandbox/sleep", "sandbox/fail")
+    for ref in (*derived, "ostris/flux-dev-lora-trainer"):
         spec = next(m for m in models if m.ref == ref)
         assert spec.version_id == schema_version_id(spec.openapi_schema)
     for spec in models:

@@ -9,9 +9,12 @@ replicate-api.md §1.8), and the problem+json shape of every kind of error.
 
 from __future__ import annotations
 
+import base64
 import copy
+import io
 import json
 import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,18 +27,23 @@ import replicate.deployment
 import replicate.file
 import replicate.model
 import replicate.prediction
+import replicate.training
 import replicate.version
 from jsonschema import Draft202012Validator
+from PIL import Image
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from replicate_nb import sandbox
+from replicate_nb.sandbox.models.trainer import FLUX_DEV_LORA_TRAINER
 
 DOCUMENT = Path(__file__).resolve().parents[1] / "data" / "replicate-http-api.openapi.json"
 URI = "urn:replicate:openapi"
 HELLO = "replicate/hello-world"
 HELLO_VERSION = "5c7d5dc6dd8bf75c1acaa8565735e7986bc5b66206b55cca93cb72c9bf15ccaa"
 LLAMA = "meta/meta-llama-3-8b-instruct"
+TRAINER = "ostris/flux-dev-lora-trainer"
+TRAINER_VERSION = FLUX_DEV_LORA_TRAINER.version_id
 SDK_STATUSES = {"starting", "processing", "succeeded", "failed", "canceled"}
 FORMATS = Draft202012Validator.FORMAT_CHECKER
 METHODS = ("get", "post", "put", "patch", "delete", "query")
@@ -417,6 +425,68 @@ def test_deployments_create_get_list_update_delete(http):
     sdk_prediction(conforms("deployments.predictions.create", run))
     deleted = http.delete("/v1/deployments/sandbox/oas-dep")
     assert str(deleted.status_code) in _success_codes("deployments.delete")
+
+
+# models of your own, and trainings
+def test_models_create_update_readme_examples_versions_delete(http):
+    body = {"owner": "sandbox", "name": "oas-model", "visibility": "private", "hardware": "cpu"}
+    created = conforms("models.create", http.post("/v1/models", json=body))
+    sdk_model(created)
+    assert created["latest_version"] is None
+    updated = conforms(
+        "models.update", http.patch("/v1/models/sandbox/oas-model", json={"readme": "# Hi\n"})
+    )
+    sdk_model(updated)
+    readme = http.get("/v1/models/sandbox/oas-model/readme")
+    validator("models.readme.get", readme.status_code, "text/plain").validate(readme.text)
+    examples = conforms("models.examples.list", http.get(f"/v1/models/{HELLO}/examples"))
+    assert examples["results"] == []
+    version = conforms(
+        "models.versions.get", http.get(f"/v1/models/{TRAINER}/versions/{TRAINER_VERSION}")
+    )
+    assert {"TrainingInput", "TrainingOutput"} <= set(
+        version["openapi_schema"]["components"]["schemas"]
+    )
+    trained = _train(http, "sandbox/oas-model")
+    version_id = trained["output"]["version"].split(":")[1]
+    deleted = http.delete(f"/v1/models/sandbox/oas-model/versions/{version_id}")
+    assert str(deleted.status_code) in _success_codes("models.versions.delete")
+    gone = http.delete("/v1/models/sandbox/oas-model")
+    assert str(gone.status_code) in _success_codes("models.delete")
+
+
+def _train(http: httpx.Client, destination: str) -> dict[str, Any]:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        png = io.BytesIO()
+        Image.new("RGB", (16, 16), (200, 20, 20)).save(png, "PNG")
+        archive.writestr("a.png", png.getvalue())
+    images = "data:application/zip;base64," + base64.b64encode(buffer.getvalue()).decode()
+    created = http.post(
+        f"/v1/models/{TRAINER}/versions/{TRAINER_VERSION}/trainings",
+        json={"destination": destination, "input": {"input_images": images, "steps": 10}},
+    )
+    body = conforms("trainings.create", created)
+    replicate.training.Training.parse_obj(body)
+    deadline = time.monotonic() + 10
+    while body["status"] not in ("succeeded", "failed", "canceled"):
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+        body = conforms("trainings.get", http.get(f"/v1/trainings/{body['id']}"))
+    assert body["status"] == "succeeded", body["error"]
+    replicate.training.Training.parse_obj(body)
+    listed = conforms("trainings.list", http.get("/v1/trainings"))
+    assert body["id"] in [t["id"] for t in listed["results"]]
+    canceled = conforms("trainings.cancel", http.post(f"/v1/trainings/{body['id']}/cancel"))
+    assert canceled["status"] == "succeeded"  # finished: cancel changes nothing
+    return body
+
+
+def test_search(http):
+    body = conforms("search", http.get("/v1/search", params={"query": "image"}))
+    assert body["models"] and body["collections"]
+    for found in body["models"]:
+        sdk_model(found["model"])
 
 
 # the rest

@@ -8,7 +8,8 @@ its first log line is `STANDIN_NOTICE`, and its images carry a small "sandbox" m
 Models:
     replicate/hello-world, meta/meta-llama-3-8b-instruct, stability-ai/sdxl,
     black-forest-labs/flux-schnell, nightmareai/real-esrgan,
-    andreasjansson/llama-2-13b-embeddings, sandbox/sleep and sandbox/fail.
+    andreasjansson/llama-2-13b-embeddings, sandbox/sleep, sandbox/fail and
+    ostris/flux-dev-lora-trainer (which trains: see trainer.py and sandbox/trainings.py).
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ def builtin_models() -> list[ModelSpec]:
         images,
         llama,
         teaching,
+        trainer,
         upscaler,
     )
 
@@ -66,4 +68,5 @@ def builtin_models() -> list[ModelSpec]:
         embeddings.LLAMA_2_13B_EMBEDDINGS,
         teaching.SLEEP,
         teaching.FAIL,
+        trainer.FLUX_DEV_LORA_TRAINER,
     ]

@@ -42,9 +42,21 @@ class PredictContext(Protocol):
 Predict = Callable[[PredictContext, dict[str, Any]], Awaitable[Any]]
 
 
+@dataclasses.dataclass(frozen=True)
+class Trainer:
+    """How a trainable model trains (Cog's `train()`), and what a version it trained runs.
+
+    `train(ctx, inputs)` returns the learned weights as a JSON object; `predictor(weights)` is the
+    `predict` of the version a training creates from them (so weights alone rebuild a version).
+    """
+
+    train: Callable[[PredictContext, dict[str, Any]], Awaitable[dict[str, Any]]]
+    predictor: Callable[[dict[str, Any]], Predict]
+
+
 @dataclasses.dataclass
 class ModelSpec:
-    """A model and its one version, as the catalog serves them."""
+    """A model and one of its versions, as the catalog serves them (`version_id` "" = none yet)."""
 
     owner: str
     name: str
@@ -63,6 +75,16 @@ class ModelSpec:
     cover_image_url: str | None = None
     run_count: int = 0
     hardware: str = "cpu"
+    readme: str | None = None
+    weights_url: str | None = None
+    trainer: Trainer | None = None
+    weights: dict[str, Any] | None = None
+    """What a training learned, for versions created by one (see `Trainer`)."""
+
+    @property
+    def has_version(self) -> bool:
+        """False for a model created with `models.create` that has no version yet."""
+        return bool(self.version_id)
 
     @property
     def ref(self) -> str:

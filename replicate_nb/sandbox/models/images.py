@@ -25,7 +25,7 @@ MAX_SIDE = 2048
 """The largest width or height the stand-ins draw."""
 MIN_SIDE = 8
 
-_MIME = {"png": "image/png", "jpg": "image/jpeg", "webp": "image/webp"}
+MIME = {"png": "image/png", "jpg": "image/jpeg", "webp": "image/webp"}
 _COLOURS = {
     "red": (200, 40, 40),
     "orange": (240, 140, 30),
@@ -65,12 +65,24 @@ def flux_size(aspect_ratio: str, megapixels: str) -> tuple[int, int]:
     return max(16, round(width * factor / 16) * 16), max(16, round(height * factor / 16) * 16)
 
 
-def render(width: int, height: int, prompt: str, parts: tuple[Any, ...]) -> Image.Image:
-    """Draw the synthetic picture for `prompt`; `parts` (seed, index, ...) seed the drawing."""
+def render(
+    width: int,
+    height: int,
+    prompt: str,
+    parts: tuple[Any, ...],
+    *,
+    palette: list[tuple[int, int, int]] | None = None,
+    shape: str | None = None,
+) -> Image.Image:
+    """Draw the synthetic picture for `prompt`; `parts` (seed, index, ...) seed the drawing.
+
+    A trained style (see trainer.py) gives the colours (`palette`, background first) and the
+    kind of every shape (`shape`: ellipse, rectangle or polygon).
+    """
     rng = rng_for("image", prompt, *parts)
-    named = [rgb for word, rgb in _COLOURS.items() if word in prompt.lower()]
+    named = palette or [rgb for word, rgb in _COLOURS.items() if word in prompt.lower()]
     top = named[0] if named else tuple(rng.randrange(256) for _ in range(3))
-    bottom = tuple(rng.randrange(256) for _ in range(3))
+    bottom = named[-1] if palette else tuple(rng.randrange(256) for _ in range(3))
     gradient = Image.linear_gradient("L")
     turn = rng.choice([None, Image.Transpose.ROTATE_90, Image.Transpose.ROTATE_270])
     gradient = (gradient.transpose(turn) if turn else gradient).resize((width, height))
@@ -82,12 +94,13 @@ def render(width: int, height: int, prompt: str, parts: tuple[Any, ...]) -> Imag
     for _ in range(rng.randint(5, 10)):
         colour = (
             named[rng.randrange(len(named))]
-            if named and rng.random() < 0.3
+            if named and (palette or rng.random() < 0.3)
             else tuple(rng.randrange(256) for _ in range(3))
         )
         cx, cy = rng.uniform(0, width), rng.uniform(0, height)
         rx, ry = rng.uniform(0.04, 0.25) * side, rng.uniform(0.04, 0.25) * side
         kind = rng.choice(("ellipse", "rectangle", "polygon"))
+        kind = shape or kind
         if kind == "ellipse":
             draw.ellipse((cx - rx, cy - rx, cx + rx, cy + rx), fill=colour)
         elif kind == "rectangle":
@@ -133,7 +146,7 @@ def encode(image: Image.Image, fmt: str, quality: int = 80) -> str:
         image.save(buffer, "WEBP", quality=quality, method=4)
     else:
         raise ValueError(f"unknown output_format {fmt!r}; use webp, jpg or png")
-    return data_uri(buffer.getvalue(), _MIME[fmt])
+    return data_uri(buffer.getvalue(), MIME[fmt])
 
 
 def _open(data: bytes, what: str, load: bool = True) -> Image.Image:
@@ -159,7 +172,8 @@ def _check_size(width: int, height: int) -> None:
         )
 
 
-async def _progress(ctx: PredictContext, steps: int, rate: float) -> None:
+async def log_progress(ctx: PredictContext, steps: int, rate: float) -> None:
+    """Log a tqdm progress line per step, pausing briefly between steps."""
     for step in range(steps + 1):
         ctx.log(progress_line(step, steps, rate))
         if step < steps:
@@ -204,7 +218,7 @@ async def predict_sdxl(ctx: PredictContext, inputs: dict[str, Any]) -> list[str]
     _check_size(*size)
     count, steps = int(inputs.get("num_outputs", 1)), int(inputs.get("num_inference_steps", 50))
     ctx.log(f"Prompt: {prompt}")
-    await _progress(ctx, steps, round(7.6 * 1024 * 1024 / (size[0] * size[1] * count), 2))
+    await log_progress(ctx, steps, round(7.6 * 1024 * 1024 / (size[0] * size[1] * count), 2))
     extra = (
         inputs.get("negative_prompt", ""),
         inputs.get("scheduler"),
@@ -236,9 +250,9 @@ async def predict_flux(ctx: PredictContext, inputs: dict[str, Any]) -> list[str]
     size = flux_size(inputs.get("aspect_ratio", "1:1"), inputs.get("megapixels", "1"))
     count, steps = int(inputs.get("num_outputs", 1)), int(inputs.get("num_inference_steps", 4))
     fmt, quality = inputs.get("output_format", "webp"), int(inputs.get("output_quality", 80))
-    if fmt not in _MIME:
+    if fmt not in MIME:
         raise ValueError(f"unknown output_format {fmt!r}; use webp, jpg or png")
-    await _progress(ctx, steps, round(9.8 * 1024 * 1024 / (size[0] * size[1] * count), 2))
+    await log_progress(ctx, steps, round(9.8 * 1024 * 1024 / (size[0] * size[1] * count), 2))
     outputs = []
     for index in range(count):
         outputs.append(

@@ -58,7 +58,10 @@ async def list_versions(request: Request) -> Response:
             "This model is an official model and does not expose a list of versions. "
             f"Run it by name: POST /v1/models/{model.ref}/predictions."
         )
-    return answer({"next": None, "previous": None, "results": [catalog.version_json(model)]})
+    versions = catalog.versions(model.owner, model.name)
+    return answer(
+        {"next": None, "previous": None, "results": [catalog.version_json(v) for v in versions]}
+    )
 
 
 async def get_version(request: Request) -> Response:

@@ -98,7 +98,8 @@ async def update_deployment(request: Request) -> Response:
             "min_instances, max_instances."
         )
     if "version" in body:
-        model = current.engine.catalog.version(*deployment.model.split("/"), str(body["version"]))
+        owner, name = deployment.model.split("/", 1)
+        model = current.engine.catalog.version(owner, name, str(body["version"]))
         deployment.version = model.version_id
     if "hardware" in body:
         _check_hardware(body["hardware"])

@@ -68,7 +68,8 @@ async def _create(
         raise InvalidRequest('The request body needs an "input" object, e.g. {"input": {...}}.')
     webhook, events = check_webhook(body.get("webhook"), body.get("webhook_events_filter"))
     if deployment is not None:
-        model, by_version = catalog.version(*deployment.model.split("/"), deployment.version), True
+        owner, name = deployment.model.split("/", 1)
+        model, by_version = catalog.version(owner, name, deployment.version), True
     elif model_ref is not None:
         model, by_version = catalog.model(*model_ref), False
     else:
@@ -127,22 +128,28 @@ async def cancel_prediction(request: Request) -> Response:
 
 async def list_predictions(request: Request) -> Response:
     """predictions.list: newest first, 100 a page, absolute cursor URLs."""
+    return page(request, trainings=False)
+
+
+def page(request: Request, *, trainings: bool) -> Response:
+    """One page of predictions or trainings, newest first, with absolute cursor URLs."""
     cursor = request.query_params.get("cursor")
     position = decode_cursor(cursor) if cursor else None
     if cursor and (position is None or not 0 <= position[1] < 2**63):  # SQLite INTEGER range
         raise InvalidRequest(f"Cursor {cursor!r} is not valid; follow the next/previous URLs.")
     engine = state(request).engine
-    items, next_cursor, previous_cursor = engine.store.list_predictions(position)
+    items, next_cursor, previous_cursor = engine.store.list_predictions(
+        position, trainings=trainings
+    )
     base = base_url(request)
+    here = f"{base}/v1/{'trainings' if trainings else 'predictions'}"
     results = [
         engine.get(p.id).to_json(base) if p.id in engine.runs else p.to_json(base) for p in items
     ]
     return answer(
         {
-            "next": f"{base}/v1/predictions?cursor={next_cursor}" if next_cursor else None,
-            "previous": f"{base}/v1/predictions?cursor={previous_cursor}"
-            if previous_cursor
-            else None,
+            "next": f"{here}?cursor={next_cursor}" if next_cursor else None,
+            "previous": f"{here}?cursor={previous_cursor}" if previous_cursor else None,
             "results": results,
         }
     )

@@ -13,9 +13,9 @@ from typing import Any
 
 import ipywidgets as widgets
 
+from replicate_nb.forms.field import FieldWidget, layout
 from replicate_nb.outputs import sniff
 from replicate_nb.schema import MISSING, Field
-from replicate_nb.widgets import FieldWidget, _layout
 
 MAX_DATA_URI_BYTES = 10_000_000
 """Largest upload sent inline as a `data:` URI (the JavaScript client's cap too)."""
@@ -26,7 +26,7 @@ class SecretField(FieldWidget):
 
     def __init__(self, field: Field) -> None:
         self._secret: str | None = None
-        control = widgets.Password(layout=_layout("wide"), continuous_update=False)
+        control = widgets.Password(layout=layout("wide"), continuous_update=False)
         control.observe(self._typed, "value")
         super().__init__(field, control)
 
@@ -52,7 +52,7 @@ class UriField(FieldWidget):
     """A file upload (sent as a `data:` URI) beside a URL box; the upload wins until a URL."""
 
     def __init__(self, field: Field) -> None:
-        self.url = widgets.Text(layout=_layout("wide"), placeholder="https://… or upload a file")
+        self.url = widgets.Text(layout=layout("wide"), placeholder="https://… or upload a file")
         upload = widgets.FileUpload(accept=field.accept or "", multiple=False, description="Upload")
         self.filename: str | None = None
         self._uri: str | None = None
@@ -91,6 +91,7 @@ class UriField(FieldWidget):
 
     def _take(self, data: bytes | str, name: str | None, mime: str | None) -> None:
         self._expect(data, bytes, "a file opened in binary mode ('rb')")
+        assert isinstance(data, bytes)  # _expect raised otherwise
         mime = mime or (mimetypes.guess_type(name)[0] if name else None) or sniff(data)
         name = name or self.field.name + (mimetypes.guess_extension(mime) or "")
         size = f"{len(data) / 1000:.1f} kB"

@@ -1,6 +1,6 @@
-"""`form()`: a notebook playground for any Replicate model, built from its version's input schema.
+"""`ModelForm`: the playground for one model version, built from its version's input schema.
 
-`ModelForm` lays out one widget per input (`replicate_nb.widgets`), validates with
+It lays out one widget per input (`forms.mappers`), validates with
 `schema.InputSchema.validate` before anything is sent, runs the prediction through the official
 client on the kernel's own event loop (status, elapsed time, progress, logs, streamed text, then
 the output through `display.render_parts`), and keeps a history of runs. What it sends is exactly
@@ -15,52 +15,30 @@ import asyncio
 import re
 import time
 from collections.abc import Coroutine
-from dataclasses import dataclass
 from datetime import datetime
 from html import escape
 from typing import Any
 
-import httpx
 import ipywidgets as widgets
 import replicate
 from replicate.exceptions import ReplicateError
-from replicate.identifier import ModelVersionIdentifier
-from replicate.model import Model
 from replicate.prediction import Prediction
-from replicate.version import Version
 
-from replicate_nb import codegen
 from replicate_nb.aio import loop_client
 from replicate_nb.connection import current_client
-from replicate_nb.errors import FormError, InvalidModelRef
-from replicate_nb.private_fields import SecretField, UriField
-from replicate_nb.runview import RunView, hidden
+from replicate_nb.errors import FormError
+from replicate_nb.forms import codegen
+from replicate_nb.forms.field import FieldWidget, same_value
+from replicate_nb.forms.history import Run, scrub
+from replicate_nb.forms.mappers import widget_for
+from replicate_nb.forms.private_fields import SecretField, UriField
+from replicate_nb.forms.runview import RunView, hidden
 from replicate_nb.schema import MISSING, parse
-from replicate_nb.widgets import FieldWidget, same_value, widget_for
 
 _TERMINAL = ("succeeded", "failed", "canceled")
 _DETAIL_LINE = re.compile(r"^- input(?:\.(\w+)\S*)?: (.+)$", re.MULTILINE)
 _REQUIRED = re.compile(r"^(\w+) is required$")
 _GOT = re.compile(r" \(got .*\)$")  # the value quoted at the end of a validation message
-
-
-@dataclass
-class Run:
-    """One run from a form: the prediction, the input it was sent, and when it started."""
-
-    prediction: Prediction
-    input: dict[str, Any]
-    started: datetime
-    seconds: float | None = None
-
-    def describe(self, secrets: set[str]) -> str:
-        """One line for the history list, with secret inputs shown as `[secure]`."""
-        shown = ", ".join(
-            f"{k}={'[secure]' if k in secrets else repr(v)[:24]}" for k, v in self.input.items()
-        )
-        took = f"{self.seconds:.1f} s" if self.seconds is not None else "…"
-        p = self.prediction
-        return f"{self.started:%H:%M:%S}  {p.id}  {p.status}  {took}  {shown or '(defaults)'}"
 
 
 class ModelForm(widgets.VBox):
@@ -86,6 +64,8 @@ class ModelForm(widgets.VBox):
         self.task: asyncio.Future | None = None
         self.last_prediction: Prediction | None = None
         self.history: list[Run] = []
+        self.last_error: Exception | None = None
+        self._tasks: set[asyncio.Future] = set()
         self._current: Prediction | None = None
         self._running = self._cancel_requested = False
         self._server_errors: dict[str, str] = {}
@@ -190,7 +170,7 @@ class ModelForm(widgets.VBox):
     def load(self, run: Run | int) -> None:
         """Put a past run's inputs back into the form: a `Run` from `history`, or its index."""
         self.reset()
-        self.set(**(self.history[run] if isinstance(run, int) else run).input)
+        self.set(**(self.history[run] if isinstance(run, int) else run).sent())
 
     def code(self) -> str:
         """Python that makes the same prediction with the official client (no token in it)."""
@@ -200,7 +180,7 @@ class ModelForm(widgets.VBox):
             for name, w in self.inputs.items()
             if isinstance(w, UriField) and w.filename and name in value
         }
-        secrets = {name for name, w in self.inputs.items() if isinstance(w, SecretField)}
+        secrets = self._secrets
         return codegen.snippet(
             value,
             model=self.model,
@@ -233,13 +213,9 @@ class ModelForm(widgets.VBox):
         self._start()
         started = time.monotonic()
         try:
-            prediction = await (
-                client.predictions.async_create(version=self.version, input=value)
-                if self.version
-                else client.models.predictions.async_create(model=self.model, input=value)
-            )
+            prediction = scrub(await self._create(client, value), self._secrets)
             self._current = self.last_prediction = prediction
-            run = Run(prediction, value, datetime.now())
+            run = Run(prediction, value, datetime.now(), secrets=self._secrets)
             self.history.append(run)
             self._list_history()
             await self._follow(client, prediction, started)
@@ -252,6 +228,51 @@ class ModelForm(widgets.VBox):
             self._current, self._running = None, False
             self.button.disabled, self.cancel_button.disabled = False, True
             self._list_history()
+
+    async def _create(self, client: replicate.Client, value: dict[str, Any]) -> Prediction:
+        """Create the prediction; when cancelled meanwhile, cancel it once the create answers.
+
+        A cancelled request may still have reached the API, so the create runs on (shielded)
+        and the prediction it made, if any, is cancelled: nothing is left running unseen.
+        """
+        creating = asyncio.ensure_future(
+            client.predictions.async_create(version=self.version, input=value)
+            if self.version
+            else client.models.predictions.async_create(model=self.model or "", input=value)
+        )
+        try:
+            return await asyncio.shield(creating)
+        except asyncio.CancelledError:
+            creating.add_done_callback(lambda done: self._cancel_orphan(client, done))
+            raise
+
+    def _cancel_orphan(self, client: replicate.Client, creating: asyncio.Future) -> None:
+        if creating.cancelled() or creating.exception() is not None:
+            return  # no prediction was made
+        prediction = scrub(creating.result(), self._secrets)
+        self.last_prediction = prediction
+        self._background(client.predictions.async_cancel(prediction.id))
+
+    def _background(self, work: Coroutine[Any, Any, Any]) -> asyncio.Future:
+        """Run `work` as a task the form holds, whose failure is shown, never left unretrieved."""
+        task = asyncio.ensure_future(self._guarded(work))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _guarded(self, work: Coroutine[Any, Any, Any]) -> Any:
+        try:
+            return await work
+        except (FormError, ReplicateError):
+            return None  # already shown in the status line and next to the fields
+        except Exception as e:  # a bug or a network problem: say it in the form, keep it
+            self.last_error = e
+            self.view.say("error", f"{type(e).__name__}: {self._redact(str(e))}")
+            return None
+
+    @property
+    def _secrets(self) -> frozenset[str]:
+        return frozenset(name for name, w in self.inputs.items() if isinstance(w, SecretField))
 
     async def cancel(self) -> None:
         """Cancel the running prediction on the server; does nothing when no run is going."""
@@ -336,6 +357,7 @@ class ModelForm(widgets.VBox):
                     break
                 await asyncio.sleep(client.poll_interval)
                 await prediction.async_reload()
+                scrub(prediction, self._secrets)  # a reload brings the echoed input back
         except asyncio.CancelledError:  # the task was cancelled: leave nothing running remotely
             if prediction.status not in _TERMINAL:
                 await asyncio.shield(client.predictions.async_cancel(prediction.id))
@@ -356,9 +378,8 @@ class ModelForm(widgets.VBox):
         self.view.say("error", self._redact(detail.strip()))
 
     def _list_history(self) -> None:
-        secrets = {name for name, w in self.inputs.items() if isinstance(w, SecretField)}
         self.history_list.options = [
-            (run.describe(secrets), i) for i, run in reversed(list(enumerate(self.history)))
+            (run.describe(), i) for i, run in reversed(list(enumerate(self.history)))
         ]
         self.details.set_title(1, f"History ({len(self.history)})")
         self.load_button.disabled = not self.history
@@ -376,7 +397,7 @@ class ModelForm(widgets.VBox):
                 "script, call `await form.submit()` inside asyncio.run(...)",
             )
             return None
-        return asyncio.ensure_future(work)
+        return self._background(work)
 
     def _on_run(self, _button: widgets.Button) -> None:
         if not self._running:
@@ -386,18 +407,11 @@ class ModelForm(widgets.VBox):
     async def _run_from_button(self) -> Prediction | None:
         try:
             return await self.submit()
-        except (FormError, ReplicateError):
-            return None  # already shown in the status line and next to the fields
-        except Exception as e:
-            self.view.say("error", f"{type(e).__name__}: {self._redact(str(e))}")
-            if not isinstance(e, httpx.HTTPError):  # a network problem is not a bug
-                raise
-            return None
         finally:
             self.button.disabled = False
 
     def _on_cancel(self, _button: widgets.Button) -> None:
-        self._cancel_task = self._schedule(self.cancel())
+        self._schedule(self.cancel())
 
     def _on_code(self, _button: widgets.Button) -> None:
         shown = self.code_view.layout.display != "none"
@@ -407,60 +421,3 @@ class ModelForm(widgets.VBox):
     def _on_load(self, _button: widgets.Button) -> None:
         index = self.history_list.value
         self.load(len(self.history) - 1 if index is None else index)
-
-
-def _is_official(model: Model) -> bool:
-    """Official models run by name: Replicate lists no versions for them (404, or none)."""
-    try:
-        return not model.versions.list().results
-    except ReplicateError as e:
-        if e.status == 404:
-            return True
-        raise
-
-
-def form(
-    model: str | Model | Version | dict, *, client: replicate.Client | None = None
-) -> ModelForm:
-    """A form for a model's inputs, ready to fill in and Run (the notebook playground).
-
-    Args:
-        model: `"owner/name"` (latest version; official models run by name),
-            `"owner/name:version"`, a `Model`, a `Version`, or a bare `openapi_schema` dict (a
-            form to fill in and turn into code; Run needs a model).
-        client: the `replicate.Client` to use; by default the one `connect()` made.
-
-    Raises:
-        InvalidModelRef: a string that is not `owner/name[:version]`.
-        FormError: `model` of another type, or a model with no version.
-    """
-    if isinstance(model, dict):
-        return ModelForm(model, client=client)
-    if isinstance(model, Version):
-        return ModelForm(
-            model.openapi_schema, version=model.id, cog_version=model.cog_version, client=client
-        )
-    pinned = None
-    if isinstance(model, str):
-        try:
-            owner, name, pinned = ModelVersionIdentifier.parse(model)
-        except ValueError:
-            raise InvalidModelRef(model) from None
-        model = (client if client is not None else current_client()).models.get(f"{owner}/{name}")
-    elif not isinstance(model, Model):
-        raise FormError(
-            f"form() takes 'owner/name[:version]', a Model, a Version or an "
-            f"openapi_schema dict, not a {type(model).__name__}"
-        )
-    version = model.versions.get(pinned) if pinned else model.latest_version
-    if version is None:
-        raise FormError(f"{model.id} has no version yet, so there is no input schema to show")
-    by_name = pinned is None and _is_official(model)
-    return ModelForm(
-        version.openapi_schema,
-        model=model.id,
-        version=None if by_name else version.id,
-        cog_version=version.cog_version,
-        description=model.description or "",
-        client=client,
-    )

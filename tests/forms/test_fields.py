@@ -13,19 +13,13 @@ import pytest
 from PIL import Image
 
 from replicate_nb.errors import FormError
-from replicate_nb.private_fields import MAX_DATA_URI_BYTES, SecretField, UriField
+from replicate_nb.forms.field import same_value
+from replicate_nb.forms.fields import BooleanField, EnumField, JsonField, NumberField, TextField
+from replicate_nb.forms.mappers import widget_for
+from replicate_nb.forms.private_fields import MAX_DATA_URI_BYTES, SecretField, UriField
 from replicate_nb.schema import MISSING, parse
-from replicate_nb.widgets import (
-    BooleanField,
-    EnumField,
-    JsonField,
-    NumberField,
-    TextField,
-    same_value,
-    widget_for,
-)
 
-SCHEMAS = Path(__file__).parent / "data" / "schemas"
+SCHEMAS = Path(__file__).parents[1] / "data" / "schemas"
 
 
 def png() -> bytes:

@@ -49,7 +49,8 @@ def snippet(
         joins_text: the model streams text pieces (`x-cog-array-display: concatenate`): print
             them joined.
     """
-    opened = {name: f"{name}_file" for name in inputs if files and name in files}
+    files = files or {}
+    opened = {name: f"{name}_file" for name in inputs if name in files}
     lines = ["import replicate"]
     if any(name in secrets for name in inputs):
         lines.append("from getpass import getpass")

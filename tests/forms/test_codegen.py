@@ -7,8 +7,8 @@ import io
 import pytest
 from PIL import Image
 
-from replicate_nb.codegen import literal, snippet
 from replicate_nb.connection import connect, disconnect
+from replicate_nb.forms.codegen import literal, snippet
 
 SDXL = "stability-ai/sdxl"
 SDXL_VERSION = "7762fd07cf82c948538e41f63f77d685e02b063e37e496e96eefd46c929f9bdc"

@@ -4,6 +4,7 @@ against the sandbox, each scenario inside its own `asyncio.run` (the form made i
 from __future__ import annotations
 
 import asyncio
+import gc
 import io
 import json
 from collections.abc import Callable
@@ -11,18 +12,20 @@ from pathlib import Path
 
 import ipywidgets as w
 import pytest
+from IPython.lib.pretty import pretty
 from ipywidgets.widgets.widget import _instances
 from PIL import Image
 from replicate.exceptions import ReplicateError
+from replicate.prediction import Predictions
 
 from replicate_nb.connection import connect, disconnect
 from replicate_nb.errors import FormError, InvalidModelRef, ReplicateNbError
 from replicate_nb.forms import ModelForm, form
+from replicate_nb.forms.private_fields import SecretField
 from replicate_nb.inputs import Input, Secret
-from replicate_nb.private_fields import SecretField
 from replicate_nb.schema import parse
 
-SCHEMAS = sorted((Path(__file__).parent / "data" / "schemas").glob("*.json"))
+SCHEMAS = sorted((Path(__file__).parents[1] / "data" / "schemas").glob("*.json"))
 SDXL_SCHEMA = json.loads(
     next(p for p in SCHEMAS if p.stem.startswith("stability-ai__sdxl")).read_text()
 )
@@ -354,6 +357,65 @@ def test_cancelling_the_task_cancels_the_remote_prediction(client):
     assert client.predictions.get(asyncio.run(scenario())).status == "canceled"
 
 
+def test_cancelling_while_the_create_is_in_flight_cancels_the_prediction_it_made(
+    fresh_client, monkeypatch
+):
+    created = asyncio.Event()
+    create = Predictions.async_create
+
+    async def slow_answer(self, *args, **kwargs):  # the API made it; its answer is slow
+        prediction = await create(self, *args, **kwargs)
+        created.set()
+        await asyncio.sleep(0.5)
+        return prediction
+
+    monkeypatch.setattr(Predictions, "async_create", slow_answer)
+
+    async def scenario():
+        f = form("sandbox/sleep", client=fresh_client)
+        f.set(seconds=30)
+        f.button.click()
+        await asyncio.wait_for(created.wait(), 10)
+        f.task.cancel()  # Ctrl-C, or the notebook moving on, while create has not answered
+        with pytest.raises(asyncio.CancelledError):
+            await f.task
+        [made] = (await asyncio.to_thread(fresh_client.predictions.list)).results
+        for _ in range(500):
+            status = (await asyncio.to_thread(fresh_client.predictions.get, made.id)).status
+            if status == "canceled":
+                break
+            await asyncio.sleep(0.02)
+        return f, made.id, status
+
+    f, made, status = asyncio.run(scenario())
+    assert status == "canceled"
+    assert f.last_prediction is not None and f.last_prediction.id == made
+
+
+def test_an_unexpected_error_in_a_button_task_is_shown_in_the_form_and_retrieved(client):
+    unretrieved: list[dict] = []
+
+    async def scenario():
+        asyncio.get_running_loop().set_exception_handler(lambda _, ctx: unretrieved.append(ctx))
+        f = form(SDXL, client=client)
+        f.set(prompt="x", width=64, height=64)
+
+        async def broken(prediction):
+            raise RuntimeError("the view broke")
+
+        f.view.show_output = broken
+        f.button.click()
+        result = await f.task  # the button's task never raises: the form reports the error
+        return f, result
+
+    f, result = asyncio.run(scenario())
+    gc.collect()
+    assert result is None and unretrieved == []
+    assert isinstance(f.last_error, RuntimeError)
+    assert "RuntimeError: the view broke" in f.status.value
+    assert not f.button.disabled and f.cancel_button.disabled
+
+
 def test_run_button_refuses_with_the_required_message(client):
     async def scenario():
         f = form("black-forest-labs/flux-schnell", client=client)
@@ -498,6 +560,36 @@ def test_secret_never_reaches_widget_state_code_repr_or_history(fresh_sb, fresh_
     assert "api_key=[secure]" in f.history_list.options[0][0]
     f.load(0)  # reloading a run brings the secret back, still only in Python
     assert f.value["api_key"] == SENTINEL and SENTINEL not in every_widget_state()
+
+
+def test_history_and_last_prediction_never_show_a_secret(fresh_sb, fresh_client):
+    def vault(api_key: Secret, note: str = Input(default="hi")) -> str:
+        return "opened"
+
+    fresh_sb.register("me/vault", vault)
+
+    async def scenario():
+        f = form("me/vault", client=fresh_client)
+        f.set(api_key=SENTINEL, note="look")
+        return f, await f.submit()
+
+    f, prediction = asyncio.run(scenario())
+    run = f.history[0]
+    shown = [
+        repr(f.history),
+        str(run),
+        repr(run.input),
+        repr(f.last_prediction),
+        repr(prediction),
+        pretty(f.history),
+        pretty(f.last_prediction),
+        str(f.last_prediction.input),
+        every_widget_state(),
+    ]
+    assert all(SENTINEL not in text for text in shown), [t for t in shown if SENTINEL in t]
+    assert run.input == {"api_key": "[secure]", "note": "look"}
+    assert f.last_prediction.input == {"api_key": "[secure]", "note": "look"}
+    assert run.sent()["api_key"] == SENTINEL  # kept for Load inputs, never displayed
 
 
 def test_secret_validation_messages_never_quote_the_secret():

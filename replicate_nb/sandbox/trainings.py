@@ -1,0 +1,118 @@
+"""Trainings: a run of a trainer's `train()` that, when it succeeds, adds a version to a model.
+
+A training goes through the prediction machinery unchanged (lifecycle, logs, cancel, webhooks,
+storage): it is a prediction whose `destination` is set, run against the trainer version's
+`TrainingInput` schema. Its output is `{"version": "owner/name:<id>", "weights": <data: URI>}`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+from .. import schema as cog_schema
+from .catalog import ACCOUNT, Catalog
+from .engine import Engine
+from .errors import Forbidden, InvalidRequest, NotFound
+from .models import data_uri, schema_version_id
+from .models.base import ModelSpec, Predict, PredictContext
+from .records import Prediction
+
+_DOCUMENTS: dict[str, dict[str, Any]] = {}  # trainer version id -> its training document
+
+
+def training_schema(trainer: ModelSpec) -> cog_schema.InputSchema:
+    """The trainer version's `TrainingInput`/`TrainingOutput`, read as an input schema."""
+    document = _DOCUMENTS.get(trainer.version_id)
+    if document is None:
+        schemas = trainer.openapi_schema["components"]["schemas"]
+        document = {
+            "components": {
+                "schemas": {
+                    **schemas,
+                    "Input": schemas["TrainingInput"],
+                    "Output": schemas["TrainingOutput"],
+                }
+            }
+        }
+        _DOCUMENTS[trainer.version_id] = document
+    return cog_schema.parse(document, cog_version=trainer.cog_version)
+
+
+def start(
+    engine: Engine,
+    *,
+    trainer: ModelSpec,
+    destination: Any,
+    input: Any,
+    webhook: str | None = None,
+    webhook_events_filter: list[str] | None = None,
+) -> Prediction:
+    """Validate and start a training of `trainer` (a version) into `destination` (`owner/name`)."""
+    if trainer.trainer is None:
+        raise InvalidRequest(
+            f"Version {trainer.version_id} of {trainer.ref} cannot be trained: it has no "
+            "train(). Train a trainer such as ostris/flux-dev-lora-trainer."
+        )
+    if not isinstance(destination, str) or destination.count("/") != 1:
+        raise InvalidRequest(
+            f'"destination" must be the model to train into, as "owner/name"; got {destination!r}.'
+        )
+    owner, name = destination.split("/")
+    try:
+        target = engine.catalog.model(owner, name)
+    except NotFound:
+        raise NotFound(
+            f"The specified training destination does not exist: create {destination} first "
+            "(POST /v1/models)."
+        ) from None
+    if target.owner != ACCOUNT["username"]:
+        raise Forbidden(
+            f"You can only train into models of your own account ({ACCOUNT['username']!r}), "
+            f"not {destination!r}."
+        )
+    runner = dataclasses.replace(trainer, predict=_training(engine.catalog, trainer, target.ref))
+    return engine.create(
+        model=runner,
+        input=input,
+        by_version=True,
+        webhook=webhook,
+        webhook_events_filter=webhook_events_filter,
+        schema=training_schema(trainer),
+        destination=target.ref,
+    )
+
+
+def get(engine: Engine, training_id: str) -> Prediction:
+    """A training by id (predictions are not trainings)."""
+    try:
+        found = engine.get(training_id)
+    except NotFound:
+        found = None
+    if found is None or found.destination is None:
+        raise NotFound(
+            f"Training {training_id!r} not found. List trainings with GET /v1/trainings."
+        )
+    return found
+
+
+def _training(catalog: Catalog, trainer: ModelSpec, destination: str) -> Predict:
+    assert trainer.trainer is not None
+    train = trainer.trainer.train
+
+    async def run(ctx: PredictContext, inputs: dict[str, Any]) -> dict[str, Any]:
+        weights = await train(ctx, inputs)
+        version_id = schema_version_id(
+            {"destination": destination, "trainer": trainer.version_id, "weights": weights}
+        )
+        owner, name = destination.split("/")
+        catalog.add_version(owner, name, version_id=version_id, source=trainer, weights=weights)
+        ctx.log(f"Created version {destination}:{version_id}")
+        encoded = json.dumps(weights, sort_keys=True).encode("utf-8")
+        return {
+            "version": f"{destination}:{version_id}",
+            "weights": data_uri(encoded, "application/json"),
+        }
+
+    return run
