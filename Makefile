@@ -9,6 +9,11 @@ LAB_STAMP := $(VENV)/.lab-stamp
 STAMP := $(VENV)/.installed-stamp
 JS_STAMP := tests/js/node_modules/.installed-stamp
 SYSTEM := PYTHON=$(PYTHON) scripts/setup_system.sh
+# The next client generation, for the contract tests only (the kit stays on 1.x): its own venv,
+# this package installed without its `replicate` pin, its other dependencies from pyproject.toml.
+CLIENT2X := replicate==2.0.0b4
+VENV2X := .venv-2x
+STAMP2X := $(VENV2X)/.installed-stamp
 
 .PHONY: lab test lint bench notebooks exercises clean system-lab system-test
 
@@ -31,6 +36,14 @@ $(STAMP): $(LAB_STAMP) | system-test
 	$(PY) -m pip install --quiet -e ".[lab,test]"
 	touch $(STAMP)
 
+$(STAMP2X): pyproject.toml Makefile | system-lab
+	$(PYTHON) -m venv $(VENV2X)
+	$(VENV2X)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV2X)/bin/python -c "import tomllib; deps = tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']; print('\n'.join(d for d in deps if not d.startswith('replicate')))" > $(VENV2X)/requirements.txt
+	$(VENV2X)/bin/python -m pip install --quiet --pre "$(CLIENT2X)" pytest -r $(VENV2X)/requirements.txt
+	$(VENV2X)/bin/python -m pip install --quiet --no-deps -e .
+	touch $(STAMP2X)
+
 $(JS_STAMP): tests/js/package.json tests/js/package-lock.json | system-test
 	cd tests/js && npm ci --no-audit --no-fund --silent
 	touch $(JS_STAMP)
@@ -45,10 +58,11 @@ lab: $(LAB_STAMP)
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg --nbval-cell-timeout 120
 KIT := notebooks/[0-9]*.ipynb notebooks/solutions
 
-test: system-test $(STAMP) $(JS_STAMP)
+test: system-test $(STAMP) $(JS_STAMP) $(STAMP2X)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest
+	$(VENV2X)/bin/python -m pytest --confcutdir=tests/client2x tests/client2x
 	$(PY) -m pytest $(NBVAL) -o addopts="--strict-markers -p no:cacheprovider" $(KIT)
 
 # The stored outputs, as committed: nbval checks them against a fresh run in `make test`.
@@ -71,4 +85,4 @@ bench: $(LAB_STAMP)
 	$(PY) benchmarks/sandbox.py
 
 clean:
-	rm -rf $(VENV) build tests/js/node_modules
+	rm -rf $(VENV) $(VENV2X) build tests/js/node_modules

@@ -10,15 +10,36 @@ the functions here; `tests/test_sdk.py` fails, naming the attribute, when an SDK
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 import threading
 from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
 import httpx
 import replicate
-from replicate import client as _sdk_client
-from replicate.__about__ import __version__ as _sdk_version
-from replicate.helpers import FileOutput
+
+from replicate_nb.errors import UnsupportedClient
+
+
+def check_generation() -> None:
+    """Raise `UnsupportedClient` (how to use 2.x with the sandbox) unless replicate is 1.x."""
+    installed = importlib.metadata.version("replicate")
+    if not installed.startswith("1."):
+        raise UnsupportedClient(
+            f"replicate_nb's helpers build on the replicate 1.x client, and replicate "
+            f"{installed} is installed. The sandbox serves 2.x too: start one with "
+            "`sb = replicate_nb.sandbox.start()`, then `os.environ.update(sb.client_env(2))` "
+            "(REPLICATE_BASE_URL=http://127.0.0.1:PORT/v1 with /v1, as 2.x wants, and any "
+            "REPLICATE_API_TOKEN), or build `replicate.Replicate(base_url=sb.api_url, "
+            "bearer_token='sandbox')`. For the helpers: pip install 'replicate>=1.0.7,<1.1'."
+        )
+
+
+check_generation()  # before the 1.x-only imports below, which 2.x would fail with ImportError
+
+from replicate import client as _sdk_client  # noqa: E402
+from replicate.__about__ import __version__ as _sdk_version  # noqa: E402
+from replicate.helpers import FileOutput  # noqa: E402
 
 RetryTransport = _sdk_client.RetryTransport
 """The SDK's transport wrapper: every httpx client the SDK builds sends through one."""

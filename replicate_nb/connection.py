@@ -169,7 +169,10 @@ def connect(
 
     Raises:
         BackendError: `backend="replicate"` without a token.
+        UnsupportedClient: the installed `replicate` is 2.x (the message says how to point it
+            at a sandbox yourself).
     """
+    _sdk.check_generation()
     return _connect(
         token,
         backend=backend,

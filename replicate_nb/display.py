@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import io
+import re
 from collections.abc import AsyncIterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -46,6 +47,7 @@ _TIMES = "\N{MULTIPLICATION SIGN}"
 _PRETTY_LIMIT = 50
 _LOG_LINES = 10
 _OUTPUT_EVENT = ServerSentEvent.EventType.OUTPUT
+_PROGRESS_BAR = re.compile(r"^(.*?)\s*\d+%\|.*\|\s*\d+/\d+")  # a tqdm line: its prefix, then 5%|█ |
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,23 @@ def render_file_output(output: FileOutput) -> dict[str, Any]:
 def render_prediction(prediction: Prediction) -> dict[str, Any]:
     """The mime bundle of a prediction card: status, model, time, progress, logs, output."""
     return _prediction(prediction).data()
+
+
+def terminal_text(logs: str) -> str:
+    """Logs as a terminal shows them: a carriage return rewrites its line, and a run of
+    progress-bar lines (tqdm, one per step in Replicate's logs) collapses into the latest one.
+    """
+    lines: list[str] = []
+    bar: str | None = None  # the prefix of the progress bar the last line drew
+    for raw in logs.split("\n"):
+        line = next((part for part in reversed(raw.split("\r")) if part), "")
+        match = _PROGRESS_BAR.match(line)
+        if match and bar == match.group(1) and lines:
+            lines[-1] = line
+            continue
+        bar = match.group(1) if match else None
+        lines.append(line)
+    return "\n".join(lines)
 
 
 def stream_text(

@@ -2,6 +2,7 @@
 
     ReplicateNbError(Exception)
     ├── BackendError(RuntimeError)       the chosen backend cannot be used
+    ├── UnsupportedClient(RuntimeError)  the installed `replicate` is a generation the helpers skip
     ├── EventLoopError(RuntimeError)     a sync twin or loop helper called where it cannot work
     ├── InvalidModelRef(ValueError)      a model reference that is not `owner/name[:version]`
     ├── BatchInputError(TypeError)       a batch input that is not a dict of model inputs
@@ -24,6 +25,10 @@ class ReplicateNbError(Exception):
 
 class BackendError(ReplicateNbError, RuntimeError):
     """The chosen backend cannot be used (e.g. `backend="replicate"` with no API token)."""
+
+
+class UnsupportedClient(ReplicateNbError, RuntimeError):
+    """The installed `replicate` is 2.x: the helpers build on 1.x; the sandbox serves both."""
 
 
 class EventLoopError(ReplicateNbError, RuntimeError):

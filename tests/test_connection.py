@@ -356,3 +356,19 @@ def test_login__backend_check_false_skips_account_lookup(monkeypatch, capsys):
         client = login(backend_check=False)
     assert client.connection == Connection("replicate", other.base_url)
     assert SENTINEL not in capsys.readouterr().out
+
+
+def test_connect_with_replicate_2x_installed_says_how_to_point_it_at_a_sandbox(monkeypatch):
+    import importlib.metadata
+
+    from replicate_nb.errors import UnsupportedClient
+
+    real = importlib.metadata.version
+    monkeypatch.setattr(
+        importlib.metadata,
+        "version",
+        lambda name: "2.0.0b4" if name == "replicate" else real(name),
+    )
+    with pytest.raises(UnsupportedClient, match=r"REPLICATE_BASE_URL=http://127\.0\.0\.1:PORT/v1"):
+        connect()
+    assert current_connection() is None  # nothing was started

@@ -39,3 +39,17 @@ def test_environment_yml_pins_the_core_dependencies():
     assert {"replicate", "ipywidgets", "nest-asyncio2", "nbval"} <= names
     assert "nest-asyncio2>=1.7.3" in _environment_requirements()
     assert not any(n == "nest-asyncio" or n == "nest_asyncio" for n in names)
+
+
+def test_the_replicate_pin_lets_no_incompatible_client_in():
+    """`pip install --pre --upgrade` must not reach 1.1.0b3 (a SyntaxError on 3.11) nor 2.x."""
+    from packaging.requirements import Requirement
+
+    for source in (_pyproject_requirements(), _environment_requirements()):
+        (pin,) = [Requirement(r) for r in source if Requirement(r).name == "replicate"]
+        allowed = {
+            v
+            for v in ("1.0.7", "1.1.0b1", "1.1.0b3", "1.1.0", "2.0.0b4", "2.0.0")
+            if pin.specifier.contains(v, prereleases=True)
+        }
+        assert allowed == {"1.0.7"}, (str(pin), allowed)

@@ -89,3 +89,115 @@ def snippet(
             lines.append(f"{pad}{_INDENT * 2}{literal(name)}: {code},")
         lines.append(f"{pad}{_INDENT}}},")
     return "\n".join([*lines, f"{pad})", *tail, ""])
+
+
+REAL_API = "https://api.replicate.com"
+
+
+def _env_name(name: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in name).upper()
+
+
+def javascript(
+    inputs: Mapping[str, Any],
+    *,
+    model: str | None = None,
+    version: str | None = None,
+    files: Mapping[str, str] | None = None,
+    secrets: Collection[str] = (),
+    joins_text: bool = False,
+    base_url: str = REAL_API,
+) -> str:
+    """The same prediction with the official JavaScript client (`npm install replicate`).
+
+    Files are read with `readFile` (the client uploads them), secrets come from environment
+    variables named after the input (`api_key` → `process.env.API_KEY`), and the token from
+    `REPLICATE_API_TOKEN`, which the client reads itself. Another `base_url` (the sandbox) is
+    written out as the client's `baseUrl`.
+    """
+    lines = ['import Replicate from "replicate";']
+    if any(files and name in files for name in inputs):
+        lines.append('import { readFile } from "node:fs/promises";')
+    options = "" if base_url == REAL_API else f"{{ baseUrl: {literal(base_url + '/v1')} }}"
+    lines += ["", f"const replicate = new Replicate({options});"]
+    body = ["  input: {"] if inputs else ["  input: {},"]
+    for name, value in inputs.items():
+        if name in secrets:
+            code = f"process.env.{_env_name(name)}"
+        elif files and name in files:
+            code = f"await readFile({literal(files[name])})"
+        else:
+            code = json.dumps(value, ensure_ascii=False)
+        body.append(f"    {json.dumps(name)}: {code},")
+    if inputs:
+        body.append("  },")
+    if model is None and version is not None:
+        lines += [
+            "let prediction = await replicate.predictions.create({",
+            f"  version: {literal(version)},",
+            *body,
+            "});",
+            "prediction = await replicate.wait(prediction);",
+            "console.log(prediction.status, prediction.output);",
+        ]
+    else:
+        if model is None:
+            lines.append("// This form came from a bare schema: put the model's name here.")
+        ref = f"{model}:{version}" if model and version else model or "owner/name"
+        lines += [f"const output = await replicate.run({literal(ref)}, {{", *body, "});"]
+        lines.append('console.log(output.join(""));' if joins_text else "console.log(output);")
+    return "\n".join([*lines, ""])
+
+
+def _shell(text: str) -> str:
+    """`text` in single quotes for a POSIX shell."""
+    return "'" + text.replace("'", "'\\''") + "'"
+
+
+def curl(
+    inputs: Mapping[str, Any],
+    *,
+    model: str | None = None,
+    version: str | None = None,
+    files: Mapping[str, str] | None = None,
+    secrets: Collection[str] = (),
+    base_url: str = REAL_API,
+) -> str:
+    """The same prediction as one cURL command against the HTTP API (`Prefer: wait`).
+
+    The token is `$REPLICATE_API_TOKEN`; secrets are environment variables named after the
+    input, and files are inlined as `data:` URIs with `base64` when the command runs.
+    """
+    holes: dict[str, str] = {}
+    body: dict[str, Any] = {}
+    for name, value in inputs.items():
+        if name in secrets:
+            holes[name] = f'"${_env_name(name)}"'
+        elif files and name in files:
+            mime = value[5:].partition(";")[0] if isinstance(value, str) else ""
+            encoded = f"$(base64 < {_shell(files[name])} | tr -d '\\n')"
+            holes[name] = f'"data:{mime or "application/octet-stream"};base64,{encoded}"'
+        else:
+            body[name] = value
+            continue
+        body[name] = f"\0{name}\0"
+    payload: dict[str, Any] = {"input": body}
+    if model is None or version is not None:
+        payload = {"version": version or "<version id>", **payload}
+        url = f"{base_url}/v1/predictions"
+    else:
+        url = f"{base_url}/v1/models/{model}/predictions"
+    data = _shell(json.dumps(payload, ensure_ascii=False))
+    for name, hole in holes.items():  # step out of the quotes for the shell's part
+        data = data.replace(json.dumps(f"\0{name}\0"), f"\"'{hole}'\"")
+    return "\n".join(
+        [
+            f"curl --silent --show-error {url} \\",
+            "  --request POST \\",
+            '  --header "Authorization: Bearer $REPLICATE_API_TOKEN" \\',
+            '  --header "Content-Type: application/json" \\',
+            '  --header "Prefer: wait" \\',
+            f"  --data {data}",
+            "",
+        ]
+    )

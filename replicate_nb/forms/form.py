@@ -24,15 +24,19 @@ import replicate
 from replicate.exceptions import ReplicateError
 from replicate.prediction import Prediction
 
+from replicate_nb import _sdk
 from replicate_nb.aio import loop_client
 from replicate_nb.connection import current_client
 from replicate_nb.errors import FormError
 from replicate_nb.forms import codegen
+from replicate_nb.forms.codetabs import LANGUAGES, CodeTabs
 from replicate_nb.forms.field import FieldWidget, same_value
-from replicate_nb.forms.history import Run, scrub
+from replicate_nb.forms.front import RunKeys
+from replicate_nb.forms.history import HistoryView, Run, scrub
+from replicate_nb.forms.layout import Fold, backend_of, columns, header_html, inputs_column
 from replicate_nb.forms.mappers import widget_for
 from replicate_nb.forms.private_fields import SecretField, UriField
-from replicate_nb.forms.runview import RunView, hidden
+from replicate_nb.forms.runview import RunView
 from replicate_nb.schema import MISSING, parse
 
 _TERMINAL = ("succeeded", "failed", "canceled")
@@ -69,52 +73,51 @@ class ModelForm(widgets.VBox):
         self._current: Prediction | None = None
         self._running = self._cancel_requested = False
         self._server_errors: dict[str, str] = {}
-        self.button = widgets.Button(description="Run", button_style="primary", icon="play")
+        self.button = widgets.Button(
+            description="Run", button_style="primary", icon="play", tooltip="Run (Ctrl+Enter)"
+        )
         self.cancel_button = widgets.Button(description="Cancel", icon="stop", disabled=True)
         self.reset_button = widgets.Button(description="Reset", icon="undo")
-        self.code_button = widgets.Button(description="Code", icon="code")
+        for button in (self.button, self.cancel_button, self.reset_button):
+            button.layout.width = "7.5em"
+        self.reason = widgets.HTML(_dom_classes=("rnb-reason",))
         self.view = RunView(self.schema.output, self._redact)
         self.status, self.progress, self.text = self.view.status, self.view.progress, self.view.text
         self.output, self.logs = self.view.output, self.view.logs
-        self.code_view = widgets.HTML(layout=hidden())
-        self.history_list = widgets.Select(rows=5, layout=widgets.Layout(width="95%"))
-        self.load_button = widgets.Button(description="Load inputs", disabled=True)
-        self.details = widgets.Accordion(
-            [self.logs, widgets.VBox([self.history_list, self.load_button])],
-            titles=("Logs", "History (0)"),
-            selected_index=None,
+        self.code_tabs = CodeTabs()
+        self.history_view = HistoryView(self.load)
+        self.tabs = widgets.Tab(
+            [
+                widgets.VBox([*self.view.parts, widgets.HTML("<b>Logs</b>"), self.logs]),
+                self.code_tabs,
+                self.history_view,
+            ],
+            titles=("Output", "Code", "History (0)"),
+            _dom_classes=("rnb-tabs",),
         )
-        for name, handler in (
-            ("button", self._on_run),
-            ("cancel_button", self._on_cancel),
-            ("reset_button", lambda _: self.reset()),
-            ("code_button", self._on_code),
-            ("load_button", self._on_load),
+        self.tabs.observe(lambda _: self._refresh(), "selected_index")
+        for button, handler in (
+            (self.button, self._on_run),
+            (self.cancel_button, self._on_cancel),
+            (self.reset_button, lambda _: self.reset()),
         ):
-            getattr(self, name).on_click(handler)
+            button.on_click(handler)
         for widget in self.inputs.values():
             widget.on_change(self._edited)
-        buttons = widgets.HBox(
-            [self.button, self.cancel_button, self.reset_button, self.code_button]
+        self.fold = Fold(list(self.inputs.values()))
+        actions = widgets.HBox(
+            [self.button, self.cancel_button, self.reset_button, self.reason],
+            layout=widgets.Layout(align_items="center", flex_flow="row wrap"),
+            _dom_classes=("rnb-actions",),
         )
-        what = (
-            "official model"
-            if self.model and not self.version
-            else (
-                f"version {self.version[:8]}" if self.version else "bare schema: Run needs a model"
-            )
-        )
-        header = f"<b>{escape(self.model or 'Model inputs')}</b> · {escape(what)}<br>"
+        keys = RunKeys(self._on_keys)
+        left = inputs_column(self.fold, widgets.VBox([actions, keys]))
+        backend = backend_of(self._api_url())
+        self.backend = backend
         super().__init__(
             [
-                widgets.HTML(header + f"<small>{escape(description)}</small>"),
-                widgets.VBox(list(self.inputs.values())),
-                buttons,
-                widgets.HBox([self.status, self.progress]),
-                self.text,
-                self.output,
-                self.code_view,
-                self.details,
+                widgets.HTML(header_html(model, version, backend=backend, description=description)),
+                columns(left, self.tabs),
             ],
             _dom_classes=("rnb-form",),
         )
@@ -158,37 +161,54 @@ class ModelForm(widgets.VBox):
             for name, value in inputs.items():
                 self.inputs[name].write(value)
         finally:
-            self._refresh()
+            self.fold.place(self._refresh()[1])
 
     def reset(self) -> None:
         """Put every input back to its default (blank when it has none)."""
         self._server_errors.clear()
         for widget in self.inputs.values():
             widget.reset()
-        self._refresh()
+        self.fold.place(self._refresh()[1])
 
     def load(self, run: Run | int) -> None:
         """Put a past run's inputs back into the form: a `Run` from `history`, or its index."""
         self.reset()
         self.set(**(self.history[run] if isinstance(run, int) else run).sent())
 
-    def code(self) -> str:
-        """Python that makes the same prediction with the official client (no token in it)."""
+    def code(self, language: str = "Python") -> str:
+        """Code that makes the same prediction: "Python", "JavaScript" or "HTTP" (cURL).
+
+        Only the inputs the form would send, the version pinned, files by name, secrets
+        read from the environment (or `getpass`), and never the API token.
+        """
         value = self.value
         files = {
             name: w.filename
             for name, w in self.inputs.items()
             if isinstance(w, UriField) and w.filename and name in value
         }
-        secrets = self._secrets
-        return codegen.snippet(
-            value,
-            model=self.model,
-            version=self.version,
-            files=files,
-            secrets=secrets,
-            joins_text=self.schema.output.is_concatenate,
-        )
+        model, version, secrets = self.model, self.version, self._secrets
+        text = self.schema.output.is_concatenate
+        base = self._api_url()
+        if language == "Python":
+            return codegen.snippet(
+                value, model=model, version=version, files=files, secrets=secrets, joins_text=text
+            )
+        if language == "JavaScript":
+            return codegen.javascript(
+                value,
+                model=model,
+                version=version,
+                files=files,
+                secrets=secrets,
+                joins_text=text,
+                base_url=base,
+            )
+        if language == "HTTP":
+            return codegen.curl(
+                value, model=model, version=version, files=files, secrets=secrets, base_url=base
+            )
+        raise FormError(f"code() writes {', '.join(LANGUAGES)}, not {language!r}")
 
     async def submit(self) -> Prediction:
         """Validate, create the prediction, follow it to the end and show it; returns it.
@@ -208,6 +228,8 @@ class ModelForm(widgets.VBox):
             )
         if problem:
             self.view.say("not sent", problem)
+            self.view.mark_stale("This run was not sent")
+            self.fold.place(errors)
             raise FormError(f"not sent: {problem}")
         client = loop_client(self._client if self._client is not None else current_client())
         self._start()
@@ -225,9 +247,11 @@ class ModelForm(widgets.VBox):
             self._rejected(e)
             raise
         finally:
+            self.view.stop_clock()
             self._current, self._running = None, False
-            self.button.disabled, self.cancel_button.disabled = False, True
+            self.cancel_button.disabled = True
             self._list_history()
+            self._refresh()
 
     async def _create(self, client: replicate.Client, value: dict[str, Any]) -> Prediction:
         """Create the prediction; when cancelled meanwhile, cancel it once the create answers.
@@ -270,6 +294,10 @@ class ModelForm(widgets.VBox):
             self.view.say("error", f"{type(e).__name__}: {self._redact(str(e))}")
             return None
 
+    def _api_url(self) -> str:
+        """The API this form's client talks to, e.g. `https://api.replicate.com`."""
+        return str(_sdk.api_url(self._client or current_client())).rstrip("/")
+
     @property
     def _secrets(self) -> frozenset[str]:
         return frozenset(name for name, w in self.inputs.items() if isinstance(w, SecretField))
@@ -311,8 +339,15 @@ class ModelForm(widgets.VBox):
         value, errors = self._collect()
         for name, widget in self.inputs.items():
             widget.annotate(error=errors.get(name, ""))
-        if self.code_view.layout.display != "none":
-            self.code_view.value = f"<pre>{escape(self.code())}</pre>"
+        reason = ""
+        if errors:
+            reason = f"Fix {len(errors)} input{'s' * (len(errors) > 1)}: " + ", ".join(errors)
+        elif self.model is None and self.version is None:
+            reason = "A bare schema: no model to run (see the Code tab)"
+        self.reason.value = escape(reason)
+        self.button.disabled = self._running or bool(reason)
+        if self.tabs.selected_index == 1:  # the Code tab is open: keep it current
+            self.code_tabs.show({language: self.code(language) for language in LANGUAGES})
         return value, errors
 
     def _blame(self, path: str, message: str) -> tuple[str, str]:
@@ -340,7 +375,9 @@ class ModelForm(widgets.VBox):
         self._running, self._cancel_requested = True, False
         self.button.disabled, self.cancel_button.disabled = True, False
         self.view.clear()
+        self.tabs.selected_index = 0
         self.view.say("starting", "creating the prediction")
+        self.view.start_clock()
 
     async def _follow(
         self, client: replicate.Client, prediction: Prediction, started: float
@@ -374,15 +411,14 @@ class ModelForm(widgets.VBox):
                 name, message = self._blame(f"input.{name}" if name else "input", message)
                 self._server_errors[name] = message
             self._refresh()
+            self.fold.place(self._server_errors)
         detail = f"{e.title or 'the API refused the request'} ({e.status}): {e.detail or ''}"
         self.view.say("error", self._redact(detail.strip()))
+        self.view.mark_stale("The API refused this run")
 
     def _list_history(self) -> None:
-        self.history_list.options = [
-            (run.describe(), i) for i, run in reversed(list(enumerate(self.history)))
-        ]
-        self.details.set_title(1, f"History ({len(self.history)})")
-        self.load_button.disabled = not self.history
+        self.history_view.show(self.history)
+        self.tabs.set_title(2, f"History ({len(self.history)})")
 
     def _schedule(self, work: Coroutine[Any, Any, Any]) -> asyncio.Future | None:
         """Run `work` on the kernel's event loop (button handlers run inside it)."""
@@ -413,11 +449,6 @@ class ModelForm(widgets.VBox):
     def _on_cancel(self, _button: widgets.Button) -> None:
         self._schedule(self.cancel())
 
-    def _on_code(self, _button: widgets.Button) -> None:
-        shown = self.code_view.layout.display != "none"
-        self.code_view.layout.display = "none" if shown else ""
-        self._refresh()
-
-    def _on_load(self, _button: widgets.Button) -> None:
-        index = self.history_list.value
-        self.load(len(self.history) - 1 if index is None else index)
+    def _on_keys(self) -> None:
+        if not self._running and not self.button.disabled:
+            self._on_run(self.button)

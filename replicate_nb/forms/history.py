@@ -1,4 +1,4 @@
-"""A form's past runs: each `Run` keeps what was sent, and shows secret inputs only as `[secure]`.
+"""A form's past runs: each `Run` keeps what was sent, masks secrets; the History tab lists them.
 
 A `Run` is what a notebook prints when someone evaluates `form.history`, so every way of looking
 at it (`repr`, `str`, `input`, the history list's labels) masks secret values; the values
@@ -7,10 +7,12 @@ themselves stay in a private attribute, for `form.load(run)`.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from datetime import datetime
+from html import escape
 from typing import Any
 
+import ipywidgets as widgets
 from replicate.prediction import Prediction
 
 SECURE = "[secure]"
@@ -70,3 +72,48 @@ class Run:
         took = f"{self.seconds:.1f} s" if self.seconds is not None else "…"
         p = self.prediction
         return f"{self.started:%H:%M:%S}  {p.id}  {p.status}  {took}  {shown or '(defaults)'}"
+
+
+class HistoryView(widgets.VBox):
+    """Past runs, newest first: a thumbnail for image outputs, one line, and "Load inputs"."""
+
+    def __init__(self, load: Callable[[Run], None]) -> None:
+        self._load = load
+        self._rows: dict[int, widgets.Widget] = {}
+        self.empty = widgets.HTML("<i>No runs yet.</i>")
+        super().__init__([self.empty], _dom_classes=("rnb-history",))
+
+    def __repr__(self) -> str:
+        return f"HistoryView({len(self._rows)} runs)"
+
+    def show(self, runs: list[Run]) -> None:
+        """Show `runs` (rows of earlier runs are kept; the last one is redrawn as it changes)."""
+        rows = []
+        for i, run in enumerate(runs):
+            if i not in self._rows or i == len(runs) - 1:
+                self._rows[i] = self._row(run)
+            rows.append(self._rows[i])
+        self.children = rows[::-1] or [self.empty]
+
+    def _row(self, run: Run) -> widgets.Widget:
+        button = widgets.Button(
+            description="Load inputs", tooltip="Put this run's inputs back into the form"
+        )
+        button.on_click(lambda _: self._load(run))
+        label = widgets.HTML(f"<code>{escape(run.describe())}</code>")
+        thumb = widgets.HTML(_thumbnail(run.prediction.output))
+        return widgets.HBox([thumb, button, label], layout=widgets.Layout(align_items="center"))
+
+
+def _thumbnail(output: Any) -> str:
+    """A 48 px thumbnail of the first image in an output (an `<img>`), or nothing."""
+    first = output[0] if isinstance(output, list) and output else output
+    url = getattr(first, "url", first)
+    if not isinstance(url, str) or not url.startswith(("data:image/", "https://")):
+        return ""
+    if url.startswith("https://") and not url.lower().endswith((".png", ".jpg", ".jpeg", ".webp")):
+        return ""
+    return (
+        f'<img src="{escape(url)}" alt="output of this run" '
+        'style="width:48px;height:48px;object-fit:cover;border-radius:4px">'
+    )

@@ -7,13 +7,16 @@ are therefore moved into Python attributes the moment they arrive, and the widge
 from __future__ import annotations
 
 import base64
+import io
 import mimetypes
 import os
+from html import escape
 from typing import Any
 
 import ipywidgets as widgets
 
 from replicate_nb.forms.field import FieldWidget, layout
+from replicate_nb.forms.front import FileDrop
 from replicate_nb.outputs import sniff
 from replicate_nb.schema import MISSING, Field
 
@@ -49,7 +52,11 @@ class SecretField(FieldWidget):
 
 
 class UriField(FieldWidget):
-    """A file upload (sent as a `data:` URI) beside a URL box; the upload wins until a URL."""
+    """A file upload or drop (sent as a `data:` URI) beside a URL box, with a preview.
+
+    The upload wins until a URL is typed. The preview of an uploaded image is a thumbnail of at
+    most 96 px (the only trace of the file in widget state); a typed URL is previewed by link.
+    """
 
     def __init__(self, field: Field) -> None:
         self.url = widgets.Text(layout=layout("wide"), placeholder="https://… or upload a file")
@@ -57,9 +64,15 @@ class UriField(FieldWidget):
         self.filename: str | None = None
         self._uri: str | None = None
         self._problem = ""
+        self.preview = widgets.HTML(_dom_classes=("rnb-preview",))
         upload.observe(self._uploaded, "value")
         self.url.observe(self._typed, "value")
-        super().__init__(field, upload, widgets.HBox([upload, self.url]))
+        drop = FileDrop(lambda data, name, mime: self._take(data, name or None, mime or None))
+        body = widgets.VBox(
+            [widgets.HBox([upload, self.url]), widgets.HBox([drop, self.preview])],
+            layout=layout("row"),
+        )
+        super().__init__(field, upload, body)
 
     def _read(self) -> Any:
         if self._problem:
@@ -111,6 +124,8 @@ class UriField(FieldWidget):
     def _keep(self, uri: str | None, name: str | None, problem: str, note: str = "") -> None:
         self._uri, self.filename, self._problem = uri, name, problem
         self.annotate(note=note)
+        if hasattr(self, "preview"):
+            self.preview.value = _thumbnail(uri) if uri else ""
         self._changed()
 
     def _uploaded(self, change: dict) -> None:
@@ -123,4 +138,27 @@ class UriField(FieldWidget):
         if change["new"] and (self._uri or self._problem):
             self._keep(None, None, "")
         else:
+            url = change["new"].strip()
+            self.preview.value = (
+                f'<a href="{escape(url)}" target="_blank" rel="noopener">open the URL</a>'
+                if url.startswith(("https://", "http://"))
+                else ""
+            )
             self._changed()
+
+
+def _thumbnail(uri: str) -> str:
+    """A 96 px thumbnail `<img>` of an image `data:` URI, or "" for other files."""
+    if not uri.startswith("data:image/"):
+        return ""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(base64.b64decode(uri.partition(",")[2]))) as image:
+            image.thumbnail((96, 96))
+            buffer = io.BytesIO()
+            image.convert("RGB").save(buffer, "JPEG", quality=70)
+    except (UnidentifiedImageError, OSError, ValueError):
+        return ""
+    data = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return f'<img src="data:image/jpeg;base64,{data}" alt="preview of the file" height="48">'

@@ -1,12 +1,15 @@
-"""The lower half of a form: what a run shows while it goes (status, progress, logs, text, output).
+"""What a run shows while it goes: phase and a ticking clock, progress, logs, streamed text, output.
 
 Kept apart from `forms.ModelForm`, which owns the inputs and the lifecycle, so the view of a
-prediction can be read on its own: every method here only renders a `Prediction` into widgets.
+prediction can be read (and reused) on its own: every method here only renders a `Prediction`
+into widgets. The clock ticks on its own task between polls, streamed text and log events are
+shown as they arrive, and logs are drawn as a terminal draws them (`display.terminal_text`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Callable
 from html import escape
@@ -18,26 +21,47 @@ from replicate.exceptions import ReplicateError
 from replicate.prediction import Prediction
 from replicate.stream import ServerSentEvent
 
-from replicate_nb.display import render_parts
+from replicate_nb.display import render_parts, terminal_text
 from replicate_nb.outputs import text
 from replicate_nb.schema import OutputSpec
 
 RED = "#cf222e"
+TERMINAL = ("succeeded", "failed", "canceled")
 _COLOURS = {
     "succeeded": "#1a7f37",
     "failed": RED,
-    "canceled": "#6e7781",
+    "canceled": "#57606a",
     "not sent": RED,
     "error": RED,
 }
-_TEXT_EVERY = 0.1  # seconds between refreshes of streamed text
+TICK = 0.1  # seconds between clock updates while a run goes
+_TEXT_EVERY = 0.05  # seconds between refreshes of streamed text
 _LOG_CHARS = 20_000
+_JSON_CHARS = 20_000
 _OUTPUT = ServerSentEvent.EventType.OUTPUT
+_LOGS = ServerSentEvent.EventType.LOGS
+_STALE = "rnb-stale"
 
 
 def hidden() -> widgets.Layout:
     """A layout that starts hidden (shown once there is something to show)."""
     return widgets.Layout(display="none")
+
+
+def _short_json(value: Any) -> str:
+    """The output as indented JSON, long `data:` URIs cut to their head (the JSON view)."""
+
+    def cut(v: Any) -> Any:
+        if isinstance(v, str) and v.startswith("data:") and len(v) > 80:
+            return f"{v[:60]}… ({len(v):,} characters)"
+        if isinstance(v, list):
+            return [cut(i) for i in v]
+        if isinstance(v, dict):
+            return {k: cut(i) for k, i in v.items()}
+        return v
+
+    shown = json.dumps(cut(value), indent=2, ensure_ascii=False, default=str)
+    return shown if len(shown) <= _JSON_CHARS else shown[:_JSON_CHARS] + "\n…"
 
 
 class RunView:
@@ -46,62 +70,145 @@ class RunView:
     def __init__(self, output_spec: OutputSpec, redact: Callable[[str], str]) -> None:
         self._spec = output_spec
         self._redact = redact
-        self.status = widgets.HTML()
+        self.status = widgets.HTML(_dom_classes=("rnb-status",))
         self.progress = widgets.FloatProgress(min=0, max=1, layout=hidden())
+        self.notice = widgets.HTML(layout=hidden(), _dom_classes=("rnb-notice",))
         self.text = widgets.HTML(layout=hidden(), _dom_classes=("rnb-stream",))
-        self.output = widgets.Output()
-        self.logs = widgets.HTML()
+        self.output = widgets.Output(_dom_classes=("rnb-output",))
+        self.json = widgets.HTML(layout=hidden(), _dom_classes=("rnb-json",))
+        self.mode = widgets.ToggleButtons(
+            options=["Preview", "JSON"],
+            layout=hidden(),
+            style={"button_width": "6em"},
+            tooltips=["The output as it looks", "The output as the API returned it"],
+        )
+        self.mode.observe(self._switch, "value")
+        self.logs = widgets.HTML(_dom_classes=("rnb-logs",))
+        self.phase = ""
+        self._detail = ""
+        self._prediction: Prediction | None = None
+        self._started: float | None = None
+        self._clock: asyncio.Task | None = None
+        self._streamed_logs = ""
+
+    @property
+    def parts(self) -> list[widgets.Widget]:
+        """The view's widgets, top to bottom (logs apart: the form places them)."""
+        row = widgets.HBox([self.status, self.progress], layout=widgets.Layout(flex_flow="wrap"))
+        return [row, self.notice, self.mode, self.text, self.output, self.json]
 
     def clear(self) -> None:
         """Forget the previous run."""
         self.progress.layout.display = self.text.layout.display = "none"
-        self.text.value = self.logs.value = ""
+        self.notice.layout.display = self.mode.layout.display = self.json.layout.display = "none"
+        self.text.value = self.logs.value = self.json.value = self.notice.value = ""
         self.output.outputs = ()
+        self.output.remove_class(_STALE)
+        self.text.remove_class(_STALE)
+        self.mode.value = "Preview"
+        self._streamed_logs = ""
+        self._prediction = None
+
+    def mark_stale(self, why: str) -> None:
+        """Say that what is shown is the previous run's output, dimmed, and why it stayed."""
+        if not (self.output.outputs or self.text.value):
+            return
+        self.output.add_class(_STALE)
+        self.text.add_class(_STALE)
+        self.progress.layout.display = "none"
+        self.notice.value = (
+            f'<div role="status" style="color:{RED}">{escape(why)}: the output below is from '
+            "the previous run.</div>"
+        )
+        self.notice.layout.display = ""
 
     def say(self, status: str, detail: str, prediction: Prediction | None = None) -> None:
         """The status line: status, a detail, the prediction id and its error."""
-        colour = _COLOURS.get(status, "#0969da")
-        html = f'<b style="color:{colour}">{escape(status)}</b> · {escape(detail)}'
-        if prediction is not None:
-            html += f" · <code>{escape(prediction.id)}</code>"
-            web = (prediction.urls or {}).get("web", "")
+        self.phase, self._detail, self._prediction = status, detail, prediction
+        self._render()
+
+    def _render(self) -> None:
+        colour = _COLOURS.get(self.phase, "#0969da")
+        detail = self._detail
+        if self._clock is not None and self._started is not None:
+            detail = f"{time.monotonic() - self._started:.1f} s"
+        html = f'<b style="color:{colour}">{escape(self.phase)}</b> · {escape(detail)}'
+        p = self._prediction
+        if p is not None:
+            predict_time = (p.metrics or {}).get("predict_time")
+            if p.status == "succeeded" and isinstance(predict_time, int | float):
+                html += f" · generated in {predict_time:.2f} s"
+            html += f" · <code>{escape(p.id)}</code>"
+            web = (p.urls or {}).get("web", "")
             if web.startswith("https://"):
-                html += f' <a href="{escape(web)}" target="_blank">web</a>'
-            if prediction.error:
-                html += f'<div style="color:{RED}">{escape(self._redact(prediction.error))}</div>'
+                html += f' <a href="{escape(web)}" target="_blank" rel="noopener">web</a>'
+            if p.error:
+                html += f'<div style="color:{RED}">{escape(self._redact(str(p.error)))}</div>'
         self.status.value = html
 
+    def start_clock(self) -> None:
+        """Tick the elapsed time in the status line every 0.1 s until `stop_clock`."""
+        self._started = time.monotonic()
+        self.stop_clock()
+        self._clock = asyncio.ensure_future(self._tick())
+
+    def stop_clock(self) -> float:
+        """Stop the ticking clock; returns the seconds since `start_clock`."""
+        clock, self._clock = self._clock, None
+        if clock is not None:
+            clock.cancel()
+            self._render()
+        return time.monotonic() - self._started if self._started is not None else 0.0
+
+    async def _tick(self) -> None:
+        while True:
+            self._render()
+            await asyncio.sleep(TICK)
+
     async def read_stream(self, prediction: Prediction) -> None:
-        """Show streamed text as it arrives (at most every 0.1 s); polling reports the end."""
+        """Show streamed text and logs as they arrive; polling reports the end."""
         pieces: list[str] = []
         shown = 0.0
         try:
             async for event in prediction.async_stream():
                 if event.event is _OUTPUT:
+                    if not pieces and self.phase == "starting":
+                        self.say("processing", self._detail, prediction)
                     pieces.append(str(event.data))
                     if time.monotonic() - shown >= _TEXT_EVERY:
                         self.show_text("".join(pieces))
                         shown = time.monotonic()
+                elif event.event is _LOGS:
+                    self._streamed_logs += str(event.data)
+                    self._show_logs(self._streamed_logs)
         except (RuntimeError, httpx.HTTPError, ReplicateError):
             pass  # an error event or a dropped stream: polling reports the outcome
         self.show_text("".join(pieces))
 
     def show_progress(self, p: Prediction, elapsed: float, *, live: bool) -> None:
         """Status, progress bar and log tail; `live` also shows text outputs as they grow."""
-        self.say(p.status, f"{elapsed:.1f} s", p)
+        if not (self.phase == "processing" and p.status == "starting"):  # the stream knows better
+            self.say(p.status, f"{elapsed:.1f} s", p)
         progress = p.progress
         if progress is not None:
             self.progress.layout.display = ""
             self.progress.value = progress.percentage
             self.progress.description = f"{progress.current}/{progress.total}"
-        logs = escape(self._redact((p.logs or "")[-_LOG_CHARS:]))
-        if logs:
-            self.logs.value = f'<pre style="margin:0;max-height:20em;overflow:auto">{logs}</pre>'
+        if p.logs and len(p.logs) >= len(self._streamed_logs):
+            self._show_logs(p.logs)
         if live and self.is_text(p.output):
             self.show_text(text(p.output))
 
+    def _show_logs(self, logs: str) -> None:
+        shown = escape(self._redact(terminal_text(logs[-_LOG_CHARS:])))
+        if shown:
+            self.logs.value = (
+                f'<pre style="margin:0;max-height:16em;overflow:auto;white-space:pre-wrap">'
+                f"{shown}</pre>"
+            )
+
     def show_text(self, value: str) -> None:
-        """Show text (a language model's output) as preformatted text."""
+        """Show text (a language model's output) as preformatted text, grown in place."""
         self.text.layout.display = ""
         self.text.value = f'<pre style="white-space:pre-wrap;margin:0">{escape(value)}</pre>'
 
@@ -115,9 +222,11 @@ class RunView:
         )
 
     async def show_output(self, p: Prediction) -> None:
-        """Show the final output: text, or the display bundles `show()` would use."""
+        """Show the final output: text, or the display bundles `show()` would use; and its JSON."""
         if p.output is None:
             return
+        self.json.value = f'<pre style="margin:0">{escape(_short_json(p.output))}</pre>'
+        self.mode.layout.display = ""
         if self.is_text(p.output):
             self.show_text(text(p.output))
             return
@@ -125,3 +234,10 @@ class RunView:
         self.output.outputs = tuple(
             {"output_type": "display_data", "data": b, "metadata": {}} for b in bundles
         )
+
+    def _switch(self, change: dict) -> None:
+        preview = change["new"] == "Preview"
+        self.json.layout.display = "none" if preview else ""
+        self.output.layout.display = "" if preview else "none"
+        if self.text.value:
+            self.text.layout.display = "" if preview else "none"

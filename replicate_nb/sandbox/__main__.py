@@ -102,6 +102,16 @@ def _import_model(spec: str) -> tuple[str, object]:
     return ref, found
 
 
+def _announce(sandbox: Sandbox) -> None:
+    """Print the address (the first line, which scripts wait for) and how clients reach it."""
+    print(f"Sandbox listening on {sandbox.base_url}", flush=True)
+    print(
+        f"  replicate 1.x: REPLICATE_BASE_URL={sandbox.base_url}\n"
+        f"  replicate 2.x and JavaScript: REPLICATE_BASE_URL={sandbox.api_url} (with /v1)",
+        flush=True,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, print the address, serve until interrupted."""
     args = _parser().parse_args(argv)
@@ -129,9 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, TypeError, OSError, ImportError, AttributeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    sandbox.serve_forever(
-        ready=lambda: print(f"Sandbox listening on {sandbox.base_url}", flush=True)
-    )
+    sandbox.serve_forever(ready=lambda: _announce(sandbox))
     return 0
 
 

@@ -93,6 +93,27 @@ class Sandbox:
         return f"http://{host}:{self.port}"
 
     @property
+    def api_url(self) -> str:
+        """`http://HOST:PORT/v1`: the base URL of replicate 2.x and of the JavaScript client."""
+        return f"{self.base_url}/v1"
+
+    def client_env(self, generation: int = 1) -> dict[str, str]:
+        """The environment variables that point a `replicate` client of `generation` here.
+
+        1.x wants `REPLICATE_BASE_URL` without `/v1`; 2.x (and its `replicate.use`, which reads
+        only the environment) wants it with `/v1`, and needs some token: "sandbox" unless this
+        sandbox requires a token, which is then yours to set (it is never returned).
+        """
+        if generation not in (1, 2):
+            raise ValueError(
+                f"generation must be 1 or 2 (replicate 1.x or 2.x), not {generation!r}"
+            )
+        env = {"REPLICATE_BASE_URL": self.base_url if generation == 1 else self.api_url}
+        if self._require_token is None:
+            env["REPLICATE_API_TOKEN"] = "sandbox"
+        return env
+
+    @property
     def faults(self) -> Faults:
         """The fault settings in force; assign a `Faults` or a dict to change them live."""
         return self.engine.faults

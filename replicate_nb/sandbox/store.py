@@ -91,16 +91,29 @@ class Store:
         return Prediction.from_row(json.loads(row[0])) if row else None
 
     def list_predictions(
-        self, cursor: tuple[str, int] | None = None, *, trainings: bool = False
+        self,
+        cursor: tuple[str, int] | None = None,
+        *,
+        trainings: bool = False,
+        created_after: str | None = None,
+        created_before: str | None = None,
     ) -> tuple[list[Prediction], str | None, str | None]:
-        """One page of predictions (or of trainings), newest first, with next/previous cursors."""
-        kind = "(json_extract(body, '$.destination') IS NOT NULL) = ?"
+        """One page of predictions (or of trainings), newest first, with next/previous cursors.
+
+        `created_after`/`created_before` are timestamps in `records.now()` form (exclusive).
+        """
+        kind = (
+            "(json_extract(body, '$.destination') IS NOT NULL) = ? "
+            "AND (? IS NULL OR json_extract(body, '$.created_at') > ?) "
+            "AND (? IS NULL OR json_extract(body, '$.created_at') < ?)"
+        )
+        params = (trainings, created_after, created_after, created_before, created_before)
         with self._cursor() as cur:
             if cursor and cursor[0] == "after":
                 rows = cur.execute(
                     f"SELECT seq, body FROM predictions WHERE seq > ? AND {kind} "
                     "ORDER BY seq ASC LIMIT ?",
-                    (cursor[1], trainings, PAGE_SIZE + 1),
+                    (cursor[1], *params, PAGE_SIZE + 1),
                 ).fetchall()
                 more_newer = len(rows) > PAGE_SIZE
                 rows = list(reversed(rows[:PAGE_SIZE]))
@@ -108,7 +121,7 @@ class Store:
                     bool(rows)
                     and cur.execute(
                         f"SELECT 1 FROM predictions WHERE seq < ? AND {kind} LIMIT 1",
-                        (rows[-1][0], trainings),
+                        (rows[-1][0], *params),
                     ).fetchone()
                 )
             else:
@@ -116,7 +129,7 @@ class Store:
                 rows = cur.execute(
                     f"SELECT seq, body FROM predictions WHERE (? IS NULL OR seq < ?) AND {kind} "
                     "ORDER BY seq DESC LIMIT ?",
-                    (before, before, trainings, PAGE_SIZE + 1),
+                    (before, before, *params, PAGE_SIZE + 1),
                 ).fetchall()
                 more_older = len(rows) > PAGE_SIZE
                 rows = rows[:PAGE_SIZE]
@@ -125,7 +138,7 @@ class Store:
                     and before is not None
                     and cur.execute(
                         f"SELECT 1 FROM predictions WHERE seq > ? AND {kind} LIMIT 1",
-                        (rows[0][0], trainings),
+                        (rows[0][0], *params),
                     ).fetchone()
                 )
         items = [Prediction.from_row(json.loads(body)) for _, body in rows]

@@ -48,7 +48,17 @@ NOTEBOOKS = {
         'text_form = form("meta/meta-llama-3-8b-instruct")\n'
         "text_form.set(max_tokens=400)\ntext_form",
     ],
+    "rejected_form": [
+        SETUP,
+        "from replicate_nb.forms import form\n"
+        'rejected = form("stability-ai/sdxl")\n'
+        'rejected.set(prompt="a red boat", width=256, height=256)\nrejected',
+        "await rejected.submit()\n"
+        "rejected.set(num_outputs=9)  # more than the model allows\n"
+        "try:\n    await rejected.submit()\nexcept Exception as e:\n    print(type(e).__name__)",
+    ],
 }
+AXE = ROOT / "tests" / "js" / "node_modules" / "axe-core" / "axe.min.js"
 NOTIFICATIONS_OFF = {
     "@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False}
 }
@@ -164,7 +174,8 @@ def browser() -> Iterator[Browser]:
 @pytest.fixture
 def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
     """A fresh browser context per test; a full-page screenshot is kept whatever the outcome."""
-    context = browser.new_context(viewport={"width": 1280, "height": 1600})
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.grant_permissions(["clipboard-read", "clipboard-write"])
     page = context.new_page()
     page.set_default_timeout(30_000)
     yield page

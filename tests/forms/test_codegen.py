@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from pathlib import Path
 
 import pytest
 from PIL import Image
 
 from replicate_nb.connection import connect, disconnect
+from replicate_nb.forms import form
 from replicate_nb.forms.codegen import literal, snippet
 
 SDXL = "stability-ai/sdxl"
@@ -108,3 +116,51 @@ def test_snippet_runs_against_the_sandbox_with_a_file(tmp_path, monkeypatch, cap
         disconnect()
     printed = capsys.readouterr().out
     assert printed.startswith("data:image/png;base64,")
+
+
+JS_DIR = Path(__file__).resolve().parents[1] / "js"
+
+
+def test_all_three_code_tabs_make_the_same_prediction_as_the_form(fresh_sb, make_client, tmp_path):
+    """Python (official client), JavaScript (official client, node) and cURL, each run as a
+    learner would run it, against the sandbox: each makes one prediction whose output is the
+    form's own (same input, same seed)."""
+    client = make_client(fresh_sb.base_url)
+    image = tmp_path / "cat.png"
+    buffer = io.BytesIO()
+    Image.new("RGB", (16, 12), "red").save(buffer, "PNG")
+    image.write_bytes(buffer.getvalue())
+
+    async def run_form():
+        f = form(f"{SDXL}:{SDXL_VERSION}", client=client)
+        f.set(prompt="a fox's den", seed=5, width=64, height=64, image=image)
+        return f, await f.submit()
+
+    f, made = asyncio.run(run_form())
+    assert made.status == "succeeded"
+    env = {**os.environ, "REPLICATE_API_TOKEN": "sandbox", "REPLICATE_BASE_URL": fresh_sb.base_url}
+    script = JS_DIR / f"_snippet_{uuid.uuid4().hex[:8]}.mjs"
+    script.write_text(f.code("JavaScript"))
+    try:
+        runs = {
+            "Python": [sys.executable, "-c", f.code("Python")],
+            "JavaScript": [shutil.which("node") or "node", str(script)],
+            "HTTP": ["bash", "-c", f.code("HTTP")],
+        }
+        for language, command in runs.items():
+            done = subprocess.run(
+                command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+            )
+            assert done.returncode == 0, (language, done.stderr[-2000:])
+    finally:
+        script.unlink()
+    predictions = client.predictions.list().results
+    assert len(predictions) == 4  # the form's and one per tab
+    for prediction in predictions:
+        full = client.predictions.get(prediction.id)
+        assert full.status == "succeeded" and full.output == made.output, prediction.id
+        assert full.input["seed"] == 5 and full.input["prompt"] == "a fox's den"
+    for language in ("Python", "JavaScript", "HTTP"):
+        code = f.code(language)
+        assert "sandbox" not in code.replace("sandbox/", "")  # no token, no secret
+        assert '"width": 256' not in code and "guidance_scale" not in code  # defaults unsent

@@ -208,13 +208,17 @@ def test_reset_button_restores_defaults():
     assert f.inputs["num_outputs"].control.value == 1
 
 
-def test_code_button_shows_the_snippet_and_follows_edits():
+def test_code_tabs_show_three_languages_highlighted_and_follow_edits():
     f = ModelForm(SDXL_SCHEMA, model=SDXL, version="abc")
-    assert f.code_view.layout.display == "none"
-    f.code_button.click()
-    assert f.code_view.layout.display == ""
+    views, copy = f.code_tabs.views, f.code_tabs.copy
+    assert views["Python"].value == ""  # rendered only once the Code tab is opened
+    f.tabs.selected_index = 1
     f.set(seed=11)
-    assert "&quot;seed&quot;: 11," in f.code_view.value
+    assert f.code_tabs.get_title(0) == "Python" and list(views) == ["Python", "JavaScript", "HTTP"]
+    for language in views:
+        assert "11" in views[language].value and 'style="color' in views[language].value
+        assert copy[language].text == f.code(language)
+    assert '"seed": 11' in f.code("JavaScript") and '{"seed": 11}' in f.code("HTTP")
     assert f.code().splitlines() == [
         "import replicate",
         "",
@@ -226,8 +230,8 @@ def test_code_button_shows_the_snippet_and_follows_edits():
         ")",
         "print(output)",
     ]
-    f.code_button.click()
-    assert f.code_view.layout.display == "none"
+    with pytest.raises(FormError, match="not 'Rust'"):
+        f.code("Rust")
 
 
 def test_problems_are_blamed_on_their_inputs():
@@ -292,8 +296,12 @@ def test_run_button_runs_and_shows_image_progress_logs_and_history(client):
     assert (f.progress.value, f.progress.description) == (1.0, "50/50")
     assert "Using seed:" in f.logs.value
     assert [run.prediction.id for run in f.history] == [prediction.id]
-    assert f.history[0].seconds is not None and f.details.get_title(1) == "History (1)"
-    assert f.history_list.options[0][0].split()[1:3] == [prediction.id, "succeeded"]
+    assert f.history[0].seconds is not None and f.tabs.get_title(2) == "History (1)"
+    [row] = f.history_view.children
+    thumbnail, _load, label = row.children
+    assert '<img src="data:image/png;base64,' in thumbnail.value
+    assert f"{prediction.id}  succeeded" in label.value
+    assert "generated in" in f.status.value
     assert not f.button.disabled and f.cancel_button.disabled
 
 
@@ -477,8 +485,8 @@ def test_history_load_button_restores_a_past_runs_inputs(client):
 
     f = asyncio.run(scenario())
     assert [run.input["prompt"] for run in f.history] == ["first", "second"]
-    f.history_list.value = 0
-    f.load_button.click()
+    oldest = f.history_view.children[-1]
+    oldest.children[1].click()  # its Load inputs button
     assert f.value == {"prompt": "first", "width": 32, "height": 32}
     f.set(seed=3)
     f.load(f.history[1])
@@ -556,8 +564,8 @@ def test_secret_never_reaches_widget_state_code_repr_or_history(fresh_sb, fresh_
     assert f.value["api_key"] == SENTINEL  # kept in Python, to send
     assert SENTINEL not in every_widget_state()
     assert SENTINEL not in f.code() and 'getpass("api_key: ")' in f.code()
-    assert SENTINEL not in repr(f) + repr(f.inputs["api_key"]) + str(f.history_list.options)
-    assert "api_key=[secure]" in f.history_list.options[0][0]
+    assert SENTINEL not in repr(f) + repr(f.inputs["api_key"]) + repr(f.history)
+    assert "api_key=[secure]" in f.history_view.children[0].children[2].value
     f.load(0)  # reloading a run brings the secret back, still only in Python
     assert f.value["api_key"] == SENTINEL and SENTINEL not in every_widget_state()
 

@@ -108,3 +108,16 @@ def test_bad_flag_values_exit_with_a_message():
     )
     assert done.returncode == 2
     assert "fraction" in done.stderr
+
+
+def test_it_prints_the_base_url_of_each_client_generation():
+    proc, base_url = _start()
+    try:
+        told = proc.stdout.readline() + proc.stdout.readline()
+        assert f"replicate 1.x: REPLICATE_BASE_URL={base_url}\n" in told
+        assert f"replicate 2.x and JavaScript: REPLICATE_BASE_URL={base_url}/v1 " in told
+    finally:
+        proc.terminate()
+        proc.wait(15)
+        proc.stdout.close()
+        proc.stderr.close()

@@ -257,3 +257,23 @@ def test_deployment_predictions(fresh_client):
     with pytest.raises(ReplicateError) as info:
         fresh_client.deployments.get("sandbox/greeter")
     assert info.value.status == 404
+
+
+def test_list_filters_by_creation_time_and_keeps_the_filter_in_cursors(fresh_sb, fresh_client):
+    import datetime as dt
+
+    import httpx
+
+    since = dt.datetime.now(dt.UTC).isoformat()
+    made = [
+        fresh_client.predictions.create(version=HELLO_VERSION, input={"text": str(i)}).id
+        for i in range(3)
+    ]
+    url = f"{fresh_sb.base_url}/v1/predictions"
+    after = httpx.get(url, params={"created_after": since}).json()
+    assert [p["id"] for p in after["results"]] == made[::-1]
+    last = fresh_client.predictions.get(made[1]).created_at
+    before = httpx.get(url, params={"created_before": last}).json()
+    assert [p["id"] for p in before["results"]] == [made[0]]
+    bad = httpx.get(url, params={"created_after": "yesterday"})
+    assert bad.status_code == 422 and "RFC 3339" in bad.json()["detail"]

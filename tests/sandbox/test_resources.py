@@ -129,3 +129,14 @@ def test_account_hardware_collections(client):
 
 def test_webhook_secret_is_whsec(client):
     assert client.webhooks.default.secret().key.startswith("whsec_")
+
+
+def test_file_metadata_as_bracketed_form_fields(sb):
+    """The 2.x client sends `metadata[key]` fields (Stainless form encoding), not a JSON part."""
+    response = httpx.post(
+        f"{sb.base_url}/v1/files",
+        files={"content": ("a.txt", b"hi", "text/plain")},
+        data={"metadata[kind]": "note", "metadata[tags][first]": "x", "metadataX": "ignored"},
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["metadata"] == {"kind": "note", "tags": {"first": "x"}}

@@ -20,6 +20,7 @@ from ..records import File, now
 
 _MIME = re.compile(r"^[\w!#$%&'*+.^`|~-]+/[\w!#$%&'*+.^`|~-]+$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_BRACKETS = re.compile(r"\[([^\[\]]*)\]")
 _MULTIPART_OVERHEAD = 64 * 1024
 
 
@@ -68,7 +69,7 @@ def _file_from_parts(current: State, parts: dict[str, multipart.Part]) -> tuple[
             "sha256": hashlib.sha256(data).hexdigest(),
             "md5": hashlib.md5(data).hexdigest(),
         },
-        metadata=_metadata(parts.get("metadata")),
+        metadata=_metadata(parts),
         created_at=now(),
         expires_at=(_dt.datetime.now(_dt.UTC) + _dt.timedelta(days=1))
         .isoformat(timespec="microseconds")
@@ -86,13 +87,27 @@ def _text(part: multipart.Part | None) -> str | None:
         raise InvalidRequest(f"The multipart field {part.name!r} is not UTF-8 text.") from exc
 
 
-def _metadata(part: multipart.Part | None) -> dict[str, Any]:
-    if part is None or not part.data.strip():
-        return {}
-    value = loads(part.data, "File metadata")
-    if not isinstance(value, dict):
-        raise InvalidRequest("File metadata must be a JSON object.")
-    return value
+def _metadata(parts: dict[str, multipart.Part]) -> dict[str, Any]:
+    """A `metadata` part (a JSON object), or `metadata[key]` fields as the 2.x client sends."""
+    part = parts.get("metadata")
+    if part is not None and part.data.strip():
+        value = loads(part.data, "File metadata")
+        if not isinstance(value, dict):
+            raise InvalidRequest("File metadata must be a JSON object.")
+        return value
+    found: dict[str, Any] = {}
+    for name, field in parts.items():
+        keys = _BRACKETS.findall(name[len("metadata") :]) if name.startswith("metadata[") else []
+        if not keys or "".join(f"[{k}]" for k in keys) != name[len("metadata") :]:
+            continue
+        target = found
+        for key in keys[:-1]:
+            nested = target.setdefault(key, {})
+            if not isinstance(nested, dict):
+                raise InvalidRequest(f"The multipart field {name!r} conflicts with another.")
+            target = nested
+        target[keys[-1]] = _text(field) or ""
+    return found
 
 
 def _file(request: Request) -> File:

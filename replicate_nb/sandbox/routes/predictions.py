@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as _dt
 import math
 import re
+import urllib.parse
 from collections.abc import AsyncIterator
 
 from starlette.requests import Request
@@ -138,21 +140,41 @@ def page(request: Request, *, trainings: bool) -> Response:
     if cursor and (position is None or not 0 <= position[1] < 2**63):  # SQLite INTEGER range
         raise InvalidRequest(f"Cursor {cursor!r} is not valid; follow the next/previous URLs.")
     engine = state(request).engine
+    bounds = {k: _timestamp(request, k) for k in ("created_after", "created_before")}
     items, next_cursor, previous_cursor = engine.store.list_predictions(
-        position, trainings=trainings
+        position, trainings=trainings, **bounds
     )
     base = base_url(request)
     here = f"{base}/v1/{'trainings' if trainings else 'predictions'}"
+    kept = urllib.parse.urlencode({k: request.query_params[k] for k, v in bounds.items() if v})
+    here += "?" + (kept + "&" if kept else "")
     results = [
         engine.get(p.id).to_json(base) if p.id in engine.runs else p.to_json(base) for p in items
     ]
     return answer(
         {
-            "next": f"{here}?cursor={next_cursor}" if next_cursor else None,
-            "previous": f"{here}?cursor={previous_cursor}" if previous_cursor else None,
+            "next": f"{here}cursor={next_cursor}" if next_cursor else None,
+            "previous": f"{here}cursor={previous_cursor}" if previous_cursor else None,
             "results": results,
         }
     )
+
+
+def _timestamp(request: Request, name: str) -> str | None:
+    """A `created_after`/`created_before` query parameter, as the store writes timestamps."""
+    raw = request.query_params.get(name)
+    if raw is None:
+        return None
+    try:
+        when = _dt.datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=_dt.UTC)
+        stamp = when.astimezone(_dt.UTC).isoformat(timespec="microseconds")
+    except (ValueError, OverflowError):
+        raise InvalidRequest(
+            f"{name} {raw!r} is not a date-time; use RFC 3339, e.g. 2025-01-31T12:00:00Z."
+        ) from None
+    return stamp.replace("+00:00", "Z")
 
 
 async def stream_prediction(request: Request) -> Response:
