@@ -15,9 +15,12 @@ environment: the venv is not activated and no `REPLICATE_*` variable is set. How
   (on fixed examples), and exploring doubles minutes of fuzzing.
 - `make bench` is checked with `make -n bench`: a benchmark keeps both cores busy for minutes and
   asserts nothing.
+- `pip install ...` runs as `.venv/bin/python -m pip install --dry-run ...`: it must resolve on
+  the index, without changing the environment the tests run in.
 - `NOTEBOOK` stands for a copy of notebook 01; every other command simply runs and must exit 0.
-- `conda env create -f environment.yml` is not run (conda is not on the test machines);
-  tests/test_packaging.py keeps environment.yml in step with pyproject.toml.
+- `conda env create -f environment.yml` is not run (conda is not on the test machines;
+  tests/test_packaging.py keeps environment.yml in step with pyproject.toml), nor are the
+  fragments in NOT_RUN.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ PROGRAM = re.compile(
 )
 NOT_RUN = {
     "conda env create -f environment.yml": "conda is not on the test machines",
+    "pip install --pre --upgrade": "a fragment the Choices table quotes, not a command to run",
 }
 SANDBOX = re.compile(r"(?:^|\s)(?:\S*/)?python3? -m replicate_nb\.sandbox(?:\s|$)")
 READY = "Sandbox listening on "
@@ -186,6 +190,9 @@ class _Session:
     def _as_checked(self, command: str) -> str:
         if command in ("make test", "make bench"):
             return command.replace("make ", "make -n ", 1)
+        if command.startswith("pip install "):
+            dry = "" if "--dry-run" in command else " --dry-run"
+            return f"{VENV_BIN / 'python'} -m pip install{dry}{command.removeprefix('pip install')}"
         if command.startswith("FUZZ_EXPLORE="):
             return f"{command} --collect-only -q"
         if "NOTEBOOK" in command:

@@ -42,10 +42,11 @@ def test_readme_example_runs(code: str, tmp_path: Path):
 
 
 def _documented_signature(name: str) -> inspect.Signature:
-    """The signature the README writes as `name(...)` (in inline code, possibly wrapped)."""
-    found = re.search(rf"`{re.escape(name)}\((.*?)\)`", README_TEXT, re.DOTALL)
-    assert found, f"the README does not show `{name}(...)`"
-    tree = ast.parse(f"def f({' '.join(found.group(1).split())}): pass")
+    """The signature the README writes as `name(...)` (its longest inline `name(...)`)."""
+    shown = re.findall(rf"`{re.escape(name)}\((.*?)\)`", README_TEXT, re.DOTALL)
+    assert shown, f"the README does not show `{name}(...)`"
+    text = max(shown, key=len)  # the full signature, not a call like `connect()`
+    tree = ast.parse(f"def f({' '.join(text.split())}): pass")
     args = tree.body[0].args
     params = []
     positional = args.args
