@@ -8,6 +8,7 @@ import os
 import sys
 
 from .control import Faults
+from .errors import StartupError
 from .server import Sandbox
 
 
@@ -136,6 +137,9 @@ def main(argv: list[str] | None = None) -> int:
         for spec in args.model:
             ref, target = _import_model(spec)
             sandbox.register(ref, target, replace=True)
+    except StartupError as exc:  # before listening: a busy or unreadable data directory
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except (ValueError, TypeError, OSError, ImportError, AttributeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -1,6 +1,8 @@
 """The sandbox's Starlette application: its routes, the control plane, and one error renderer.
 
-Every error leaves as `application/problem+json`; nothing a client sends can produce a 500.
+Every error leaves as `application/problem+json`; nothing a client sends can produce a 500. A
+bug that does is logged once with its traceback and answered as a problem+json 500 on a
+connection that stays open for the next request.
 """
 
 from __future__ import annotations
@@ -8,15 +10,18 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .control import Faults
-from .errors import InvalidRequest, MethodNotAllowed, NotFound, ProblemError
+from .errors import InternalError, InvalidRequest, MethodNotAllowed, NotFound, ProblemError
 from .http import State, answer, base_url, read_json_object, state
 from .routes import ROUTES
 
@@ -54,6 +59,43 @@ async def index(request: Request) -> Response:
 
 
 # errors
+def _problem_response(exc: ProblemError) -> Response:
+    return JSONResponse(
+        exc.to_json(), exc.status, headers=exc.headers(), media_type="application/problem+json"
+    )
+
+
+class _ContainErrors:
+    """ASGI middleware: an unexpected error becomes a logged problem+json 500, not a crash.
+
+    Starlette's outermost error middleware re-raises after answering, and uvicorn then drops
+    the keep-alive connection without `Connection: close`; this one answers and keeps it. An
+    error after the response started cannot be answered: it still propagates.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking(message: Any) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking)
+        except Exception as exc:
+            if started:
+                raise
+            log.exception("unexpected error on %s %s", scope["method"], scope["path"])
+            await _problem_response(InternalError(exc))(scope, receive, send)
+
+
 async def _problem(request: Request, exc: Exception) -> Response:
     if isinstance(exc, HTTPException):
         if exc.status_code == 405:
@@ -65,17 +107,8 @@ async def _problem(request: Request, exc: Exception) -> Response:
             )
         else:
             exc = InvalidRequest(str(exc.detail))
-    if not isinstance(exc, ProblemError):
-        log.exception("unexpected error on %s %s", request.method, request.url.path)
-        body = {
-            "title": "Internal error",
-            "status": 500,
-            "detail": f"The sandbox hit an unexpected error ({type(exc).__name__}: {exc}).",
-        }
-        return JSONResponse(body, 500, media_type="application/problem+json")
-    return JSONResponse(
-        exc.to_json(), exc.status, headers=exc.headers(), media_type="application/problem+json"
-    )
+    assert isinstance(exc, ProblemError)  # the handlers are registered for these only
+    return _problem_response(exc)
 
 
 def build_app(state: State, *, keepalive: float = KEEPALIVE_SECONDS) -> Starlette:
@@ -97,7 +130,8 @@ def build_app(state: State, *, keepalive: float = KEEPALIVE_SECONDS) -> Starlett
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        exception_handlers={Exception: _problem, HTTPException: _problem, ProblemError: _problem},
+        middleware=[Middleware(_ContainErrors)],
+        exception_handlers={HTTPException: _problem, ProblemError: _problem},
     )
     app.state.sandbox = state
     app.state.keepalive = keepalive

@@ -73,7 +73,13 @@ class Catalog:
     def add(
         self, model: ModelSpec, *, replace: bool = False, collection: str | None = None
     ) -> None:
-        """Serve a model with its one version; `replace=True` swaps one of the same name."""
+        """Serve a model with its one version; `replace=True` swaps one of the same name.
+
+        Publication is atomic for readers on other threads (`register()` racing traffic): the
+        schema is parsed first and the model becomes visible last, so a request never finds a
+        model without its schema.
+        """
+        parsed = self._parse(model) if model.has_version else None
         with self._lock:
             if model.ref in self._models and not replace:
                 raise Conflict(f"A model named {model.ref!r} already exists in this sandbox.")
@@ -81,19 +87,23 @@ class Catalog:
                 self._unindex(old)
             if model.readme is None and model.has_version:
                 model.readme = f"# {model.ref}\n\n{model.description}\n"
-            self._models[model.ref] = model
             self._versions[model.ref] = []
-            if model.has_version:
-                self._push(model)
+            if parsed is not None:
+                self._push(model, parsed)
+            else:
+                self._models[model.ref] = model
             if collection:
                 self._collections.setdefault(collection, [])
                 if model.ref not in self._collections[collection]:
                     self._collections[collection].append(model.ref)
 
-    def _push(self, version: ModelSpec) -> None:
-        self._schemas[version.version_id] = cog_schema.parse(
-            version.openapi_schema, cog_version=version.cog_version
-        )
+    @staticmethod
+    def _parse(version: ModelSpec) -> cog_schema.InputSchema:
+        return cog_schema.parse(version.openapi_schema, cog_version=version.cog_version)
+
+    def _push(self, version: ModelSpec, parsed: cog_schema.InputSchema | None = None) -> None:
+        """Index a version; what readers look up first (the model) is set last."""
+        self._schemas[version.version_id] = parsed or self._parse(version)
         self._by_version[version.version_id] = version
         self._versions[version.ref].append(version)
         self._models[version.ref] = version
@@ -113,7 +123,7 @@ class Catalog:
         if found is None:
             raise NotFound(
                 f"Model {owner}/{name} not found in the sandbox. Known models: "
-                f"{', '.join(sorted(self._models))}."
+                f"{', '.join(sorted(m.ref for m in self.models()))}."
             )
         return found
 

@@ -24,10 +24,11 @@ from typing import Any
 from ..schema import InputSchema, problem_detail
 from .catalog import Catalog
 from .control import Faults, RandomSource
-from .errors import InjectedFault, InvalidInput, NotFound, RateLimited
+from .errors import InjectedFault, InvalidInput, ModelOutputError, NotFound, RateLimited
 from .models.base import ModelSpec
 from .records import Prediction, now, parse_time
-from .store import Store
+from .store import Store, dumps, printable
+from .workers import Workers
 
 FINISHED_RUNS_KEPT = 1000
 RESTART_ERROR = (
@@ -83,6 +84,8 @@ class _Context:
             self._engine.loop.call_soon_threadsafe(fn)
 
     def log(self, text: str) -> None:
+        text = printable(text)
+
         def append() -> None:
             self._run.prediction.logs += text + "\n"
             self._run.add_event("logs", text)
@@ -91,6 +94,8 @@ class _Context:
         self._on_loop(append)
 
     def emit(self, item: Any) -> None:
+        _check_output(item, f"output item {len(self._run.emitted)}")
+
         def append() -> None:
             self._run.emitted.append(item)
             self._run.prediction.output = list(self._run.emitted)
@@ -108,7 +113,7 @@ class _Context:
         await asyncio.sleep(seconds)
 
     async def run_in_thread(self, fn: Callable[..., Any], *args: Any) -> Any:
-        return await asyncio.to_thread(fn, *args)
+        return await self._engine.workers.run(fn, *args)
 
     async def read_file(self, value: str) -> bytes:
         return self._engine.read_file(value)
@@ -116,6 +121,24 @@ class _Context:
 
 def _json(value: Any) -> str:
     return json.dumps(value)
+
+
+def _check_output(value: Any, what: str) -> None:
+    """Raise a clear error for an output a response could not carry (NaN, inf, surrogates)."""
+    try:
+        dumps(value)
+    except UnicodeEncodeError as exc:
+        why = f"it holds text with a lone surrogate: {printable(str(exc))}"
+    except ValueError:
+        why = "it holds NaN or an infinity, which JSON has no number for"
+    except RecursionError:
+        why = "it is nested too deeply"
+    else:
+        return
+    raise ModelOutputError(
+        f"The model's {what} cannot be sent as JSON ({why}). Return finite numbers and "
+        "valid Unicode text."
+    )
 
 
 class _RateLimiter:
@@ -148,6 +171,7 @@ class Engine:
         self.store = store
         self.random = random
         self.webhooks = webhooks
+        self.workers = Workers()
         self.runs: dict[str, Run] = {}
         self.finished: OrderedDict[str, Run] = OrderedDict()  # recent runs, for stream replays
         self.loop: asyncio.AbstractEventLoop
@@ -345,6 +369,8 @@ class Engine:
             prediction.status = "processing"  # stored at the end; a restart fails it anyway
             prediction.started_at = now()
             result = await run.model.predict(ctx, inputs)
+            if not run.schema.output.is_iterator:
+                _check_output(result, "output")
             prediction.output = list(run.emitted) if run.schema.output.is_iterator else result
             prediction.status = "succeeded"
         except asyncio.CancelledError:
@@ -354,9 +380,9 @@ class Engine:
                 prediction.error = RESTART_ERROR
         except Exception as exc:  # the model's own failure becomes the prediction's error
             prediction.status = "failed"
-            prediction.error = str(exc) or type(exc).__name__
+            prediction.error = printable(str(exc) or type(exc).__name__)
             if getattr(exc, "log_traceback", True):  # a replayed failure brings its own logs
-                prediction.logs += "".join(traceback.format_exception(exc))
+                prediction.logs += printable("".join(traceback.format_exception(exc)))
         finally:
             self._finish(run, ctx)
 

@@ -13,7 +13,15 @@ ProblemError                 status, title, detail (what went wrong and what to 
 ├── InvalidInput             422 with `invalid_fields`
 ├── InvalidVersion           422
 ├── RateLimited              429 with `Retry-After`
-└── InjectedFault            5xx, only under fault injection
+├── InjectedFault            5xx, only under fault injection
+└── InternalError            500, an unexpected error (a bug), logged with its traceback
+
+StartupError (RuntimeError)  the sandbox cannot start; raised before it listens
+├── DataDirInUse             another sandbox holds the data directory's lock
+└── DatabaseUnreadable       `sandbox.sqlite3` is corrupt, truncated or not a database
+
+ModelOutputError (ValueError)   a model's output or log that JSON cannot carry
+WorkersExhausted (RuntimeError) every worker thread is held by cancelled, uninterruptible code
 """
 
 from __future__ import annotations
@@ -162,3 +170,50 @@ class InjectedFault(ProblemError):
             "The sandbox injected this error on purpose (faults.error_rate); nothing was changed. "
             "Retry the request."
         )
+
+
+class InternalError(ProblemError):
+    """An unexpected error inside the sandbox: a bug, answered as problem+json, never a crash."""
+
+    status = 500
+    title = "Internal error"
+
+    def __init__(self, exc: BaseException) -> None:
+        super().__init__(
+            f"The sandbox hit an unexpected error ({type(exc).__name__}: {exc}). The connection "
+            "stays usable; please report this with the sandbox's log."
+        )
+
+
+class StartupError(RuntimeError):
+    """The sandbox cannot start; the message says why and what to do (raised before listening)."""
+
+
+class DataDirInUse(StartupError):
+    """Another sandbox (this process or another) serves the same data directory."""
+
+    def __init__(self, data_dir: str, holder: str) -> None:
+        super().__init__(
+            f"the data directory {data_dir} is in use by another sandbox ({holder}); stop that "
+            "sandbox first, or pass another data_dir / --data-dir"
+        )
+
+
+class DatabaseUnreadable(StartupError):
+    """The data directory's database cannot be read (corrupt, truncated or not SQLite)."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(
+            f"{path} cannot be read ({reason}); move it aside (e.g. rename it to "
+            f"{path}.broken) to start with an empty sandbox, or restore it from a backup"
+        )
+
+
+class ModelOutputError(ValueError):
+    """A model returned or streamed a value JSON cannot carry (NaN, infinity, a lone surrogate)."""
+
+    log_traceback = False  # the message says all; the prediction's logs stay the model's own
+
+
+class WorkersExhausted(RuntimeError):
+    """No worker thread is free: all are held by cancelled code that cannot be interrupted."""

@@ -46,6 +46,7 @@ class Prediction:
     webhook_events_filter: list[str] | None = None
     deadline: str | None = None
     streamable: bool = False
+    data_removed: bool = False
     destination: str | None = None
     """Set on trainings: the model the training creates a version of."""
 
@@ -67,7 +68,7 @@ class Prediction:
             "input": self.input,
             "logs": self.logs,
             "output": self.output,
-            "data_removed": False,
+            "data_removed": self.data_removed,
             "error": self.error,
             "status": self.status,
             "source": self.source,
@@ -91,6 +92,16 @@ class Prediction:
         if self.destination and self.output is None:
             del body["output"]  # a training's output is an object or absent, never null
         return body
+
+    def remove_data(self, when: str) -> None:
+        """Drop input, output and logs (the store's byte bound), saying when and why."""
+        self.input = {}
+        self.output = None
+        self.logs = (
+            f"The sandbox removed this prediction's input, output and logs on {when} to stay "
+            "within its storage bound (oldest finished predictions first).\n"
+        )
+        self.data_removed = True
 
     def to_row(self) -> dict[str, Any]:
         """Everything, for the store."""

@@ -46,7 +46,33 @@ class Sandbox:
     ) -> None:
         self.host = host
         self.data_dir = Path(data_dir) if data_dir is not None else None
-        self.store = Store(self.data_dir)
+        self.store = Store(self.data_dir)  # raises StartupError before anything listens
+        try:
+            self._build(
+                port=port,
+                require_token=require_token,
+                faults=faults,
+                seed=seed,
+                keepalive=keepalive,
+                replay=replay,
+                replay_fallback=replay_fallback,
+            )
+        except BaseException:
+            self.store.close()  # release the data directory for the next attempt
+            raise
+
+    def _build(
+        self,
+        *,
+        port: int,
+        require_token: str | None,
+        faults: Any,
+        seed: int | None,
+        keepalive: float,
+        replay: Any,
+        replay_fallback: str | None,
+    ) -> None:
+        host = self.host
         self.random = RandomSource(seed)
         self.catalog = Catalog(builtin_models())
         if replay is not None:
@@ -180,10 +206,12 @@ class Sandbox:
     def serve_forever(self, *, ready: Callable[[], None] | None = None) -> None:
         """Serve in this thread until SIGINT or SIGTERM (the CLI), then shut down cleanly.
 
-        `ready` runs once a stop signal is handled (the CLI prints its address there), so a
-        signal sent as soon as the address appears still stops the server cleanly. uvicorn
-        re-raises the stop signal once it has shut down; the handlers installed here absorb it,
-        so a requested stop exits with status 0 after the bookkeeping is done.
+        `ready` runs once the stop signals are handled (the CLI prints its address there), so a
+        signal sent as soon as the address appears still stops the server cleanly.
+        uvicorn re-raises the stop signal once it has shut down; the handlers installed here
+        absorb it, so a requested stop exits with status 0 after the bookkeeping is done. They
+        also ask uvicorn to exit, so a signal that arrives before uvicorn installs its own
+        handlers (during startup) still stops the server instead of being lost.
         """
 
         def stop_early(*_: object) -> None:  # before uvicorn's own handlers take over

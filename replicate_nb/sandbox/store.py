@@ -2,12 +2,22 @@
 
 In memory when embedded; a file in `data_dir` when the sandbox should survive restarts. All access
 goes through one connection guarded by a lock, so the server thread and a test thread can share it.
+
+A data directory is served by one sandbox at a time: `sandbox.lock` (an OS file lock, released
+even when the process is killed) guards it, and `sandbox.owner` names the holder. The database is
+checked before anything is served. What is stored is always JSON a response can carry, and the
+stored predictions are bounded in bytes (`MAX_PREDICTION_BYTES`): past it, the oldest finished
+predictions lose their input, output and logs and say so with `data_removed: true`, as
+Replicate's do when their data expires. Running predictions are never touched.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import os
+import re
+import socket
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -15,7 +25,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .records import Deployment, File, Prediction
+import filelock
+
+from .errors import DatabaseUnreadable, DataDirInUse
+from .records import Deployment, File, Prediction, now
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS predictions (
@@ -29,6 +42,38 @@ CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 PAGE_SIZE = 100
+MAX_PREDICTION_BYTES = 256 * 2**20
+MAX_FILE_BYTES_TOTAL = 2 * 2**30
+_ESCAPED_SURROGATE = re.compile(r"\\ud[89a-f]", re.IGNORECASE)
+
+
+def dumps(value: Any) -> str:
+    """JSON that every response can carry: no NaN or infinity, no lone surrogates.
+
+    Raises:
+        ValueError: the value holds one of those (UnicodeEncodeError is a ValueError).
+    """
+    text = json.dumps(value, ensure_ascii=False, allow_nan=False)
+    text.encode("utf-8")
+    return text
+
+
+def printable(text: str) -> str:
+    """`text` with lone surrogates written as `\\udxxx`, so that it can be sent as UTF-8."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
+def _loads(body: str) -> Any:
+    """Read a stored body; rows written before the strict `dumps` are repaired, never fatal."""
+    value = json.loads(body, parse_constant=lambda _: None)
+    if _ESCAPED_SURROGATE.search(body):
+        text = json.dumps(value, ensure_ascii=False).encode("utf-8", "replace").decode("utf-8")
+        value = json.loads(text)
+    return value
 
 
 def encode_cursor(direction: str, seq: int) -> str:
@@ -50,16 +95,64 @@ def decode_cursor(cursor: str) -> tuple[str, int] | None:
 class Store:
     """Predictions, files, deployments and settings in one SQLite database."""
 
-    def __init__(self, data_dir: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: str | Path | None = None,
+        *,
+        max_prediction_bytes: int = MAX_PREDICTION_BYTES,
+        max_file_bytes: int = MAX_FILE_BYTES_TOTAL,
+    ) -> None:
+        """Open (or create) the store.
+
+        Raises:
+            DataDirInUse: another sandbox serves `data_dir`.
+            DatabaseUnreadable: its `sandbox.sqlite3` is corrupt or not a database.
+        """
+        self._dir_lock: filelock.BaseFileLock | None = None
+        self.max_prediction_bytes = max_prediction_bytes
+        self.max_file_bytes = max_file_bytes
         if data_dir is None:
             target = ":memory:"
         else:
             Path(data_dir).mkdir(parents=True, exist_ok=True)
+            self._dir_lock = _lock_dir(Path(data_dir))
             target = str(Path(data_dir) / "sandbox.sqlite3")
-        self._db = sqlite3.connect(target, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL" if data_dir else "PRAGMA journal_mode=MEMORY")
-        self._db.executescript(_SCHEMA)
+        try:
+            self._db = sqlite3.connect(target, check_same_thread=False, isolation_level=None)
+            journal = "WAL" if data_dir else "MEMORY"
+            self._db.execute(f"PRAGMA journal_mode={journal}")
+            # WAL + NORMAL: a commit survives the process being killed (not a power cut), and
+            # a prediction costs no fsync: the sandbox's data is worth that trade.
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            problems = [row[0] for row in self._db.execute("PRAGMA quick_check").fetchall()]
+            if problems != ["ok"]:
+                raise sqlite3.DatabaseError("; ".join(problems[:3]))
+            self._db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            self._release_dir()
+            raise DatabaseUnreadable(target, str(exc)) from None
         self._lock = threading.Lock()
+        self._repair()
+        self._prediction_bytes = self._sum("predictions", "LENGTH(body)")
+        self._file_bytes = self._sum("files", "LENGTH(content)")
+
+    def _repair(self) -> None:
+        """Rewrite rows an older sandbox stored with NaN or infinity, which SQL cannot read."""
+        broken = self._db.execute(
+            "SELECT seq, body FROM predictions WHERE NOT json_valid(body)"
+        ).fetchall()
+        self._db.executemany(
+            "UPDATE predictions SET body = ? WHERE seq = ?",
+            [(dumps(_loads(body)), seq) for seq, body in broken],
+        )
+
+    def _sum(self, table: str, expression: str) -> int:
+        return self._db.execute(f"SELECT COALESCE(SUM({expression}), 0) FROM {table}").fetchone()[0]
+
+    def _release_dir(self) -> None:
+        if self._dir_lock is not None:
+            self._dir_lock.release()
+            self._dir_lock = None
 
     @contextmanager
     def _cursor(self) -> Iterator[sqlite3.Cursor]:
@@ -67,20 +160,42 @@ class Store:
             yield self._db.cursor()
 
     def close(self) -> None:
-        """Close the database."""
+        """Close the database and release the data directory."""
         with self._lock:
             self._db.close()
+            self._release_dir()
 
     # predictions
     def save_prediction(self, prediction: Prediction) -> None:
-        """Insert or update a prediction."""
-        body = json.dumps(prediction.to_row())
+        """Insert or update a prediction (its values must pass `dumps`)."""
+        body = dumps(prediction.to_row())
         with self._cursor() as cur:
             cur.execute(
                 "INSERT INTO predictions (id, body) VALUES (?, ?) "
                 "ON CONFLICT(id) DO UPDATE SET body = excluded.body",
                 (prediction.id, body),
             )
+            self._prediction_bytes += len(body)  # an over-estimate on updates: see _evict
+            if self._prediction_bytes > self.max_prediction_bytes:
+                self._evict(cur)
+
+    def _evict(self, cur: sqlite3.Cursor) -> None:
+        """Remove the data of the oldest finished predictions until 90% of the bound is used."""
+        self._prediction_bytes = self._sum("predictions", "LENGTH(body)")
+        target = self.max_prediction_bytes * 9 // 10
+        rows = cur.execute("SELECT seq, body FROM predictions ORDER BY seq ASC")
+        updates = []
+        for seq, body in rows:
+            if self._prediction_bytes <= target:
+                break
+            prediction = Prediction.from_row(_loads(body))
+            if not prediction.done or prediction.data_removed:
+                continue
+            prediction.remove_data(now())
+            smaller = dumps(prediction.to_row())
+            updates.append((smaller, seq))
+            self._prediction_bytes -= len(body) - len(smaller)
+        cur.executemany("UPDATE predictions SET body = ? WHERE seq = ?", updates)
 
     def get_prediction(self, prediction_id: str) -> Prediction | None:
         """A prediction by id, or None."""
@@ -88,7 +203,7 @@ class Store:
             row = cur.execute(
                 "SELECT body FROM predictions WHERE id = ?", (prediction_id,)
             ).fetchone()
-        return Prediction.from_row(json.loads(row[0])) if row else None
+        return Prediction.from_row(_loads(row[0])) if row else None
 
     def list_predictions(
         self,
@@ -141,7 +256,7 @@ class Store:
                         (rows[0][0], *params),
                     ).fetchone()
                 )
-        items = [Prediction.from_row(json.loads(body)) for _, body in rows]
+        items = [Prediction.from_row(_loads(body)) for _, body in rows]
         next_cursor = encode_cursor("before", rows[-1][0]) if more_older else None
         previous_cursor = encode_cursor("after", rows[0][0]) if more_newer else None
         return items, next_cursor, previous_cursor
@@ -150,7 +265,7 @@ class Store:
         """Predictions stored as starting or processing (after a restart: interrupted)."""
         with self._cursor() as cur:
             rows = cur.execute("SELECT body FROM predictions").fetchall()
-        found = (Prediction.from_row(json.loads(body)) for (body,) in rows)
+        found = (Prediction.from_row(_loads(body)) for (body,) in rows)
         return [p for p in found if not p.done]
 
     def count_predictions(self) -> int:
@@ -159,13 +274,17 @@ class Store:
             return cur.execute("SELECT COUNT(*) FROM predictions").fetchone()[0]
 
     # files
-    def save_file(self, file: File, content: bytes) -> None:
-        """Store a file's metadata and bytes."""
+    def save_file(self, file: File, content: bytes) -> bool:
+        """Store a file's metadata and bytes; False (nothing stored) when over the total bound."""
         with self._cursor() as cur:
+            if self._file_bytes + len(content) > self.max_file_bytes:
+                return False
             cur.execute(
                 "INSERT INTO files (id, body, content) VALUES (?, ?, ?)",
-                (file.id, json.dumps(file.__dict__), content),
+                (file.id, dumps(file.__dict__), content),
             )
+            self._file_bytes += len(content)
+        return True
 
     def get_file(self, file_id: str) -> File | None:
         """A file's metadata, or None."""
@@ -188,7 +307,14 @@ class Store:
     def delete_file(self, file_id: str) -> bool:
         """Delete a file; False when there was none."""
         with self._cursor() as cur:
-            return cur.execute("DELETE FROM files WHERE id = ?", (file_id,)).rowcount > 0
+            row = cur.execute(
+                "SELECT LENGTH(content) FROM files WHERE id = ?", (file_id,)
+            ).fetchone()
+            if row is None:
+                return False
+            cur.execute("DELETE FROM files WHERE id = ?", (file_id,))
+            self._file_bytes -= row[0]
+        return True
 
     # deployments
     def save_deployment(self, deployment: Deployment) -> None:
@@ -237,3 +363,21 @@ class Store:
                 "INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)",
                 (key, json.dumps(value)),
             )
+
+
+def _lock_dir(data_dir: Path) -> filelock.BaseFileLock:
+    """Hold `data_dir`'s lock for this sandbox, or say who holds it."""
+    lock = filelock.FileLock(data_dir / "sandbox.lock")
+    owner = data_dir / "sandbox.owner"
+    try:
+        lock.acquire(timeout=0)
+    except filelock.Timeout:
+        try:
+            holder = owner.read_text(encoding="utf-8").strip()
+        except OSError:
+            holder = "holder unknown"
+        raise DataDirInUse(str(data_dir), holder or "holder unknown") from None
+    owner.write_text(
+        f"pid {os.getpid()} on {socket.gethostname()}, since {now()}\n", encoding="utf-8"
+    )
+    return lock

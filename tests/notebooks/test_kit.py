@@ -19,7 +19,7 @@ RAISES = {"raises-exception", "nbval-raises-exception"}
 
 def test_the_kit_is_complete():
     numbers = sorted(int(p.name[:2]) for p in tutorials())
-    assert numbers == list(range(1, 11)), f"tutorials 01..10 expected, found {numbers}"
+    assert numbers == list(range(1, 12)), f"tutorials 01..11 expected, found {numbers}"
     assert [p.name for p in exercises()] == [p.name for p in solutions()]
     assert len(solutions()) >= 3
     assert (KIT / "README.md").exists()

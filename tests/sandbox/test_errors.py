@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import http.client
+import json
+
 import httpx
 import pytest
 from replicate.exceptions import ReplicateError
@@ -166,3 +169,33 @@ def test_malformed_webhook_urls_are_422(sb, url):
         json={"input": {"text": "a"}, "webhook": url},
     )
     _problem(response, 422)
+
+
+def test_unexpected_error_is_a_500_problem_on_a_connection_that_stays_usable(
+    fresh_sb, monkeypatch, caplog
+):
+    real_get = fresh_sb.engine.get
+
+    def get(prediction_id: str):
+        if prediction_id == "boom":
+            raise KeyError("a bug")
+        return real_get(prediction_id)
+
+    monkeypatch.setattr(fresh_sb.engine, "get", get)
+    connection = http.client.HTTPConnection(fresh_sb.host, fresh_sb.port, timeout=10)
+    connection.request("GET", "/v1/predictions/boom")
+    failed = connection.getresponse()
+    body = json.loads(failed.read())
+    assert failed.status == 500 and failed.getheader("content-type") == "application/problem+json"
+    assert "KeyError" in body["detail"] and failed.getheader("connection") != "close"
+    first_socket = connection.sock
+    for _ in range(200):
+        connection.request("GET", "/v1/account")
+        reply = connection.getresponse()
+        reply.read()
+        assert reply.status == 200
+    assert connection.sock is first_socket  # the same connection all along
+    connection.close()
+    assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == [
+        "unexpected error on GET /v1/predictions/boom"
+    ]

@@ -527,3 +527,56 @@ def test_outputs_are_identical_across_processes() -> None:
         run(embeddings.LLAMA_2_13B_EMBEDDINGS, prompts="a tree\n\nthe forest")[0],
     ]
     assert digests == {hashlib.sha256(json.dumps(local).encode()).hexdigest()}
+
+
+# --- the stand-in trainer (server-free) -----------------------------------------------------
+
+
+def _blobs(kind: str, colour: tuple[int, int, int]) -> Image.Image:
+    from PIL import ImageDraw
+
+    image = Image.new("RGB", (90, 90), (240, 240, 230))
+    draw = ImageDraw.Draw(image)
+    for x in (10, 50):
+        box = (x, 20, x + 30, 50)
+        if kind == "polygon":
+            draw.polygon([(x, 50), (x + 30, 50), (x + 15, 20)], fill=colour)
+        else:
+            (draw.rectangle if kind == "rectangle" else draw.ellipse)(box, fill=colour)
+    return image
+
+
+@pytest.mark.parametrize("kind", ["ellipse", "rectangle", "polygon"])
+def test_trainer_learns_the_palette_and_the_shape_of_each_blob(kind: str) -> None:
+    from replicate_nb.sandbox.models import trainer
+
+    images = [_blobs(kind, (200, 30, 30)), _blobs(kind, (30, 30, 200))]
+    learned = trainer.learn(images)
+    assert learned["shape"] == kind and learned["shape_votes"] == {kind: 4}
+    assert learned["background"] == "#f0f0e6"
+    assert set(learned["palette"]) == {"#c81e1e", "#1e1ec8"}  # no background, no edge blends
+
+
+def test_trained_predictor_draws_the_style_only_with_the_trigger_word() -> None:
+    from replicate_nb.sandbox.models import trainer
+
+    weights = {
+        "trigger_word": "ZXQ",
+        "background": "#f0f0e6",
+        "palette": ["#c81e1e"],
+        "shape": "rectangle",
+    }
+    predict = trainer.predictor(weights)
+    common = {
+        "aspect_ratio": "custom",
+        "width": 256,
+        "height": 256,
+        "seed": 1,
+        "output_format": "png",
+    }
+    styled = asyncio.run(predict(FakeContext(), {"prompt": "ZXQ", **common}))
+    plain = asyncio.run(predict(FakeContext(), {"prompt": "none", **common}))
+    styled_colours = {c for _, c in decode(styled[0])[1].convert("RGB").getcolors(1 << 16)}
+    plain_colours = {c for _, c in decode(plain[0])[1].convert("RGB").getcolors(1 << 16)}
+    assert (240, 240, 230) in styled_colours and (200, 30, 30) in styled_colours
+    assert (200, 30, 30) not in plain_colours

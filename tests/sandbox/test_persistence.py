@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import signal
+import socket
+import sqlite3
 import subprocess
 import sys
 import time
 
 import httpx
+import pytest
 
 from replicate_nb import sandbox
 from replicate_nb.sandbox.engine import RESTART_ERROR
+from replicate_nb.sandbox.errors import DatabaseUnreadable, DataDirInUse
 
 HELLO = "5c7d5dc6dd8bf75c1acaa8565735e7986bc5b66206b55cca93cb72c9bf15ccaa"
 
@@ -61,3 +66,90 @@ def test_killed_server_loses_no_prediction(tmp_path, make_client):
         found = make_client(restarted.base_url).predictions.get(running.id)
         assert found.status == "failed"
         assert "stopped while this prediction was running" in found.error
+
+
+def test_second_sandbox_on_a_data_dir_fails_naming_the_holder(tmp_path, make_client):
+    with sandbox.start(data_dir=tmp_path) as first:
+        client = make_client(first.base_url)
+        running = client.models.predictions.create(model="sandbox/sleep", input={"seconds": 60})
+        with pytest.raises(DataDirInUse) as info:
+            sandbox.start(data_dir=tmp_path)
+        assert f"pid {os.getpid()} on {socket.gethostname()}" in str(info.value)
+        assert str(tmp_path) in str(info.value)
+        assert client.predictions.get(running.id).status in ("starting", "processing")
+        client.predictions.cancel(running.id)
+    with sandbox.start(data_dir=tmp_path):  # released on stop
+        pass
+
+
+def test_cli_on_a_held_data_dir_exits_before_listening(tmp_path):
+    with sandbox.start(data_dir=tmp_path):
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "replicate_nb.sandbox",
+                "--port",
+                "0",
+                "--data-dir",
+                str(tmp_path),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode == 1
+    assert "Sandbox listening" not in done.stdout
+    assert done.stderr.count("\n") == 1 and "in use by another sandbox (pid" in done.stderr
+
+
+def _fill_and_stop(data_dir) -> None:
+    with sandbox.start(data_dir=data_dir) as sb:
+        with httpx.Client() as http:
+            for i in range(40):
+                http.post(
+                    f"{sb.base_url}/v1/predictions",
+                    json={"version": HELLO, "input": {"text": "x" * 2000 + str(i)}},
+                    headers={"Prefer": "wait"},
+                )
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage"])
+def test_unreadable_database_fails_before_listening_in_one_line(tmp_path, damage):
+    _fill_and_stop(tmp_path)
+    database = tmp_path / "sandbox.sqlite3"
+    if damage == "truncate":
+        with database.open("r+b") as handle:
+            handle.truncate(database.stat().st_size // 2)
+    else:
+        database.write_bytes(b"not a database at all\n" * 100)
+    with pytest.raises(DatabaseUnreadable) as info:
+        sandbox.start(data_dir=tmp_path)
+    assert str(database) in str(info.value) and "move it aside" in str(info.value)
+    done = subprocess.run(
+        [sys.executable, "-m", "replicate_nb.sandbox", "--port", "0", "--data-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1 and "Sandbox listening" not in done.stdout
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    assert str(database) in done.stderr
+
+
+def test_rows_json_cannot_carry_never_break_a_read(tmp_path, make_client):
+    """Rows an older sandbox stored with NaN or a lone surrogate are read, not a 500."""
+    with sandbox.start(data_dir=tmp_path) as first:
+        done = make_client(first.base_url).predictions.create(version=HELLO, input={"text": "a"})
+        done.wait()
+    database = sqlite3.connect(tmp_path / "sandbox.sqlite3")
+    body = json.loads(database.execute("SELECT body FROM predictions").fetchone()[0])
+    body["output"] = [float("nan"), float("inf"), "\ud800"]
+    database.execute("UPDATE predictions SET body = ?", (json.dumps(body),))
+    database.commit()
+    database.close()
+    with sandbox.start(data_dir=tmp_path) as second:
+        got = httpx.get(f"{second.base_url}/v1/predictions/{done.id}")
+        assert got.status_code == 200 and got.json()["output"] == [None, None, "?"]
+        listed = httpx.get(f"{second.base_url}/v1/predictions")
+        assert listed.status_code == 200 and listed.json()["results"][0]["id"] == done.id

@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import importlib.util
 import io
 import json
+import signal
 import subprocess
 import sys
 import tempfile
@@ -710,3 +712,147 @@ def test_registered_model_runs_from_a_form(rc):
     assert prediction.status == "succeeded"
     assert prediction.output["prompt"] == "from a form"
     assert prediction.output["image_bytes"] == len(PNG)
+
+
+def _nan() -> float:
+    return float("nan")
+
+
+def _infinite() -> dict:
+    return {"score": float("-inf")}
+
+
+def _surrogate() -> str:
+    return "half a pair: \ud800"
+
+
+def _nan_stream() -> Iterator[float]:
+    yield 1.0
+    yield float("nan")
+
+
+@pytest.mark.parametrize(
+    ("target", "why"),
+    [
+        (_nan, "NaN or an infinity"),
+        (_infinite, "NaN or an infinity"),
+        (_surrogate, "surrogates not allowed"),
+        (_nan_stream, "output item 1"),
+    ],
+)
+def test_output_json_cannot_carry_fails_the_prediction_cleanly(sbm, rc, target, why):
+    ref = f"test/json{target.__name__.replace('_', '-')}"
+    sbm.register(ref, target, replace=True)
+    prediction = rc.models.predictions.create(model=ref, input={})
+    prediction.wait()
+    assert prediction.status == "failed"
+    assert "cannot be sent as JSON" in prediction.error and why in prediction.error
+    assert httpx.get(prediction.urls["get"]).status_code == 200
+    listed = httpx.get(f"{sbm.base_url}/v1/predictions")
+    assert listed.status_code == 200
+    assert prediction.id in [p["id"] for p in listed.json()["results"]]
+
+
+RELEASE = threading.Event()
+RETURNED: list[str] = []
+
+
+def stuck(text: str = "x") -> str:
+    """Blocks in a way no cancel can interrupt, until the test releases it (or 60 s pass)."""
+    RELEASE.wait(60)
+    RETURNED.append(text)
+    return "late"
+
+
+def _cancel_while_blocked(client, ref: str, times: int) -> None:
+    for _ in range(times):
+        prediction = client.predictions.create(version=ref, input={})
+        while prediction.status != "processing":
+            time.sleep(0.02)
+            prediction.reload()
+        time.sleep(0.05)  # inside the blocking call
+        prediction.cancel()
+        prediction.wait()
+        assert prediction.status == "canceled"
+
+
+def test_cancelled_blocking_functions_do_not_starve_other_models(make_client):
+    """Each cancel frees its worker slot; the threads left behind stop nothing."""
+    RELEASE.clear()
+    RETURNED.clear()
+    server = sandbox.start()
+    try:
+        model = server.register("test/stuck", stuck)
+        client = make_client(server.base_url)
+        _cancel_while_blocked(client, f"test/stuck:{model.version_id}", 8)
+        assert server.engine.workers.abandoned == 8
+        sdxl = server.catalog.model("stability-ai", "sdxl")
+        esrgan = server.catalog.model("nightmareai", "real-esrgan")
+        assert client.run(f"stability-ai/sdxl:{sdxl.version_id}", input={"prompt": "a fox"})
+        assert client.run("black-forest-labs/flux-schnell", input={"prompt": "a fox"})
+        image = "data:image/png;base64," + base64.b64encode(PNG).decode()
+        assert client.run(f"nightmareai/real-esrgan:{esrgan.version_id}", input={"image": image})
+        assert RETURNED == []  # they ran while all 8 cancelled calls still blocked their threads
+    finally:
+        started = time.monotonic()
+        server.stop()
+        stopped_in = time.monotonic() - started
+        RELEASE.set()
+    assert stopped_in < 5  # was 15 s: stop() timed out joining a server stuck on the threads
+
+
+def test_worker_threads_left_behind_are_bounded_with_a_clear_failure(make_client, monkeypatch):
+    RELEASE.clear()
+    with sandbox.start() as server:
+        monkeypatch.setattr(server.engine.workers, "max_abandoned", 2)
+        model = server.register("test/stuck", stuck)
+        client = make_client(server.base_url)
+        _cancel_while_blocked(client, f"test/stuck:{model.version_id}", 2)
+        refused = client.predictions.create(version=f"test/stuck:{model.version_id}", input={})
+        refused.wait()
+        assert refused.status == "failed"
+        assert "2 cancelled predictions are still running blocking code" in refused.error
+        assert client.run("replicate/hello-world", input={"text": "a"}) == "hello a"
+        RELEASE.set()
+        deadline = time.monotonic() + 10
+        while server.engine.workers.abandoned and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert server.engine.workers.abandoned == 0  # the threads came back when they returned
+
+
+def test_cli_stops_on_sigterm_after_cancelled_blocking_functions(tmp_path, make_client):
+    (tmp_path / "blocking.py").write_text(
+        "import time\n\n\ndef stuck(text: str = 'x') -> str:\n"
+        "    time.sleep(600)\n"
+        "    return 'late'\n"
+    )
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "replicate_nb.sandbox",
+            "--port",
+            "0",
+            "--model",
+            "test/stuck=blocking:stuck",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        base_url = proc.stdout.readline().split()[-1]
+        client = make_client(base_url)
+        version = client.models.get("test/stuck").latest_version.id
+        _cancel_while_blocked(client, f"test/stuck:{version}", 7)
+        assert client.run("replicate/hello-world", input={"text": "a"}) == "hello a"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            code = proc.wait(30)
+        finally:
+            proc.kill()
+            proc.stdout.close()
+            proc.stderr.close()
+    assert code == 0

@@ -76,13 +76,19 @@ def render(
 ) -> Image.Image:
     """Draw the synthetic picture for `prompt`; `parts` (seed, index, ...) seed the drawing.
 
-    A trained style (see trainer.py) gives the colours (`palette`, background first) and the
-    kind of every shape (`shape`: ellipse, rectangle or polygon).
+    A trained style (see trainer.py) gives the colours (`palette`: the background, then the
+    shapes' colours) and the kind of every shape (`shape`: ellipse, rectangle or polygon).
     """
     rng = rng_for("image", prompt, *parts)
-    named = palette or [rgb for word, rgb in _COLOURS.items() if word in prompt.lower()]
-    top = named[0] if named else tuple(rng.randrange(256) for _ in range(3))
-    bottom = named[-1] if palette else tuple(rng.randrange(256) for _ in range(3))
+    named = palette[1:] if palette else [rgb for w, rgb in _COLOURS.items() if w in prompt.lower()]
+    top = (
+        palette[0]
+        if palette
+        else named[0]
+        if named
+        else tuple(rng.randrange(256) for _ in range(3))
+    )
+    bottom = palette[0] if palette else tuple(rng.randrange(256) for _ in range(3))
     gradient = Image.linear_gradient("L")
     turn = rng.choice([None, Image.Transpose.ROTATE_90, Image.Transpose.ROTATE_270])
     gradient = (gradient.transpose(turn) if turn else gradient).resize((width, height))

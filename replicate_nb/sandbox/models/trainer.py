@@ -82,8 +82,13 @@ def _images(archive: bytes) -> tuple[list[Image.Image], int]:
     return images, captions
 
 
-def _shape(image: Image.Image) -> tuple[str | None, tuple[int, int, int]]:
-    """The shape of an image's foreground (None when there is none) and its background colour."""
+def _shapes(image: Image.Image) -> tuple[list[str], tuple[int, int, int]]:
+    """The kinds of an image's shapes and its background colour (the median border colour).
+
+    Each blob of foreground (4-connected pixels far from the background) is an ellipse, a
+    rectangle or a polygon by how much of its bounding box it fills (pi/4 for a disc, 1 for a
+    box, 1/2 for a triangle).
+    """
     width, height = image.size
     pixels = image.tobytes()  # RGB, row by row
 
@@ -95,36 +100,48 @@ def _shape(image: Image.Image) -> tuple[str | None, tuple[int, int, int]]:
     border += [at(x, y) for y in range(height) for x in (0, width - 1)]
     r, g, b = (sorted(c[i] for c in border)[len(border) // 2] for i in range(3))
     background = (r, g, b)
-    inside = [
+    todo = {
         (x, y) for y in range(height) for x in range(width) if math.dist(at(x, y), background) > 60
-    ]
-    if len(inside) < 0.02 * width * height:
-        return None, background
-    xs, ys = [x for x, _ in inside], [y for _, y in inside]
-    fill = len(inside) / ((max(xs) - min(xs) + 1) * (max(ys) - min(ys) + 1))
-    kind = "rectangle" if fill > 0.9 else "ellipse" if fill > 0.66 else "polygon"
-    return kind, background
+    }
+    kinds = []
+    while todo:
+        blob, frontier = [], [todo.pop()]
+        while frontier:
+            x, y = frontier.pop()
+            blob.append((x, y))
+            for near in ((x + 1, y), (x - 1, y), (x, y + 1), (x, y - 1)):
+                if near in todo:
+                    todo.remove(near)
+                    frontier.append(near)
+        if len(blob) < 0.005 * width * height:
+            continue  # specks
+        xs, ys = [x for x, _ in blob], [y for _, y in blob]
+        fill = len(blob) / ((max(xs) - min(xs) + 1) * (max(ys) - min(ys) + 1))
+        kinds.append("rectangle" if fill > 0.9 else "ellipse" if fill > 0.62 else "polygon")
+    return kinds, background
 
 
 def learn(images: list[Image.Image], colours: int = 4) -> dict[str, Any]:
     """What the stand-in learns from images: background, palette and dominant shape.
 
     The palette is the strip of all images quantized by median cut, most frequent first, without
-    the background and without near-duplicates (closer than 48 in RGB).
+    the background, rare colours (under 2%: the blends along edges) and near-duplicates (closer
+    than 48 in RGB). The shape is the kind most of the images' blobs are.
     """
     strip = Image.new("RGB", (_THUMB * len(images), _THUMB))
     for index, image in enumerate(images):
         strip.paste(image.resize((_THUMB, _THUMB)), (index * _THUMB, 0))
     quantized = strip.quantize(colors=4 * colours, method=Image.Quantize.MEDIANCUT)
     flat: list[int] = quantized.getpalette() or []
-    found = [_shape(image) for image in images]
-    votes = collections.Counter(kind for kind, _ in found if kind)
+    found = [_shapes(image) for image in images]
+    votes = collections.Counter(kind for kinds, _ in found for kind in kinds)
     background = collections.Counter(_hex(bg) for _, bg in found).most_common(1)[0][0]
     chosen = [_rgb(background)]
     indexes: list[tuple[int, int]] = quantized.getcolors() or []  # type: ignore[assignment]
-    for _, i in sorted(indexes, reverse=True):
+    for count, i in sorted(indexes, reverse=True):
         rgb = (flat[3 * i], flat[3 * i + 1], flat[3 * i + 2])
-        if len(chosen) <= colours and all(math.dist(rgb, c) >= 48 for c in chosen):
+        common = count >= 0.02 * strip.width * strip.height  # not an edge's blend
+        if common and len(chosen) <= colours and all(math.dist(rgb, c) >= 48 for c in chosen):
             chosen.append(rgb)
     palette = [_hex(c) for c in chosen[1:]] or [background]
     return {
