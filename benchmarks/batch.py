@@ -23,7 +23,7 @@ import replicate
 from replicate_nb.batch import run_many
 
 SLEEP = "sandbox/sleep"
-HELLO = "replicate/hello-world"
+HELLO = "replicate/hello-world:5c7d5dc6dd8bf75c1acaa8565735e7986bc5b66206b55cca93cb72c9bf15ccaa"
 POLL = 0.05  # seconds between polls, for run_many and for every naive variant that polls
 
 

@@ -1,6 +1,11 @@
-"""Benchmark building a ModelForm from each sample schema, against a same-run widget baseline.
+"""Benchmark forms and cards: building a ModelForm, and the live card's cost per prediction.
 
 Run with `.venv/bin/python benchmarks/forms.py` (or `--quick` for fewer samples).
+
+Card overhead: the same sandbox predictions (sdxl at 64x64: 51 log lines, a progress bar, an
+image) followed bare (`predictions.create` + `wait()`, polling every 0.25 s like the card) and
+with a live card (`PredictionCard.follow()`: clock, progress, terminal logs, output render),
+alternating; the aim is a card at most 10% slower per prediction.
 
 For every schema in `tests/data/schemas/` it times `ModelForm(schema)`: parsing the schema (a
 fresh copy each time, as a fetched version would be), one widget per field, validation of the
@@ -32,6 +37,38 @@ from replicate_nb.forms import ModelForm
 SCHEMAS = Path(__file__).resolve().parents[1] / "tests" / "data" / "schemas"
 AIM_SCHEMA = "nightmareai__disco-diffusion__3c128f65"
 AIM_MS = 50.0
+TODAY_RATIO = 2.2  # form/baseline on 2026-11-22 (21.0 ms vs 9.6 ms), before the playground work
+AIM_GROWTH = 1.5  # the form may cost at most 1.5x what it cost then, relative to the baseline
+AIM_CARD = 1.10
+SDXL = "stability-ai/sdxl:7762fd07cf82c948538e41f63f77d685e02b063e37e496e96eefd46c929f9bdc"
+
+
+def card_overhead(rounds: int) -> tuple[float, float]:
+    """Median seconds per prediction, bare and with a card (alternating, same sandbox)."""
+    import asyncio
+
+    import replicate
+
+    from replicate_nb import sandbox
+    from replicate_nb.card import PredictionCard
+
+    version = SDXL.partition(":")[2]
+    bare, carded = [], []
+    with sandbox.start() as sb:
+        client = replicate.Client(base_url=sb.base_url)
+        client.poll_interval = 0.25  # the card's poll, so both wait the same
+        for i in range(rounds + 1):
+            payload = {"prompt": f"p{i}", "width": 64, "height": 64, "seed": i}
+            started = time.perf_counter()
+            client.predictions.create(version=version, input=payload).wait()
+            bare.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            card = PredictionCard(client.predictions.create(version=version, input=payload))
+            card._client = client
+            asyncio.run(card.follow())
+            carded.append(time.perf_counter() - started)
+            widgets.Widget.close_all()
+    return statistics.median(bare[1:]), statistics.median(carded[1:])
 
 
 def measure(build: Callable[[], object], runs: int) -> list[float]:
@@ -81,6 +118,19 @@ def main(argv: list[str] | None = None) -> int:
         f"baseline: {fields} bare ipywidgets.Text in a VBox: {baseline:.1f} ms; "
         f"form/baseline {aim_ms / baseline:.1f}x"
     )
+    growth = (aim_ms / baseline) / TODAY_RATIO
+    print(
+        f"growth:   form/baseline {aim_ms / baseline:.2f}x vs {TODAY_RATIO}x before the "
+        f"playground: {growth:.2f} ({'met' if growth <= AIM_GROWTH else 'NOT met'}; aim "
+        f"<= {AIM_GROWTH})"
+    )
+    bare_s, card_s = card_overhead(5 if runs == 5 else 20)
+    card_ratio = card_s / bare_s
+    print(
+        f"card:     sdxl 64x64 per prediction, bare create+wait() {bare_s * 1000:.0f} ms, with a "
+        f"live card {card_s * 1000:.0f} ms: ratio {card_ratio:.2f} "
+        f"({'met' if card_ratio <= AIM_CARD else 'NOT met'}; aim <= {AIM_CARD})"
+    )
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     versions = ", ".join(
         f"{name} {metadata.version(name)}" for name in ("ipywidgets", "traitlets", "jsonschema")
@@ -90,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{platform.python_implementation()} {platform.python_version()}, {versions}"
     )
     print(f"command:  {shlex.join([os.path.relpath(sys.executable), *sys.argv])}")
-    return 0 if aim_ms < AIM_MS else 1
+    return 0 if growth <= AIM_GROWTH and card_ratio <= AIM_CARD else 1
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@ Run with `.venv/bin/python benchmarks/sandbox.py` (or `--quick` for a smaller, f
 
 It prints three things:
 
-1. Latency: the median and p90 of `client.run("replicate/hello-world", ...)` with the official
+1. Latency: the median and p90 of `client.run("replicate/hello-world:<version>", ...)` (a create
+   and, as 1.0.7 does for a versioned ref, a version read) with the official
    `replicate` client against the sandbox, next to a bare `httpx` GET to the same server (both over
    keep-alive connections), and their ratio. For reference it also times the same two calls
    against a canned zero-work server.
@@ -46,7 +47,9 @@ import uvicorn
 
 from replicate_nb import sandbox
 
-MODEL = "replicate/hello-world"
+MODEL_NAME = "replicate/hello-world"
+VERSION = "5c7d5dc6dd8bf75c1acaa8565735e7986bc5b66206b55cca93cb72c9bf15ccaa"
+MODEL = f"{MODEL_NAME}:{VERSION}"  # not an official model: it runs by version, as online
 INPUT = {"text": "x"}
 PER_CLIENT = 100  # an SDK client's httpx pool: 100 connections
 BARE_PATH = "/v1/account"
@@ -74,8 +77,8 @@ QUICK = Settings(runs=40, warmup=10, burst=200, rounds=2)
 
 # the canned zero-work server
 CANNED_ID = "canned0000000000000000000x"
-CANNED_VERSION = "5c7d5dc6dd8bf75c1acaa8565735e7986bc5b66206b55cca93cb72c9bf15ccaa"
-CANNED_ROUTE = f"/v1/models/{MODEL}/predictions"
+CANNED_ROUTE = "/v1/predictions"
+CANNED_VERSION_ROUTE = f"/v1/models/{MODEL_NAME}/versions/{VERSION}"
 CANNED_THREAD = "canned-server"
 
 
@@ -84,8 +87,8 @@ def canned_prediction(base_url: str) -> bytes:
     api = f"{base_url}/v1/predictions/{CANNED_ID}"
     body = {
         "id": CANNED_ID,
-        "model": MODEL,
-        "version": CANNED_VERSION,
+        "model": MODEL_NAME,
+        "version": VERSION,
         "input": INPUT,
         "logs": "",
         "output": "hello x",
@@ -102,9 +105,19 @@ def canned_prediction(base_url: str) -> bytes:
     return json.dumps(body).encode()
 
 
+def canned_version() -> bytes:
+    """The version `run()` of an `owner/name:version` ref reads after creating (its second call)."""
+    from replicate_nb.sandbox.catalog import Catalog
+    from replicate_nb.sandbox.models.hello import HELLO_WORLD
+
+    return json.dumps(Catalog.version_json(HELLO_WORLD)).encode()
+
+
 def canned_app(prediction: bytes) -> Callable[..., Awaitable[None]]:
-    """A raw ASGI app: the canned prediction on CANNED_ROUTE (POST), `{}` on GET, else 404."""
+    """A raw ASGI app: the canned prediction on CANNED_ROUTE (POST), the version on
+    CANNED_VERSION_ROUTE, `{}` on other GETs, else 404: the calls `run()` makes, with no work."""
     json_headers = [(b"content-type", b"application/json")]
+    version = canned_version()
 
     async def app(
         scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]
@@ -116,6 +129,8 @@ def canned_app(prediction: bytes) -> Callable[..., Awaitable[None]]:
             more = (await receive()).get("more_body", False)
         if scope["method"] == "POST" and scope["path"] == CANNED_ROUTE:
             status, body = 201, prediction
+        elif scope["method"] == "GET" and scope["path"] == CANNED_VERSION_ROUTE:
+            status, body = 200, version
         elif scope["method"] == "GET":
             status, body = 200, b"{}"
         else:

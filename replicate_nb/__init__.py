@@ -20,6 +20,7 @@ _HOMES = {
     "async_run_many": "batch",
     "async_stream_text": "display",
     "async_text": "outputs",
+    "async_watch": "card",
     "connect": "connection",
     "disconnect": "connection",
     "form": "forms",
@@ -30,6 +31,7 @@ _HOMES = {
     "show": "display",
     "stream_text": "display",
     "text": "outputs",
+    "watch": "card",
 }
 
 __all__ = sorted([*_HOMES, "load_ipython_extension"])

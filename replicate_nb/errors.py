@@ -41,8 +41,9 @@ class InvalidModelRef(ReplicateNbError, ValueError):
     def __init__(self, ref: object) -> None:
         self.ref = ref
         super().__init__(
-            f"{ref!r} is not a model reference. Write it as 'owner/name' (e.g. "
-            "'replicate/hello-world') or 'owner/name:version' to pin a version."
+            f"{ref!r} is not a model reference. Write it as 'owner/name:version' (e.g. "
+            "'replicate/hello-world:5c7d5dc6…'), or as 'owner/name' for an official model "
+            "(e.g. 'meta/meta-llama-3-8b-instruct')."
         )
 
 

@@ -40,8 +40,28 @@ def load_ipython_extension(ipython: InteractiveShell) -> None:
         raise UsageError("%load_ext replicate_nb needs an IPython shell with display formatters")
     formatter = ipython.display_formatter.mimebundle_formatter
     formatter.for_type(FileOutput, render_file_output)
-    formatter.for_type(Prediction, render_prediction)
+    formatter.for_type(Prediction, _prediction_bundle)
+    if _cancel_on_interrupt not in ipython.events.callbacks["post_run_cell"]:
+        ipython.events.register("post_run_cell", _cancel_on_interrupt)
     ipython.register_magics(ReplicateMagics)
+
+
+def _prediction_bundle(prediction: Prediction) -> dict[str, Any]:
+    """A running prediction gets a live card (displayed above); an ended one its static card."""
+    from replicate_nb.card import background_card
+
+    card = background_card(prediction)
+    if card is None:
+        return render_prediction(prediction)
+    return {"text/plain": f"Prediction {prediction.id}: followed live in the card above"}
+
+
+def _cancel_on_interrupt(result: Any) -> None:
+    """A cell stopped by a kernel interrupt cancels every prediction a live card follows."""
+    if isinstance(getattr(result, "error_in_exec", None), KeyboardInterrupt):
+        from replicate_nb.card import cancel_watched
+
+        cancel_watched()
 
 
 @magics_class

@@ -1,7 +1,7 @@
 """Record what a client does against the real API into a replay file the sandbox can serve.
 
     with replicate_nb.record("workshop.replay.json"):
-        replicate.run("replicate/hello-world", input={"text": "Alice"})
+        replicate.run("meta/meta-llama-3-8b-instruct", input={"prompt": "Say hi"})
 
     sandbox.start(replay="workshop.replay.json")   # later, offline: same input, same output
 

@@ -12,6 +12,17 @@ import replicate
 
 from replicate_nb import _sdk, sandbox
 
+# Refs as the real API accepts them: only official models run by name, all others by version.
+HELLO_VERSION = "5c7d5dc6dd8bf75c1acaa8565735e7986bc5b66206b55cca93cb72c9bf15ccaa"
+HELLO = f"replicate/hello-world:{HELLO_VERSION}"
+SDXL = "stability-ai/sdxl:7762fd07cf82c948538e41f63f77d685e02b063e37e496e96eefd46c929f9bdc"
+ESRGAN = "nightmareai/real-esrgan:42fed1c4974146d4d2414e2be2c5277c7fcf05fcc3a73abf41610695738c1d7b"
+EMBEDDINGS = (
+    "andreasjansson/llama-2-13b-embeddings:"
+    "7115a4c65b86815e31412e53de1211c520164c190945a84c425b59dccbc47148"
+)
+LLAMA = "meta/meta-llama-3-8b-instruct"
+
 
 @pytest.fixture(scope="session")
 def sb() -> Iterator[sandbox.Sandbox]:

@@ -23,6 +23,7 @@ from nbclient import NotebookClient
 from replicate_nb import sandbox
 from replicate_nb.aio import loop_client, run_sync
 from replicate_nb.errors import EventLoopError
+from tests.conftest import HELLO
 
 
 async def async_add(a: int, b: int = 1) -> int:
@@ -32,7 +33,7 @@ async def async_add(a: int, b: int = 1) -> int:
 
 
 async def async_hello(client: replicate.Client, text: str) -> str:
-    return await loop_client(client).async_run("replicate/hello-world", {"text": text})
+    return await loop_client(client).async_run(HELLO, {"text": text})
 
 
 async def async_sleep_remotely(client: replicate.Client, seconds: float) -> str:
@@ -166,8 +167,11 @@ def test_loop_client__script_with_asyncio_run_twice(tmp_path: Path) -> None:
         from replicate_nb.aio import loop_client, run_sync
 
         async def hello(client, text):
-            return await loop_client(client).async_run("replicate/hello-world", {"text": text})
+            return await loop_client(client).async_run(HELLO, {"text": text})
 
+        HELLO = "replicate/hello-world:" + (
+            "5c7d5dc6dd8bf75c1acaa8565735e7986bc5b66206b55cca93cb72c9bf15ccaa"
+        )
         with sandbox.start() as sb:
             client = replicate.Client(base_url=sb.base_url)
             client.poll_interval = 0.02
@@ -229,19 +233,20 @@ def test_run_sync__in_a_jupyter_kernel(tmp_path: Path) -> None:
             "from replicate_nb.batch import async_run_many, run_many\n"
             "sb = sandbox.start()\n"
             "client = replicate.Client(base_url=sb.base_url)\n"
-            "client.poll_interval = 0.02",
+            "client.poll_interval = 0.02\n"
+            f"HELLO = {HELLO!r}",
             "async def async_hello(text):\n"
             "    clone = loop_client(client)\n"
-            "    return await clone.async_run('replicate/hello-world', {'text': text})\n"
+            "    return await clone.async_run(HELLO, {'text': text})\n"
             "hello = run_sync(async_hello)\n"
             "print(run_sync(async_hello('a')), hello('b'), hello.__name__)",
-            "results = run_many('replicate/hello-world', [{'text': t} for t in 'xyz'],\n"
+            "results = run_many(HELLO, [{'text': t} for t in 'xyz'],\n"
             "                   client=client)\n"
             "print(results.outputs)",
-            "kernel_loop = await async_run_many('replicate/hello-world', [{'text': 'k'}],\n"
+            "kernel_loop = await async_run_many(HELLO, [{'text': 'k'}],\n"
             "                                   client=client, progress=False)\n"
             "print(kernel_loop.outputs, await async_hello('on the kernel loop'))",
-            "print(hello('again'), run_many('replicate/hello-world', [{'text': 'z'}],\n"
+            "print(hello('again'), run_many(HELLO, [{'text': 'z'}],\n"
             "                               client=client, progress=False).outputs)",
             "sb.stop()",
         ],

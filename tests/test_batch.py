@@ -21,8 +21,7 @@ from replicate_nb.batch import async_run_many, run_many
 from replicate_nb.errors import BatchInputError, InvalidModelRef
 from replicate_nb.results import BatchResults, RunResult
 from replicate_nb.sandbox.store import decode_cursor
-
-HELLO = "replicate/hello-world"
+from tests.conftest import HELLO
 
 
 def _texts(n: int) -> list[dict[str, str]]:
@@ -49,8 +48,8 @@ def test_run_many__results_follow_input_order(client: replicate.Client) -> None:
 
 
 def test_run_many__pinned_version_uses_the_versions_endpoint(client: replicate.Client) -> None:
-    version = client.models.get(HELLO).latest_version.id
-    results = run_many(f"{HELLO}:{version}", _texts(2), client=client, progress=False)
+    version = client.models.get("replicate/hello-world").latest_version.id
+    results = run_many(f"replicate/hello-world:{version}", _texts(2), client=client, progress=False)
     assert results.outputs == ["hello t0", "hello t1"]
 
 

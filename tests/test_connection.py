@@ -31,6 +31,7 @@ from replicate_nb.connection import (
     login,
 )
 from replicate_nb.errors import BackendError, ReplicateNbError
+from tests.conftest import HELLO
 
 connect_module = importlib.import_module("replicate_nb.connection")
 SENTINEL = "r8_" + "FAKEtokenSENTINEL" + "0123456789abcdefghij"  # split: no token in git
@@ -88,14 +89,14 @@ def test_connect__auto_without_token_starts_sandbox():
     assert conn is client.connection
     assert conn.backend == "sandbox" and conn.sandbox is not None
     assert conn.base_url == conn.sandbox.base_url
-    assert client.run("replicate/hello-world", input={"text": "bob"}) == "hello bob"
+    assert client.run(HELLO, input={"text": "bob"}) == "hello bob"
 
 
 def test_connect__auto_with_env_token_uses_real_api(real_api, monkeypatch):
     monkeypatch.setenv("REPLICATE_API_TOKEN", SENTINEL)
     client = connect()
     assert client.connection == Connection("replicate", real_api.base_url, account="sandbox")
-    assert replicate.run("replicate/hello-world", input={"text": "env"}) == "hello env"
+    assert replicate.run(HELLO, input={"text": "env"}) == "hello env"
 
 
 def test_connect__token_and_base_url_arguments(real_api, monkeypatch):
@@ -131,7 +132,7 @@ def test_connect__trust_env_false_ignores_environment(real_api, monkeypatch):
 def test_connect__sandbox_never_gets_the_env_token(monkeypatch):
     monkeypatch.setenv("REPLICATE_API_TOKEN", SENTINEL)
     client = connect(backend="sandbox", require_token="local-only")
-    assert client.run("replicate/hello-world", input={"text": "x"}) == "hello x"
+    assert client.run(HELLO, input={"text": "x"}) == "hello x"
 
 
 def test_connect__passes_sandbox_options():
@@ -182,11 +183,11 @@ def test_connect__shortcuts_follow_even_after_first_use(monkeypatch, fresh_sb):
         monkeypatch.setattr(
             replicate, name, used if name == "default_client" else getattr(used, name)
         )
-    replicate.run("replicate/hello-world", input={"text": "before"})
+    replicate.run(HELLO, input={"text": "before"})
     before = len(used.predictions.list().results)
 
     client = connect(backend="sandbox", trust_env=False)
-    assert replicate.run("replicate/hello-world", input={"text": "after"}) == "hello after"
+    assert replicate.run(HELLO, input={"text": "after"}) == "hello after"
     assert replicate.predictions.list().results[0].input == {"text": "after"}
     assert len(used.predictions.list().results) == before
 
@@ -199,13 +200,13 @@ def test_connect__shortcuts_follow_even_after_first_use(monkeypatch, fresh_sb):
 def test_connect_again_replaces_previous_and_stops_its_sandbox():
     first = connect(backend="sandbox")
     old_url = first.connection.base_url
-    first.run("replicate/hello-world", input={"text": "a"})
+    first.run(HELLO, input={"text": "a"})
     second = connect(backend="sandbox")
     assert current_client() is second and replicate.default_client is second
     assert second.connection.base_url != old_url
     assert not is_up(old_url)
     with pytest.raises(RuntimeError, match="closed"):
-        first.run("replicate/hello-world", input={"text": "b"})
+        first.run(HELLO, input={"text": "b"})
 
 
 def test_disconnect__restores_module_exactly_and_stops_sandbox():
@@ -275,7 +276,7 @@ def test_token_never_appears_in_reprs_logs_or_errors(monkeypatch, caplog):
         client = connect(SENTINEL)
         conn = client.connection
         with pytest.raises(ReplicateError) as info:
-            client.run("replicate/hello-world", input={"text": "x"})
+            client.run(HELLO, input={"text": "x"})
     seen = [
         repr(client),
         str(client),

@@ -24,6 +24,7 @@ from replicate_nb.display import (
     show,
     stream_text,
 )
+from tests.conftest import HELLO
 from tests.test_outputs import (
     BINARY,
     FLAC,
@@ -244,9 +245,7 @@ def test_render_prediction__running_has_no_time_or_output(client):
 
 
 def test_show__prediction_is_a_card(client):
-    prediction = client.models.predictions.create(
-        model="replicate/hello-world", input={"text": "bob"}
-    )
+    prediction = client.predictions.create(version=HELLO, input={"text": "bob"})
     prediction.wait()
     [bundle] = shown(prediction)
     assert bundle["text/plain"].endswith("output: hello bob")

@@ -15,6 +15,7 @@ from replicate.helpers import FileOutput
 from replicate_nb import schema
 from replicate_nb.connection import connect, current_connection, disconnect
 from replicate_nb.magics import parse_input
+from tests.conftest import ESRGAN, HELLO
 
 SCHEMAS = Path(__file__).resolve().parents[1] / "replicate_nb" / "sandbox" / "models" / "schemas"
 SDXL = "stability-ai/sdxl:7762fd07cf82c948538e41f63f77d685e02b063e37e496e96eefd46c929f9bdc"
@@ -51,13 +52,11 @@ def run_cell(ip, line: str, body: str) -> list[dict]:
 
 
 def test_replicate__plain_text_goes_to_the_prompt_field(ip, connected):
-    assert run_cell(ip, "replicate/hello-world", "bob\n") == [{"text/plain": "hello bob"}]
+    assert run_cell(ip, HELLO, "bob\n") == [{"text/plain": "hello bob"}]
 
 
 def test_replicate__json_body(ip, connected):
-    assert run_cell(ip, "replicate/hello-world", '{"text": "json"}') == [
-        {"text/plain": "hello json"}
-    ]
+    assert run_cell(ip, HELLO, '{"text": "json"}') == [{"text/plain": "hello json"}]
 
 
 def test_replicate__key_value_lines_are_coerced_and_shown(ip, connected):
@@ -102,9 +101,9 @@ def test_replicate__iterator_output_is_kept_for_output_variable(ip, connected):
     [
         ("not-a-ref", "x", "is not a model reference"),
         ("", "x", "ref"),
-        ("replicate/hello-world --bogus", "x", "unrecognized arguments"),
-        ("replicate/hello-world", "{not json", "not valid JSON"),
-        ("nightmareai/real-esrgan", "a photo", "no prompt-like text input.*image, scale"),
+        (f"{HELLO} --bogus", "x", "unrecognized arguments"),
+        (HELLO, "{not json", "not valid JSON"),
+        (ESRGAN, "a photo", "no prompt-like text input.*image, scale"),
         (SDXL, "prompt: cat\nwidth: wide", "width: 'wide' is not an integer"),
         (SDXL, "prompt: cat\nscheduler: FAST", "scheduler: 'FAST' is not one of: DDIM"),
     ],
@@ -202,9 +201,7 @@ def test_formatters__file_output_and_prediction(ip, connected):
     data, _ = ip.display_formatter.format(output)
     assert data["text/plain"].startswith(f"FileOutput(<image/png 64{X}48, ")
     assert "image/png" in data
-    prediction = connected.models.predictions.create(
-        model="replicate/hello-world", input={"text": "card"}
-    )
+    prediction = connected.predictions.create(version=HELLO, input={"text": "card"})
     prediction.wait()
     data, _ = ip.display_formatter.format(prediction)
     assert data["text/plain"].startswith("Prediction succeeded: replicate/hello-world:")

@@ -22,6 +22,7 @@ from replicate_nb.batch import async_run_many, run_many
 from replicate_nb.connection import connect, disconnect
 from replicate_nb.inputs import Secret
 from replicate_nb.recording import record
+from tests.conftest import ESRGAN, HELLO, SDXL
 
 TOKEN = "r8_" + "FAKEtokenSENTINEL0123456789abcdefghij"  # split: no token-shaped literal
 SECRET_INPUT = "hunter2-never-written"
@@ -48,31 +49,30 @@ class Workshop:
     events: list[tuple[str, str]]
     upscaled: bytes
     failure: Any
+    keyed: str
 
 
 def record_workshop(folder: Path) -> Workshop:
     """Run a small workshop against a token-protected sandbox while recording it."""
     path = folder / "workshop.replay.json"
     with sandbox.start(require_token=TOKEN, keepalive=0.2) as real:
-        real.register("me/keyed", keyed)
+        keyed_ref = real.register("me/keyed", keyed).pinned_ref  # not official: by version
         client = replicate.Client(TOKEN, base_url=real.base_url)
         client.poll_interval = 0.02
         try:
             with record(path, client=client, max_inline_bytes=MAX_INLINE):
-                hello = client.run("replicate/hello-world", input={"text": "Alice"})
-                small = client.run("stability-ai/sdxl", input=SMALL)[0].read()
-                large = client.run("stability-ai/sdxl", input=LARGE)[0].read()
+                hello = client.run(HELLO, input={"text": "Alice"})
+                small = client.run(SDXL, input=SMALL)[0].read()
+                large = client.run(SDXL, input=LARGE)[0].read()
                 events = [(e.event.value, e.data) for e in client.stream(LLAMA, input=LLAMA_INPUT)]
-                upscaled = client.run(
-                    "nightmareai/real-esrgan", input={"image": io.BytesIO(small), "scale": 2}
-                ).read()
-                client.run("me/keyed", input={"text": "hi", "api_key": SECRET_INPUT})
+                upscaled = client.run(ESRGAN, input={"image": io.BytesIO(small), "scale": 2}).read()
+                client.run(keyed_ref, input={"text": "hi", "api_key": SECRET_INPUT})
                 with pytest.raises(ModelError) as failed:
                     client.run("sandbox/fail", input={"message": "boom"})
                 client.predictions.create(model="sandbox/sleep", input={"seconds": 0.3})
         finally:
             client._client.close()
-    return Workshop(path, hello, small, large, events, upscaled, failed.value.prediction)
+    return Workshop(path, hello, small, large, events, upscaled, failed.value.prediction, keyed_ref)
 
 
 @pytest.fixture(scope="module")
@@ -172,7 +172,7 @@ def test_the_transport_hook_is_removed_on_exit(tmp_path, sb, make_client):
     sends = (RetryTransport.handle_request, RetryTransport.handle_async_request)
     with record(tmp_path / "outer.json", client=client):
         with record(tmp_path / "inner.json", client=client):
-            client.run("replicate/hello-world", input={"text": "nested"})
+            client.run(HELLO, input={"text": "nested"})
         assert (RetryTransport.handle_request, RetryTransport.handle_async_request) != sends
     assert (RetryTransport.handle_request, RetryTransport.handle_async_request) == sends
     for name in ("outer.json", "inner.json"):  # both blocks saw the prediction
@@ -193,23 +193,23 @@ def test_every_client_of_the_recorded_api_is_recorded(tmp_path, sb, fresh_sb, ma
     before = make_client(sb.base_url)
     other_api = make_client(fresh_sb.base_url)
     with record(tmp_path / "r.json", client=before):
-        before.run("replicate/hello-world", input={"text": "before"})
+        before.run(HELLO, input={"text": "before"})
         inside = make_client(sb.base_url)  # Replicate's guides make a client like this
-        inside.run("replicate/hello-world", input={"text": "inside"})
+        inside.run(HELLO, input={"text": "inside"})
 
         async def main() -> None:
-            await before.async_run("replicate/hello-world", input={"text": "async"})
-            await inside.async_run("replicate/hello-world", input={"text": "async inside"})
+            await before.async_run(HELLO, input={"text": "async"})
+            await inside.async_run(HELLO, input={"text": "async inside"})
             await close_async(before, inside)
 
         asyncio.run(main())
         run_many(
-            "replicate/hello-world",
+            HELLO,
             [{"text": "batch 1"}, {"text": "batch 2"}],
             client=inside,
             progress=False,
         )
-        other_api.run("replicate/hello-world", input={"text": "another API"})
+        other_api.run(HELLO, input={"text": "another API"})
     doc = json.loads((tmp_path / "r.json").read_text())
     assert sorted(p["input"]["text"] for p in doc["predictions"]) == [
         "async",
@@ -234,16 +234,14 @@ def test_the_connected_client_is_recorded_in_a_script_and_in_a_running_loop(tmp_
     connect(backend="sandbox")
     try:
         with record(tmp_path / "script.json"):  # no running loop: a script
-            replicate.run("replicate/hello-world", input={"text": "module-level"})
-            run_many("replicate/hello-world", [{"text": "batch"}], progress=False)
+            replicate.run(HELLO, input={"text": "module-level"})
+            run_many(HELLO, [{"text": "batch"}], progress=False)
 
         async def cell() -> None:  # a notebook cell: a loop runs; the twin uses another one
             with record(tmp_path / "cell.json"):
-                await replicate.async_run("replicate/hello-world", input={"text": "awaited"})
-                run_many("replicate/hello-world", [{"text": "twin"}], progress=False)
-                await async_run_many(
-                    "replicate/hello-world", [{"text": "async batch"}], progress=False
-                )
+                await replicate.async_run(HELLO, input={"text": "awaited"})
+                run_many(HELLO, [{"text": "twin"}], progress=False)
+                await async_run_many(HELLO, [{"text": "async batch"}], progress=False)
 
         asyncio.run(cell())
     finally:
@@ -266,7 +264,7 @@ def test_the_current_client_is_recorded_by_default(tmp_path, sb, make_client, mo
         importlib.import_module("replicate_nb.connection"), "current_client", lambda: client
     )
     with record(tmp_path / "r.json"):
-        replicate_output = client.run("replicate/hello-world", input={"text": "default"})
+        replicate_output = client.run(HELLO, input={"text": "default"})
     doc = json.loads((tmp_path / "r.json").read_text())
     assert [p["output"] for p in doc["predictions"]] == [replicate_output]
 
@@ -276,7 +274,7 @@ def test_async_calls_are_recorded(tmp_path, sb, make_client):
 
     async def main() -> Any:
         try:
-            return await client.async_run("replicate/hello-world", input={"text": "async"})
+            return await client.async_run(HELLO, input={"text": "async"})
         finally:
             await client._async_client.aclose()
 

@@ -84,12 +84,12 @@ class ModelForm(widgets.VBox):
         self.view = RunView(self.schema.output, self._redact)
         self.status, self.progress, self.text = self.view.status, self.view.progress, self.view.text
         self.output, self.logs = self.view.output, self.view.logs
-        self.code_tabs = CodeTabs()
+        self._code_tabs: CodeTabs | None = None  # built when the Code tab is first opened
         self.history_view = HistoryView(self.load)
         self.tabs = widgets.Tab(
             [
                 widgets.VBox([*self.view.parts, widgets.HTML("<b>Logs</b>"), self.logs]),
-                self.code_tabs,
+                widgets.VBox(),
                 self.history_view,
             ],
             titles=("Output", "Code", "History (0)"),
@@ -293,6 +293,14 @@ class ModelForm(widgets.VBox):
             self.last_error = e
             self.view.say("error", f"{type(e).__name__}: {self._redact(str(e))}")
             return None
+
+    @property
+    def code_tabs(self) -> CodeTabs:
+        """The Code tab's Python / JavaScript / HTTP snippets (built on first use)."""
+        if self._code_tabs is None:
+            self._code_tabs = CodeTabs()
+            self.tabs.children[1].children = (self._code_tabs,)
+        return self._code_tabs
 
     def _api_url(self) -> str:
         """The API this form's client talks to, e.g. `https://api.replicate.com`."""

@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from . import hints
 from .control import Faults
 from .errors import InternalError, InvalidRequest, MethodNotAllowed, NotFound, ProblemError
 from .http import State, answer, base_url, read_json_object, state
@@ -99,11 +100,11 @@ class _ContainErrors:
 async def _problem(request: Request, exc: Exception) -> Response:
     if isinstance(exc, HTTPException):
         if exc.status_code == 405:
-            exc = MethodNotAllowed(f"{request.method} is not supported on {request.url.path}.")
+            exc = MethodNotAllowed(hints.wrong_method(request.method, request.url.path))
         elif exc.status_code == 404:
+            served = [r.path_regex for r in request.app.routes if isinstance(r, Route)]
             exc = NotFound(
-                f"No route {request.method} {request.url.path}. The API lives under "
-                "/v1 (Python: base URL without /v1; JavaScript: with /v1)."
+                hints.no_route(request.method, request.url.path, base_url(request), served=served)
             )
         else:
             exc = InvalidRequest(str(exc.detail))

@@ -12,7 +12,14 @@ import threading
 from typing import Any
 
 from .. import schema as cog_schema
-from .errors import Conflict, Forbidden, InvalidRequest, InvalidVersion, NotFound
+from .errors import (
+    Conflict,
+    Forbidden,
+    InvalidRequest,
+    InvalidVersion,
+    ModelNeedsVersion,
+    NotFound,
+)
 from .models.base import ModelSpec, PredictContext
 from .records import now
 
@@ -127,6 +134,23 @@ class Catalog:
             )
         return found
 
+    def by_name(self, owner: str, name: str) -> ModelSpec:
+        """A model run by `owner/name` alone: official models, and models only the sandbox has.
+
+        Raises:
+            ModelNeedsVersion: any other model (api.replicate.com answers 404 for it too).
+        """
+        if ":" in name:
+            raise NotFound(
+                f"The requested resource could not be found: {owner}/{name} names a version; "
+                'run a version with POST /v1/predictions and {"version": "<version id>"}.'
+            )
+        model = self.model(owner, name)
+        self.input_schema(model)  # a model with no version yet: nothing to run
+        if not model.runs_by_name:
+            raise ModelNeedsVersion(model.ref, model.pinned_ref)
+        return model
+
     def versions(self, owner: str, name: str) -> list[ModelSpec]:
         """A model's versions, newest first."""
         self.model(owner, name)
@@ -143,14 +167,15 @@ class Catalog:
     def resolve(self, ref: str) -> tuple[ModelSpec, bool]:
         """The model named by a create's `version` field, and whether a version id was given.
 
-        Accepts a bare version id, `owner/name` or `owner/name:version`.
+        Accepts a bare version id, `owner/name:version`, or `owner/name` of a model that runs
+        by name (see `by_name`).
         """
         if "/" in ref:
             base, _, version_id = ref.partition(":")
             owner, _, name = base.partition("/")
-            model = self.model(owner, name)
             if not version_id:
-                return model, False
+                return self.by_name(owner, name), False
+            model = self.model(owner, name)
             found = self._by_version.get(version_id)
             if found is None or found.ref != model.ref:
                 raise InvalidVersion(ref)

@@ -5,6 +5,7 @@ ProblemError                 status, title, detail (what went wrong and what to 
 ├── Unauthenticated          401
 ├── Forbidden                403
 ├── NotFound                 404
+│   └── ModelNeedsVersion    404, `owner/name` of a model that is not official
 ├── MethodNotAllowed         405
 ├── Conflict                 409
 ├── PayloadTooLarge          413
@@ -79,6 +80,20 @@ class NotFound(ProblemError):
 
     status = 404
     title = "Not found"
+
+
+class ModelNeedsVersion(NotFound):
+    """A model named without a version that is not official: Replicate runs it only by version.
+
+    The detail starts with the real API's text for this case and then names the ref to use.
+    """
+
+    def __init__(self, ref: str, pinned: str) -> None:
+        super().__init__(
+            f"The requested resource could not be found. {ref} is not an official model, so "
+            f"only a version of it runs: use {pinned!r}. (Only official models run by name; "
+            "find a model's version with models.get(...).latest_version.id or on its API tab.)"
+        )
 
 
 class MethodNotAllowed(ProblemError):

@@ -80,6 +80,7 @@ def build_model(ref: str, target: Any, *, description: str | None = None) -> Mod
         cog_version=COG_VERSION,
         version_created_at=stamp,
         created_at=stamp,
+        sandbox_only=True,
     )
 
 

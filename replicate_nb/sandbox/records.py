@@ -15,7 +15,14 @@ TERMINAL_STATUSES = frozenset({"succeeded", "failed", "canceled"})
 
 def now() -> str:
     """The current time as RFC 3339 with microseconds, as Replicate writes it."""
-    stamp = _dt.datetime.now(_dt.UTC).isoformat(timespec="microseconds")
+    return format_time(_dt.datetime.now(_dt.UTC))
+
+
+def format_time(moment: _dt.datetime) -> str:
+    """A timestamp as `now()` writes it (UTC, microseconds, `Z`); naive times are taken as UTC."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=_dt.UTC)
+    stamp = moment.astimezone(_dt.UTC).isoformat(timespec="microseconds")
     return stamp.replace("+00:00", "Z")
 
 

@@ -406,6 +406,7 @@ def _spec(
         predict=predict,
         description=model.get("description") or f"Replayed from {sources}.",
         official=bool(model.get("is_official")),
+        sandbox_only=model["owner"] == "sandbox",  # a recorded teaching model (sandbox/sleep)
         cog_version=version.get("cog_version") or defaults["cog_version"],
         version_created_at=version.get("created_at") or defaults["version_created_at"],
         created_at=model.get("created_at") or defaults["created_at"],

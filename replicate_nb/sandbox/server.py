@@ -15,6 +15,7 @@ import uvicorn
 from . import replay as replaying
 from .app import KEEPALIVE_SECONDS, build_app
 from .catalog import Catalog
+from .connections import GuardedH11Protocol
 from .control import Faults, RandomSource
 from .engine import Engine
 from .http import State
@@ -23,6 +24,24 @@ from .models.base import ModelSpec
 from .predictors import build_model
 from .store import Store
 from .webhooks import WebhookSender
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, ending the engine's runs and streams before it waits for connections.
+
+    uvicorn waits (up to `timeout_graceful_shutdown`) for open responses before the app's
+    lifespan shutdown runs, and then cancels them with a traceback; an open event stream would
+    hold every stop for that long. Stopping the runs first sends each stream its `done` event.
+    """
+
+    def __init__(self, config: uvicorn.Config, engine: Engine) -> None:
+        super().__init__(config)
+        self._engine = engine
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        """End runs and streams, then shut down as uvicorn does."""
+        await self._engine.shutdown()
+        await super().shutdown(sockets)
 
 
 class Sandbox:
@@ -105,11 +124,11 @@ class Sandbox:
             access_log=False,
             lifespan="on",
             loop="asyncio",
-            http="h11",
+            http=GuardedH11Protocol,  # h11 plus a request-head timeout and a connection cap
             timeout_graceful_shutdown=2,
             timeout_keep_alive=30,
         )
-        self._server = uvicorn.Server(config)
+        self._server = _Server(config, self.engine)
         self._thread: threading.Thread | None = None
 
     @property

@@ -212,49 +212,49 @@ class Store:
         trainings: bool = False,
         created_after: str | None = None,
         created_before: str | None = None,
+        source: str | None = None,
     ) -> tuple[list[Prediction], str | None, str | None]:
         """One page of predictions (or of trainings), newest first, with next/previous cursors.
 
-        `created_after`/`created_before` are timestamps in `records.now()` form (exclusive).
+        `created_after` (inclusive) and `created_before` (exclusive) are timestamps written as
+        `records.now()` writes them, so that they compare as strings; `source` is "api" or "web".
         """
-        kind = (
-            "(json_extract(body, '$.destination') IS NOT NULL) = ? "
-            "AND (? IS NULL OR json_extract(body, '$.created_at') > ?) "
-            "AND (? IS NULL OR json_extract(body, '$.created_at') < ?)"
-        )
-        params = (trainings, created_after, created_after, created_before, created_before)
+        where = "(json_extract(body, '$.destination') IS NOT NULL) = ?"
+        params: list[object] = [trainings]
+        for clause, value in (
+            ("json_extract(body, '$.created_at') >= ?", created_after),
+            ("json_extract(body, '$.created_at') < ?", created_before),
+            ("coalesce(json_extract(body, '$.source'), 'api') = ?", source),
+        ):
+            if value is not None:
+                where += f" AND {clause}"
+                params.append(value)
+
+        def rows_where(condition: str, order: str, *args: object) -> list[tuple[int, str]]:
+            query = f"SELECT seq, body FROM predictions WHERE {where} AND {condition} {order}"
+            return cur.execute(query, (*params, *args)).fetchall()
+
         with self._cursor() as cur:
             if cursor and cursor[0] == "after":
-                rows = cur.execute(
-                    f"SELECT seq, body FROM predictions WHERE seq > ? AND {kind} "
-                    "ORDER BY seq ASC LIMIT ?",
-                    (cursor[1], *params, PAGE_SIZE + 1),
-                ).fetchall()
+                rows = rows_where("seq > ?", "ORDER BY seq ASC LIMIT ?", cursor[1], PAGE_SIZE + 1)
                 more_newer = len(rows) > PAGE_SIZE
                 rows = list(reversed(rows[:PAGE_SIZE]))
-                more_older = (
-                    bool(rows)
-                    and cur.execute(
-                        f"SELECT 1 FROM predictions WHERE seq < ? AND {kind} LIMIT 1",
-                        (rows[-1][0], *params),
-                    ).fetchone()
-                )
+                more_older = bool(rows) and bool(rows_where("seq < ?", "LIMIT 1", rows[-1][0]))
             else:
                 before = cursor[1] if cursor else None
-                rows = cur.execute(
-                    f"SELECT seq, body FROM predictions WHERE (? IS NULL OR seq < ?) AND {kind} "
+                rows = rows_where(
+                    "(? IS NULL OR seq < ?)",
                     "ORDER BY seq DESC LIMIT ?",
-                    (before, before, *params, PAGE_SIZE + 1),
-                ).fetchall()
+                    before,
+                    before,
+                    PAGE_SIZE + 1,
+                )
                 more_older = len(rows) > PAGE_SIZE
                 rows = rows[:PAGE_SIZE]
                 more_newer = (
                     bool(rows)
                     and before is not None
-                    and cur.execute(
-                        f"SELECT 1 FROM predictions WHERE seq > ? AND {kind} LIMIT 1",
-                        (rows[0][0], *params),
-                    ).fetchone()
+                    and bool(rows_where("seq > ?", "LIMIT 1", rows[0][0]))
                 )
         items = [Prediction.from_row(_loads(body)) for _, body in rows]
         next_cursor = encode_cursor("before", rows[-1][0]) if more_older else None

@@ -3,6 +3,14 @@
 Each prediction with a `webhook` gets `start`, `output`, `logs` and `completed` deliveries
 (filtered by `webhook_events_filter`; output and logs coalesced to at most one per 0.5 s), as
 `POST`s of the prediction JSON with `webhook-id`, `webhook-timestamp` and `webhook-signature`.
+
+As on Replicate, an attempt must be answered within a few seconds (`ATTEMPT_TIMEOUT`); a
+`completed` delivery that fails (no answer, or a 4xx/5xx) is retried on an exponential schedule
+whose last retry is about a minute after the prediction completed (`RETRY_DELAYS`), and
+intermediate events are not retried. Receivers are isolated from each other: each origin has its
+own connections (`RECEIVER_CONNECTIONS`) and its own queue (`RECEIVER_QUEUE`), and waiting for a
+connection is not an attempt, so a receiver that never answers delays only its own deliveries.
+A delivery finally dropped is logged as a WARNING naming the prediction and the event.
 """
 
 from __future__ import annotations
@@ -27,6 +35,12 @@ from .store import Store
 
 EVENTS = ("start", "output", "logs", "completed")
 THROTTLE_SECONDS = 0.5
+ATTEMPT_TIMEOUT = 5.0
+RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0, 16.0, 30.0)  # the last retry ~61 s after the first attempt
+RECEIVER_CONNECTIONS = 8
+RECEIVER_QUEUE = 1000
+MAX_RECEIVERS = 64
+CLOSE_GRACE = 0.5
 log = logging.getLogger("replicate_nb.sandbox")
 
 
@@ -67,8 +81,25 @@ def check_webhook(url: str | None, events: Any) -> tuple[str | None, list[str] |
     return url, events
 
 
+class _Receiver:
+    """One receiver origin: its own connection pool, and a gate that queues, uncounted."""
+
+    def __init__(self) -> None:
+        self.client = httpx.AsyncClient(
+            timeout=httpx.Timeout(ATTEMPT_TIMEOUT, pool=None),
+            limits=httpx.Limits(
+                max_connections=RECEIVER_CONNECTIONS,
+                max_keepalive_connections=RECEIVER_CONNECTIONS,
+            ),
+            follow_redirects=False,
+            trust_env=False,
+        )
+        self.gate = asyncio.Semaphore(RECEIVER_CONNECTIONS)
+        self.users = 0  # deliveries queued or under way
+
+
 class WebhookSender:
-    """Delivers a prediction's webhook events, with retries on network failure."""
+    """Delivers a prediction's webhook events, isolated per receiver, retried as Replicate does."""
 
     def __init__(self, store: Store, random: RandomSource, *, base_url: str = "") -> None:
         self.base_url = base_url
@@ -76,9 +107,10 @@ class WebhookSender:
         self._store = store
         self._pending: dict[tuple[str, str], asyncio.TimerHandle] = {}
         self._last: dict[tuple[str, str], float] = {}
-        self._client: httpx.AsyncClient | None = None
+        self._receivers: dict[str, _Receiver] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._last_delivery: dict[str, asyncio.Task[None]] = {}
+        self._warned: set[str] = set()  # predictions whose dropped intermediate event was logged
 
     @property
     def secret(self) -> str:
@@ -116,10 +148,12 @@ class WebhookSender:
         self._pending.pop(key, None)
         if event in ("output", "logs"):
             self._last[key] = time.monotonic()
+        if prediction.webhook is None:
+            return
         body = json.dumps(prediction.to_json(self.base_url))
         previous = self._last_delivery.get(prediction.id)
         task = asyncio.get_running_loop().create_task(
-            self._deliver_after(previous, prediction.webhook, body)
+            self._deliver_after(previous, prediction.id, event, prediction.webhook, body)
         )
         self._last_delivery[prediction.id] = task
         self._tasks.add(task)
@@ -129,22 +163,48 @@ class WebhookSender:
         self._tasks.discard(task)
         if self._last_delivery.get(prediction_id) is task:
             del self._last_delivery[prediction_id]
+            self._warned.discard(prediction_id)
 
     async def _deliver_after(
-        self, previous: asyncio.Task[None] | None, url: str | None, body: str
+        self,
+        previous: asyncio.Task[None] | None,
+        prediction_id: str,
+        event: str,
+        url: str,
+        body: str,
     ) -> None:
         """Deliver after the prediction's previous delivery: receivers see events in order."""
         if previous is not None:
             await asyncio.gather(previous, return_exceptions=True)
-        await self._deliver(url, body)
-
-    async def _deliver(self, url: str | None, body: str, attempts: int = 3) -> None:
-        if url is None:
+        receiver = self._receiver(url)
+        if receiver.users >= RECEIVER_QUEUE:
+            self._dropped(prediction_id, event, url, f"{RECEIVER_QUEUE} deliveries to it wait")
             return
-        if self._client is None:
-            self._client = httpx.AsyncClient(timeout=5.0, follow_redirects=False, trust_env=False)
+        receiver.users += 1
+        try:
+            await self._deliver(receiver, prediction_id, event, url, body)
+        finally:
+            receiver.users -= 1
+
+    def _receiver(self, url: str) -> _Receiver:
+        parts = urllib.parse.urlsplit(url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        found = self._receivers.pop(origin, None) or _Receiver()
+        self._receivers[origin] = found  # most recently used last
+        if len(self._receivers) > MAX_RECEIVERS:
+            for name, idle in list(self._receivers.items())[:-MAX_RECEIVERS]:
+                if idle.users == 0:
+                    del self._receivers[name]
+                    asyncio.get_running_loop().create_task(idle.client.aclose())
+        return found
+
+    async def _deliver(
+        self, receiver: _Receiver, prediction_id: str, event: str, url: str, body: str
+    ) -> None:
         message_id = "msg_" + self._random.token(18)
-        for attempt in range(attempts):
+        delays = RETRY_DELAYS if event == "completed" else ()
+        problem = ""
+        for attempt in range(len(delays) + 1):
             timestamp = int(time.time())
             headers = {
                 "content-type": "application/json",
@@ -152,20 +212,45 @@ class WebhookSender:
                 "webhook-timestamp": str(timestamp),
                 "webhook-signature": sign(self.secret, message_id, timestamp, body),
             }
-            try:
-                response = await self._client.post(url, content=body, headers=headers)
-                if response.status_code < 500:
-                    return
-            except httpx.HTTPError as exc:
-                log.info("webhook to %s failed (attempt %d): %s", url, attempt + 1, exc)
-            await asyncio.sleep(0.2 * 2**attempt)
+            async with receiver.gate:  # waiting here is not an attempt
+                try:
+                    response = await receiver.client.post(url, content=body, headers=headers)
+                    if response.status_code < 400:
+                        return
+                    problem = f"it answered {response.status_code}"
+                except httpx.HTTPError as exc:
+                    problem = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            if attempt < len(delays):
+                log.info("webhook %s of %s to %s: %s; retrying", event, prediction_id, url, problem)
+                await asyncio.sleep(delays[attempt])
+        self._dropped(prediction_id, event, url, f"{problem} ({len(delays) + 1} attempts)")
+
+    def _dropped(self, prediction_id: str, event: str, url: str, why: str) -> None:
+        if event != "completed":
+            if prediction_id in self._warned:
+                return
+            self._warned.add(prediction_id)
+        log.warning(
+            "webhook %s of prediction %s to %s was dropped: %s", event, prediction_id, url, why
+        )
 
     async def close(self) -> None:
-        """Finish deliveries under way and close the HTTP client."""
+        """Finish deliveries under way (briefly), drop the rest with a warning, close clients."""
         for handle in self._pending.values():
             handle.cancel()
         self._pending.clear()
         if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=2)
-        if self._client is not None:
-            await self._client.aclose()
+            _, pending = await asyncio.wait(list(self._tasks), timeout=CLOSE_GRACE)
+            if pending:
+                log.warning(
+                    "%d webhook deliveries were still under way when the sandbox stopped and "
+                    "were dropped (predictions %s)",
+                    len(pending),
+                    ", ".join(sorted(set(self._last_delivery))[:10]),
+                )
+                for task in pending:
+                    task.cancel()
+                await asyncio.gather(*pending, return_exceptions=True)
+        for receiver in self._receivers.values():
+            await receiver.client.aclose()
+        self._receivers.clear()

@@ -15,6 +15,7 @@ from PIL import Image
 from replicate_nb.errors import FormError
 from replicate_nb.forms.field import same_value
 from replicate_nb.forms.fields import BooleanField, EnumField, JsonField, NumberField, TextField
+from replicate_nb.forms.front import FileDrop
 from replicate_nb.forms.mappers import widget_for
 from replicate_nb.forms.private_fields import MAX_DATA_URI_BYTES, SecretField, UriField
 from replicate_nb.schema import MISSING, parse
@@ -443,3 +444,13 @@ def test_field_widgets_have_short_reprs():
 )
 def test_same_value_is_json_equality(a, b, same):
     assert same_value(a, b) is same
+
+
+def test_a_file_dropped_on_a_uri_field_is_sent_as_a_data_uri_with_a_preview():
+    widget = widget_for(sample("stability-ai__sdxl__7762fd07.json", "image"))
+    [drop] = [w for w in widget.children[1].children[1].children if isinstance(w, FileDrop)]
+    drop._received(drop, {"event": "file", "name": "cat.png", "type": "image/png"}, [PNG])
+    assert widget.read() == "data:image/png;base64," + base64.b64encode(PNG).decode()
+    assert widget.filename == "cat.png"
+    assert widget.preview.value.startswith('<img src="data:image/jpeg;base64,')
+    assert base64.b64encode(PNG).decode() not in json.dumps(drop.get_state(), default=str)

@@ -21,6 +21,7 @@ from replicate.prediction import Predictions
 from replicate_nb.connection import connect, disconnect
 from replicate_nb.errors import FormError, InvalidModelRef, ReplicateNbError
 from replicate_nb.forms import ModelForm, form
+from replicate_nb.forms.front import RunKeys
 from replicate_nb.forms.private_fields import SecretField
 from replicate_nb.inputs import Input, Secret
 from replicate_nb.schema import parse
@@ -210,9 +211,9 @@ def test_reset_button_restores_defaults():
 
 def test_code_tabs_show_three_languages_highlighted_and_follow_edits():
     f = ModelForm(SDXL_SCHEMA, model=SDXL, version="abc")
-    views, copy = f.code_tabs.views, f.code_tabs.copy
-    assert views["Python"].value == ""  # rendered only once the Code tab is opened
+    assert f._code_tabs is None  # built only once the Code tab is opened
     f.tabs.selected_index = 1
+    views, copy = f.code_tabs.views, f.code_tabs.copy
     f.set(seed=11)
     assert f.code_tabs.get_title(0) == "Python" and list(views) == ["Python", "JavaScript", "HTTP"]
     for language in views:
@@ -622,3 +623,18 @@ def test_secret_validation_messages_never_quote_the_secret():
     f.set(key=SENTINEL)
     assert f.errors == {"key": "Must be at least 40 characters long"}
     assert SENTINEL not in every_widget_state()
+
+
+def test_ctrl_enter_from_the_browser_runs_the_form_unless_it_is_invalid(client):
+    async def scenario():
+        f = form("black-forest-labs/flux-schnell", client=client)
+        keys = next(
+            w for w in f.children[1].children[0].children[1].children if isinstance(w, RunKeys)
+        )
+        keys._received(keys, {"event": "run"}, [])  # Ctrl+Enter with the prompt still blank
+        assert f.task is None and f.button.disabled and "prompt" in f.reason.value
+        f.set(prompt="a fox", num_outputs=1)
+        keys._received(keys, {"event": "run"}, [])
+        return await f.task
+
+    assert asyncio.run(scenario()).status == "succeeded"

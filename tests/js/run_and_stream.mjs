@@ -20,8 +20,18 @@ const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 const replicate = new Replicate({ auth: "anything", baseUrl: `${BASE}/v1` });
 const summary = {};
 
-// (a) run by model name
-summary.hello_by_name = await replicate.run("replicate/hello-world", { input: { text: "js" } });
+// (a) run by model name: only official models run by name, as on api.replicate.com
+try {
+  await replicate.run("replicate/hello-world", { input: { text: "js" } });
+  summary.hello_by_name = { thrown: false };
+} catch (err) {
+  summary.hello_by_name = {
+    thrown: true,
+    name: err.name,
+    status: err.response ? err.response.status : null,
+    names_the_version: String(err.message).includes(`replicate/hello-world:${HELLO_VERSION}`),
+  };
+}
 
 // (b) run by owner/name:version
 summary.hello_by_version = await replicate.run(`replicate/hello-world:${HELLO_VERSION}`, {

@@ -76,3 +76,11 @@ def test_hygiene(path: Path):
         assert needle not in text, f"an absolute path of this machine ({needle}) is stored"
     notebook = json.loads(text)
     assert notebook["metadata"]["kernelspec"]["name"] == "python3"
+
+
+@pytest.mark.parametrize("path", executed(), ids=[str(p.relative_to(KIT)) for p in executed()])
+def test_executed_top_to_bottom_on_a_fresh_kernel(path: Path):
+    counts = [c.execution_count for c in read(path).cells if c.cell_type == "code"]
+    assert counts == list(range(1, len(counts) + 1)), (
+        f"execution counts {counts}: re-run the notebook top to bottom on a fresh kernel "
+        "(jupyter nbconvert --to notebook --execute --inplace)")

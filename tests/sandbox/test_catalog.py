@@ -6,7 +6,7 @@ import pytest
 
 from replicate_nb.sandbox import catalog as catalog_module
 from replicate_nb.sandbox.catalog import Catalog
-from replicate_nb.sandbox.errors import Conflict, InvalidVersion, NotFound
+from replicate_nb.sandbox.errors import Conflict, InvalidVersion, ModelNeedsVersion, NotFound
 from replicate_nb.sandbox.models import builtin_models
 from replicate_nb.sandbox.predictors import build_model
 
@@ -23,7 +23,11 @@ def catalog() -> Catalog:
 
 
 def test_resolve_by_name_by_versioned_ref_and_by_bare_version(catalog):
-    assert catalog.resolve("replicate/hello-world") == (catalog.by_version(HELLO), False)
+    llama = catalog.model("meta", "meta-llama-3-8b-instruct")
+    assert catalog.resolve("meta/meta-llama-3-8b-instruct") == (llama, False)  # official
+    assert catalog.resolve("sandbox/sleep")[0].ref == "sandbox/sleep"  # only in the sandbox
+    with pytest.raises(ModelNeedsVersion, match=f"replicate/hello-world:{HELLO}"):
+        catalog.resolve("replicate/hello-world")  # neither: a version is required
     assert catalog.resolve(f"replicate/hello-world:{HELLO}")[1] is True
     assert catalog.resolve(HELLO)[0].ref == "replicate/hello-world"
     with pytest.raises(InvalidVersion):

@@ -12,6 +12,7 @@ import pytest
 
 from replicate_nb.sandbox.__main__ import _parser
 from replicate_nb.sandbox.control import Faults
+from tests.conftest import HELLO_VERSION
 
 
 def _start(*args: str) -> tuple[subprocess.Popen[str], str]:
@@ -31,8 +32,8 @@ def test_serves_until_signal(stop):
     proc, base_url = _start()
     try:
         reply = httpx.post(
-            f"{base_url}/v1/models/replicate/hello-world/predictions",
-            json={"input": {"text": "cli"}},
+            f"{base_url}/v1/predictions",
+            json={"version": HELLO_VERSION, "input": {"text": "cli"}},
             headers={"Prefer": "wait"},
         )
         assert reply.json()["output"] == "hello cli"
@@ -81,8 +82,8 @@ def test_replay_fallback_takes_the_value_the_python_option_takes(tmp_path):
     proc, base_url = _start("--replay", str(path), "--replay-fallback", "stand-in")
     try:
         reply = httpx.post(
-            f"{base_url}/v1/models/replicate/hello-world/predictions",
-            json={"input": {"text": "unrecorded"}},
+            f"{base_url}/v1/predictions",
+            json={"version": HELLO_VERSION, "input": {"text": "unrecorded"}},
             headers={"Prefer": "wait"},
         )
         assert reply.json()["output"] == "hello unrecorded"

@@ -10,7 +10,7 @@ import pytest
 from replicate.exceptions import ReplicateError
 
 from replicate_nb import sandbox
-from tests.conftest import send_head_only
+from tests.conftest import ESRGAN, HELLO_VERSION, send_head_only
 
 SDXL = "stability-ai/sdxl:7762fd07cf82c948538e41f63f77d685e02b063e37e496e96eefd46c929f9bdc"
 
@@ -75,7 +75,7 @@ def test_unknown_version_is_422(client):
 )
 def test_hello_world_input_validation(sb, input, kind, field):
     response = httpx.post(
-        f"{sb.base_url}/v1/models/replicate/hello-world/predictions", json={"input": input}
+        f"{sb.base_url}/v1/predictions", json={"version": HELLO_VERSION, "input": input}
     )
     body = _problem(response, 422)
     assert body["title"] == "Input validation failed"
@@ -97,7 +97,7 @@ def test_bounds_and_enums_are_checked_together(client):
 @pytest.mark.parametrize("body", [b"{not json", b"[1, 2]", b"", b"\xff\xfe", b'{"input": 1}'])
 def test_malformed_bodies_are_422(sb, body):
     response = httpx.post(
-        f"{sb.base_url}/v1/models/replicate/hello-world/predictions",
+        f"{sb.base_url}/v1/models/sandbox/sleep/predictions",
         content=body,
         headers={"Content-Type": "application/json"},
     )
@@ -111,8 +111,8 @@ def test_missing_version_field_is_explained(sb):
 
 def test_bad_prefer_header_is_explained(sb):
     response = httpx.post(
-        f"{sb.base_url}/v1/models/replicate/hello-world/predictions",
-        json={"input": {"text": "a"}},
+        f"{sb.base_url}/v1/predictions",
+        json={"version": HELLO_VERSION, "input": {"text": "a"}},
         headers={"Prefer": "wait=soon"},
     )
     assert "wait=N" in _problem(response, 422)["detail"]
@@ -120,8 +120,12 @@ def test_bad_prefer_header_is_explained(sb):
 
 def test_non_loopback_webhook_is_refused(sb):
     response = httpx.post(
-        f"{sb.base_url}/v1/models/replicate/hello-world/predictions",
-        json={"input": {"text": "a"}, "webhook": "https://example.com/hook"},
+        f"{sb.base_url}/v1/predictions",
+        json={
+            "version": HELLO_VERSION,
+            "input": {"text": "a"},
+            "webhook": "https://example.com/hook",
+        },
     )
     assert "127.0.0.1" in _problem(response, 422)["detail"]
 
@@ -143,8 +147,8 @@ def test_oversized_json_body_is_413(sb):
 
 
 def test_model_failure_is_a_failed_prediction_not_an_http_error(client):
-    prediction = client.models.predictions.create(
-        model="nightmareai/real-esrgan", input={"image": "data:image/png;base64,AAAA"}
+    prediction = client.predictions.create(
+        version=ESRGAN, input={"image": "data:image/png;base64,AAAA"}
     )
     prediction.wait()
     assert prediction.status == "failed"
@@ -153,8 +157,8 @@ def test_model_failure_is_a_failed_prediction_not_an_http_error(client):
 
 
 def test_internet_inputs_fail_with_a_clear_error(client):
-    prediction = client.models.predictions.create(
-        model="nightmareai/real-esrgan", input={"image": "https://example.com/cat.png"}
+    prediction = client.predictions.create(
+        version=ESRGAN, input={"image": "https://example.com/cat.png"}
     )
     prediction.wait()
     assert prediction.status == "failed"
@@ -165,8 +169,8 @@ def test_internet_inputs_fail_with_a_clear_error(client):
 def test_malformed_webhook_urls_are_422(sb, url):
     """Found by the fuzzer: an unclosed IPv6 bracket made urlsplit raise, answered 500."""
     response = httpx.post(
-        f"{sb.base_url}/v1/models/replicate/hello-world/predictions",
-        json={"input": {"text": "a"}, "webhook": url},
+        f"{sb.base_url}/v1/predictions",
+        json={"version": HELLO_VERSION, "input": {"text": "a"}, "webhook": url},
     )
     _problem(response, 422)
 

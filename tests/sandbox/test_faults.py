@@ -9,11 +9,12 @@ import pytest
 
 from replicate_nb import sandbox
 from replicate_nb.sandbox import Faults
+from tests.conftest import HELLO_VERSION
 
 
 def _create(base_url: str) -> httpx.Response:
     return httpx.post(
-        f"{base_url}/v1/models/replicate/hello-world/predictions", json={"input": {"text": "a"}}
+        f"{base_url}/v1/predictions", json={"version": HELLO_VERSION, "input": {"text": "a"}}
     )
 
 

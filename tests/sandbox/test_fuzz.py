@@ -41,6 +41,7 @@ from replicate_nb import sandbox
 TOKEN = "fuzz-token"
 MIN_REQUESTS = 1500
 HELLO = "replicate/hello-world"
+HELLO_REF = f"{HELLO}:5c7d5dc6dd8bf75c1acaa8565735e7986bc5b66206b55cca93cb72c9bf15ccaa"
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "QUERY", "HEAD", "OPTIONS"]
 EVENTS = ["start", "output", "logs", "completed"]
 SDK_STATUSES = {"starting", "processing", "succeeded", "failed", "canceled"}
@@ -234,7 +235,7 @@ def seed_resources(state: Fuzz) -> None:
     for slug in state.server.catalog.collections():
         state.remember("slug", slug)
     runs = [
-        ("replicate/hello-world", {"text": "fuzz"}),
+        (HELLO_REF, {"text": "fuzz"}),
         ("sandbox/fail", {"message": "boom"}),
         ("sandbox/sleep", {"seconds": 600}),
         ("sandbox/sleep", {"seconds": 600}),
@@ -242,7 +243,7 @@ def seed_resources(state: Fuzz) -> None:
         ("sandbox/sleep", {"seconds": 0.05}),
     ]
     for ref, inputs in runs:
-        response = http.post(f"/v1/models/{ref}/predictions", json={"input": inputs})
+        response = http.post("/v1/predictions", json={"version": ref, "input": inputs})
         assert response.status_code == 201, response.text
         state.remember("prediction", response.json()["id"])
     canceled = http.post(f"/v1/predictions/{state.pools['prediction'][2]}/cancel")
@@ -645,7 +646,7 @@ def raw_body(
     if kind == "json":
         return json.dumps(draw(JSON_VALUES)).encode(), "application/json"
     if kind == "malformed":
-        good = json.dumps({"input": draw(JSON_OBJECTS), "version": HELLO}).encode()
+        good = json.dumps({"input": draw(JSON_OBJECTS), "version": HELLO_REF}).encode()
         cut = draw(st.integers(0, max(0, len(good) - 1)))
         return draw(
             st.sampled_from(
@@ -667,7 +668,7 @@ def raw_body(
     if kind == "non-utf8":
         # (UTF-8-encoded surrogates, b"\xed\xa0\x80": test_lone_surrogates_are_rejected)
         junk = draw(st.sampled_from([b"\xff\xfe", b"\xc3\x28", b"\xf8\x88\x80", b"\x80"]))
-        return b'{"input": {"text": "' + junk + b'"}, "version": "' + HELLO.encode() + b'"}', (
+        return b'{"input": {"text": "' + junk + b'"}, "version": "' + HELLO_REF.encode() + b'"}', (
             "application/json"
         )
     if kind == "huge":
@@ -675,7 +676,7 @@ def raw_body(
         number = b"-" * draw(st.integers(0, 1)) + b"9" * digits
         number += draw(st.sampled_from([b"", b".5", b"e5", b"e-400", b".0e10"]))
         key = draw(st.sampled_from([b"text", b"max_tokens", b"seconds", b"width"]))
-        return b'{"input": {"' + key + b'": ' + number + b'}, "version": "' + HELLO.encode() + (
+        return b'{"input": {"' + key + b'": ' + number + b'}, "version": "' + HELLO_REF.encode() + (
             b'", "min_instances": ' + number + b"}"
         ), "application/json"
     if kind == "deep":
@@ -693,7 +694,7 @@ def raw_body(
             + b'": '
             + nested
             + b', "input": {"text": "x"}, "version": "'
-            + HELLO.encode()
+            + HELLO_REF.encode()
             + b'"}'
         ), "application/json"
     if kind == "multipart":
@@ -892,7 +893,7 @@ def test_server_still_healthy_after_fuzz(fuzz, make_client, capsys):
     assert all(STATS["random_params"][p] for p in with_params), STATS["random_params"]
     assert fuzz.http.get("/v1/models").status_code == 200
     client = make_client(fuzz.server.base_url, api_token=TOKEN)
-    assert client.run(HELLO, input={"text": "still here"}) == "hello still here"
+    assert client.run(HELLO_REF, input={"text": "still here"}) == "hello still here"
     assert not fuzz.errors.records, fuzz.errors.text()
 
 
@@ -932,7 +933,7 @@ def test_non_finite_file_metadata_is_rejected(bare):
 def test_lone_surrogates_are_rejected(bare, text):
     """An escaped lone surrogate, or its UTF-8 bytes (json.loads decodes bytes with
     `surrogatepass`), parses to a str that cannot be written back as UTF-8."""
-    body = b'{"version": "replicate/hello-world", "input": {"text": "' + text + b'"}}'
+    body = b'{"version": "' + HELLO_REF.encode() + b'", "input": {"text": "' + text + b'"}}'
     response = bare.post(
         "/v1/predictions", content=body, headers={"Content-Type": "application/json"}
     )
@@ -943,8 +944,8 @@ def test_lone_surrogates_are_rejected(bare, text):
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf", "1e400", "1e12", "99999999999h"])
 def test_cancel_after_out_of_range_is_422(bare, value):
     response = bare.post(
-        "/v1/models/replicate/hello-world/predictions",
-        json={"input": {"text": "x"}},
+        "/v1/predictions",
+        json={"version": HELLO_REF, "input": {"text": "x"}},
         headers={"Cancel-After": value},
     )
     assert response.status_code == 422, (value, response.status_code, response.text)

@@ -239,17 +239,19 @@ def test_create_by_version(http):
     assert body["version"] == HELLO_VERSION
 
 
-@pytest.mark.parametrize("ref", [HELLO, f"{HELLO}:{HELLO_VERSION}"])
-def test_create_with_model_refs_in_version_field(http, ref):
-    response = http.post("/v1/predictions", json={"version": ref, "input": {"text": "oas"}})
+@pytest.mark.parametrize(
+    ("ref", "input"), [(LLAMA, {"max_tokens": 3}), (f"{HELLO}:{HELLO_VERSION}", {"text": "oas"})]
+)
+def test_create_with_model_refs_in_version_field(http, ref, input):
+    response = http.post("/v1/predictions", json={"version": ref, "input": input})
     sdk_prediction(conforms("predictions.create", response))
 
 
-@pytest.mark.parametrize("model", [HELLO, LLAMA])
+@pytest.mark.parametrize("model", ["sandbox/sleep", LLAMA])
 def test_create_by_model(http, model):
     response = http.post(
         f"/v1/models/{model}/predictions",
-        json={"input": {"text": "oas"} if model == HELLO else {"max_tokens": 3}},
+        json={"input": {"seconds": 0} if model == "sandbox/sleep" else {"max_tokens": 3}},
     )
     assert response.status_code == 201
     body = conforms("models.predictions.create", response)
@@ -261,17 +263,19 @@ def test_create_by_model(http, model):
 
 def test_create_with_prefer_wait(http):
     response = http.post(
-        f"/v1/models/{HELLO}/predictions",
-        json={"input": {"text": "w"}},
+        "/v1/predictions",
+        json={"version": HELLO_VERSION, "input": {"text": "w"}},
         headers={"Prefer": "wait=5"},
     )
-    body = conforms("models.predictions.create", response)
+    body = conforms("predictions.create", response)
     sdk_prediction(body)
     assert body["status"] == "succeeded" and body["output"] == "hello w"
 
 
 def test_get_after_success(http):
-    created = http.post(f"/v1/models/{HELLO}/predictions", json={"input": {"text": "ok"}}).json()
+    created = http.post(
+        "/v1/predictions", json={"version": HELLO_VERSION, "input": {"text": "ok"}}
+    ).json()
     wait_done(http, created["id"])
     body = conforms("predictions.get", http.get(f"/v1/predictions/{created['id']}"))
     sdk_prediction(body)
@@ -314,7 +318,7 @@ def test_get_while_running(http):
 
 
 def test_list(http):
-    http.post(f"/v1/models/{HELLO}/predictions", json={"input": {"text": "listed"}})
+    http.post("/v1/predictions", json={"version": HELLO_VERSION, "input": {"text": "listed"}})
     body = conforms("predictions.list", http.get("/v1/predictions"))
     assert body["results"]
     for item in body["results"]:
@@ -574,11 +578,27 @@ def test_422(http, body):
 
 def test_422_input_validation_lists_invalid_fields(http):
     body = problem(
-        http.post(f"/v1/models/{HELLO}/predictions", json={"input": {"text": 5, "junk": 1}}), 422
+        http.post(
+            "/v1/predictions", json={"version": HELLO_VERSION, "input": {"text": 5, "junk": 1}}
+        ),
+        422,
     )
     fields = {f["field"] for f in body["invalid_fields"]}
     assert {"input.text", "input"} <= fields
     assert all(isinstance(f["description"], str) for f in body["invalid_fields"])
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        (f"/v1/models/{HELLO}/predictions", {"input": {"text": "x"}}),
+        ("/v1/predictions", {"version": HELLO, "input": {"text": "x"}}),
+    ],
+)
+def test_404_for_a_model_that_is_not_official_run_by_name(http, path, body):
+    detail = problem(http.post(path, json=body), 404)["detail"]
+    assert detail.startswith("The requested resource could not be found.")
+    assert f"{HELLO}:{HELLO_VERSION}" in detail
 
 
 @pytest.mark.parametrize("raw", [b"", b"{", b"\xff\xfe", b"[" * 5000])
@@ -606,7 +626,9 @@ def test_429_has_numeric_retry_after():
     ):
         statuses = []
         for _ in range(4):
-            response = http.post(f"/v1/models/{HELLO}/predictions", json={"input": {"text": "x"}})
+            response = http.post(
+                "/v1/predictions", json={"version": HELLO_VERSION, "input": {"text": "x"}}
+            )
             statuses.append(response.status_code)
             if response.status_code == 429:
                 break

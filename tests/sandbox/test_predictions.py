@@ -17,8 +17,42 @@ HELLO_VERSION = "5c7d5dc6dd8bf75c1acaa8565735e7986bc5b66206b55cca93cb72c9bf15cca
 LLAMA = "meta/meta-llama-3-8b-instruct"
 
 
-def test_run_by_name(client):
-    assert client.run("replicate/hello-world", input={"text": "world"}) == "hello world"
+@pytest.mark.parametrize(
+    "run",
+    [
+        lambda c: c.run("replicate/hello-world", input={"text": "world"}),
+        lambda c: c.models.predictions.create(model="replicate/hello-world", input={"text": "x"}),
+        lambda c: c.predictions.create(version="replicate/hello-world", input={"text": "x"}),
+    ],
+    ids=["run", "model-route", "version-field"],
+)
+def test_a_model_that_is_not_official_does_not_run_by_name(client, run):
+    with pytest.raises(ReplicateError) as info:
+        run(client)
+    assert info.value.status == 404
+    assert info.value.detail.startswith("The requested resource could not be found.")
+    assert f"replicate/hello-world:{HELLO_VERSION}" in info.value.detail
+    assert "official" in info.value.detail
+
+
+@pytest.mark.parametrize("ref", ["stability-ai/sdxl", "nightmareai/real-esrgan"])
+def test_every_stand_in_that_is_not_official_needs_its_version(sb, ref):
+    response = httpx.post(f"{sb.base_url}/v1/models/{ref}/predictions", json={"input": {}})
+    assert response.status_code == 404
+    assert f"{ref}:" in response.json()["detail"]
+
+
+def test_sandbox_models_run_by_name(client):
+    assert client.run("sandbox/sleep", input={"seconds": 0, "message": "hi"}) == "hi"
+
+
+def test_a_version_in_the_model_route_is_explained(sb):
+    response = httpx.post(
+        f"{sb.base_url}/v1/models/replicate/hello-world:{HELLO_VERSION}/predictions",
+        json={"input": {"text": "a"}},
+    )
+    assert response.status_code == 404
+    assert "POST /v1/predictions" in response.json()["detail"]
 
 
 def test_run_by_name_and_version(client):
@@ -36,9 +70,9 @@ def test_create_by_bare_version_id(client):
 
 
 def test_create_by_owner_name_in_version_field(client):
-    prediction = client.predictions.create(version="replicate/hello-world", input={"text": "x"})
+    prediction = client.predictions.create(version=LLAMA, input={"prompt": "Say hi"})
     prediction.wait()
-    assert prediction.output == "hello x"
+    assert prediction.status == "succeeded" and prediction.output
 
 
 def test_create_by_model_walks_the_lifecycle(client):
@@ -159,14 +193,18 @@ def test_prefer_wait_timeout_answers_starting(sb):
     httpx.post(body["urls"]["cancel"])
 
 
-def test_prefer_wait_is_clamped_to_60(sb):
+@pytest.mark.parametrize(
+    ("prefer", "applied"), [("wait=100", "wait=60"), ("wait=0", "wait=1"), ("wait", "wait")]
+)
+def test_prefer_wait_is_clamped_to_60_and_says_so(sb, prefer, applied):
     response = httpx.post(
-        f"{sb.base_url}/v1/models/replicate/hello-world/predictions",
-        json={"input": {"text": "a"}},
-        headers={"Prefer": "wait=100"},
+        f"{sb.base_url}/v1/predictions",
+        json={"version": HELLO_VERSION, "input": {"text": "a"}},
+        headers={"Prefer": prefer},
     )
     assert response.status_code == 201
     assert response.json()["status"] == "succeeded"
+    assert response.headers["Preference-Applied"] == applied
 
 
 def test_cancel_after_cancels_at_deadline(sb):
@@ -213,6 +251,60 @@ def test_list_is_newest_first_with_absolute_cursors(fresh_client, fresh_sb):
     assert [p.id for p in back.results] == ids[::-1][:100]
     everything = [p.id for page in replicate.paginate(fresh_client.predictions.list) for p in page]
     assert everything == ids[::-1]
+
+
+def test_list_filters_by_creation_time(fresh_client, fresh_sb):
+    first = fresh_client.predictions.create(version=HELLO_VERSION, input={"text": "1"})
+    second = fresh_client.predictions.create(version=HELLO_VERSION, input={"text": "2"})
+    third = fresh_client.predictions.create(version=HELLO_VERSION, input={"text": "3"})
+
+    def listed(**params: str) -> list[str]:
+        response = httpx.get(f"{fresh_sb.base_url}/v1/predictions", params=params)
+        assert response.status_code == 200, response.text
+        return [p["id"] for p in response.json()["results"]]
+
+    assert listed(created_after=second.created_at) == [third.id, second.id]  # at or after
+    assert listed(created_before=second.created_at) == [first.id]  # strictly before
+    assert listed(created_after=first.created_at, created_before=third.created_at) == [
+        second.id,
+        first.id,
+    ]
+    assert listed(created_after="2000-01-01T01:00:00+01:00") == [third.id, second.id, first.id]
+    assert listed(created_before="2000-01-01") == []
+    assert listed(source="web") == []  # the sandbox makes predictions through its API only
+
+
+def test_list_filters_are_kept_in_the_page_links(fresh_client, fresh_sb):
+    made = [
+        fresh_client.predictions.create(version=HELLO_VERSION, input={"text": str(i)})
+        for i in range(102)
+    ]
+    response = httpx.get(
+        f"{fresh_sb.base_url}/v1/predictions", params={"created_after": made[1].created_at}
+    )
+    body = response.json()
+    assert len(body["results"]) == 100
+    assert "created_after=" in body["next"]
+    rest = httpx.get(body["next"]).json()
+    assert [p["id"] for p in rest["results"]] == [made[1].id]  # made[0] stays filtered out
+    assert "created_after=" in rest["previous"]
+
+
+@pytest.mark.parametrize(
+    ("params", "named"),
+    [
+        ({"created_after": "yesterday"}, "created_after"),
+        ({"created_before": "2025-13-01T00:00:00Z"}, "created_before"),
+        ({"created_before": "9999-12-31T23:59:59-01:00"}, "created_before"),
+        ({"created_after": "2025-01-01T00:00:00 01:00"}, "%2B"),
+        ({"source": "api"}, "source=web"),
+    ],
+)
+def test_bad_list_filters_are_422_not_500(sb, params, named):
+    response = httpx.get(f"{sb.base_url}/v1/predictions", params=params)
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert named in response.json()["detail"]
 
 
 def test_invalid_cursor_is_explained(sb):

@@ -26,6 +26,7 @@ from replicate_nb import sandbox
 from replicate_nb import schema as cog_schema
 from replicate_nb.inputs import ConcatenateIterator, Input, Secret
 from replicate_nb.sandbox.predictors import build_model
+from tests.conftest import HELLO
 
 PNG = (
     b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00"
@@ -812,7 +813,7 @@ def test_worker_threads_left_behind_are_bounded_with_a_clear_failure(make_client
         refused.wait()
         assert refused.status == "failed"
         assert "2 cancelled predictions are still running blocking code" in refused.error
-        assert client.run("replicate/hello-world", input={"text": "a"}) == "hello a"
+        assert client.run(HELLO, input={"text": "a"}) == "hello a"
         RELEASE.set()
         deadline = time.monotonic() + 10
         while server.engine.workers.abandoned and time.monotonic() < deadline:
@@ -846,7 +847,7 @@ def test_cli_stops_on_sigterm_after_cancelled_blocking_functions(tmp_path, make_
         client = make_client(base_url)
         version = client.models.get("test/stuck").latest_version.id
         _cancel_while_blocked(client, f"test/stuck:{version}", 7)
-        assert client.run("replicate/hello-world", input={"text": "a"}) == "hello a"
+        assert client.run(HELLO, input={"text": "a"}) == "hello a"
     finally:
         proc.send_signal(signal.SIGTERM)
         try:

@@ -19,6 +19,7 @@ from replicate.exceptions import ModelError, ReplicateError
 from replicate_nb import sandbox
 from replicate_nb.sandbox import replay
 from replicate_nb.sandbox.models import hello
+from tests.conftest import ESRGAN, HELLO, SDXL
 from tests.test_recording import LARGE, LLAMA, LLAMA_INPUT, SMALL, Workshop, record_workshop
 
 
@@ -63,12 +64,10 @@ def test_the_network_guard_refuses_remote_addresses(network_off):
 
 
 def test_outputs_are_byte_identical(workshop, rc):
-    assert rc.run("replicate/hello-world", input={"text": "Alice"}) == workshop.hello
-    assert rc.run("stability-ai/sdxl", input=SMALL)[0].read() == workshop.small
-    assert rc.run("stability-ai/sdxl", input=LARGE)[0].read() == workshop.large
-    upscaled = rc.run(
-        "nightmareai/real-esrgan", input={"image": io.BytesIO(workshop.small), "scale": 2}
-    )
+    assert rc.run(HELLO, input={"text": "Alice"}) == workshop.hello
+    assert rc.run(SDXL, input=SMALL)[0].read() == workshop.small
+    assert rc.run(SDXL, input=LARGE)[0].read() == workshop.large
+    upscaled = rc.run(ESRGAN, input={"image": io.BytesIO(workshop.small), "scale": 2})
     assert upscaled.read() == workshop.upscaled
 
 
@@ -99,14 +98,14 @@ def test_replayed_models_replace_builtins_and_keep_their_versions(workshop, rc):
     assert keyed.latest_version.id == recorded["me/keyed"]["latest_version"]
 
 
-def test_secret_inputs_are_left_out_when_matching(rc):
-    output = rc.run("me/keyed", input={"text": "hi", "api_key": "another key"})
+def test_secret_inputs_are_left_out_when_matching(workshop, rc):
+    output = rc.run(workshop.keyed, input={"text": "hi", "api_key": "another key"})
     assert output == "hi (21 characters of key)"  # the recorded key's length, not this one's
 
 
 def test_an_unrecorded_input_gets_a_422_naming_the_closest(replayed, rc):
     with pytest.raises(ReplicateError) as caught:
-        rc.run("stability-ai/sdxl", input={**SMALL, "seed": 2})
+        rc.run(SDXL, input={**SMALL, "seed": 2})
     error = caught.value
     assert error.status == 422
     assert "No recorded prediction of stability-ai/sdxl" in error.detail
@@ -115,14 +114,14 @@ def test_an_unrecorded_input_gets_a_422_naming_the_closest(replayed, rc):
     assert "(3 of 4 inputs equal)" in closest[0]
     assert "(1 of 4 inputs equal)" in closest[1]
     reply = httpx.post(
-        f"{replayed.base_url}/v1/models/stability-ai/sdxl/predictions",
-        json={"input": {**SMALL, "seed": 2}},
+        f"{replayed.base_url}/v1/predictions",
+        json={"version": SDXL, "input": {**SMALL, "seed": 2}},
     )
     assert reply.status_code == 422
     assert reply.headers["content-type"] == "application/problem+json"
     assert [f["field"] for f in reply.json()["invalid_fields"]] == ["input.seed"]
     with pytest.raises(ReplicateError, match='"text":"Alice"'):
-        rc.run("replicate/hello-world", input={"text": "Bob"})
+        rc.run(HELLO, input={"text": "Bob"})
 
 
 def _hand_recording(path: Path, predictions: list[dict[str, Any]]) -> Path:
@@ -171,8 +170,8 @@ def test_fallback_runs_the_stand_in_for_unrecorded_inputs(tmp_path, make_client)
     )
     with sandbox.start(replay=path, replay_fallback="stand-in") as server:
         client = make_client(server.base_url)
-        assert client.run("replicate/hello-world", input={"text": "Ada"}) == "recorded hello"
-        assert client.run("replicate/hello-world", input={"text": "Bob"}) == "hello Bob"
+        assert client.run(HELLO, input={"text": "Ada"}) == "recorded hello"
+        assert client.run(HELLO, input={"text": "Bob"}) == "hello Bob"
     with pytest.raises(ValueError, match="replay_fallback"):
         sandbox.Sandbox(replay=path, replay_fallback="yes")
 
@@ -184,7 +183,7 @@ def test_recordings_of_one_input_take_turns(tmp_path, make_client):
     )
     with sandbox.start(replay=[path]) as server:
         client = make_client(server.base_url)
-        outputs = [client.run("replicate/hello-world", input={"text": "x"}) for _ in range(3)]
+        outputs = [client.run(HELLO, input={"text": "x"}) for _ in range(3)]
     assert outputs == ["first", "second", "first"]
 
 
@@ -194,8 +193,8 @@ def test_a_canceled_recording_is_replayed_as_canceled(tmp_path, make_client):
         [{"input": {"text": "x"}, "output": None, "status": "canceled", "logs": "started\n"}],
     )
     with sandbox.start(replay=path) as server:
-        prediction = make_client(server.base_url).models.predictions.create(
-            model="replicate/hello-world", input={"text": "x"}
+        prediction = make_client(server.base_url).predictions.create(
+            version=HELLO, input={"text": "x"}
         )
         prediction.wait()
     assert (prediction.status, prediction.logs) == ("canceled", "started\n")
@@ -215,7 +214,7 @@ def test_a_replay_takes_the_recorded_time_up_to_the_cap(tmp_path, make_client, m
         timings = {}
         for text in ("slow", "quick"):
             started = time.monotonic()
-            client.run("replicate/hello-world", input={"text": text})
+            client.run(HELLO, input={"text": text})
             timings[text] = time.monotonic() - started
     assert 0.5 <= timings["slow"] < 1.5
     assert 0.2 <= timings["quick"] < timings["slow"]
@@ -263,17 +262,17 @@ def test_cli_replays_recordings(workshop, tmp_path):
         assert line.startswith("Sandbox listening on "), proc.stderr.read()
         base_url = line.split()[-1]
 
-        def run(model: str, payload: dict[str, Any]) -> Any:
+        def run(ref: str, payload: dict[str, Any]) -> Any:
             reply = httpx.post(
-                f"{base_url}/v1/models/{model}/predictions",
-                json={"input": payload},
+                f"{base_url}/v1/predictions",
+                json={"version": ref, "input": payload},
                 headers={"Prefer": "wait"},
             )
             return reply.json()["output"]
 
-        assert run("replicate/hello-world", {"text": "Alice"}) == workshop.hello  # 2nd file
-        assert run("replicate/hello-world", {"text": "Bob"}) == "hello Bob"  # stand-in
-        assert run("me/keyed", {"text": "hi", "api_key": "k"}) == "hi (21 characters of key)"
+        assert run(HELLO, {"text": "Alice"}) == workshop.hello  # 2nd file
+        assert run(HELLO, {"text": "Bob"}) == "hello Bob"  # stand-in
+        assert run(workshop.keyed, {"text": "hi", "api_key": "k"}) == "hi (21 characters of key)"
     finally:
         proc.terminate()
         proc.wait(15)

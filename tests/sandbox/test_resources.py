@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 from replicate.exceptions import ReplicateError
 
-from tests.conftest import send_head_only
+from tests.conftest import ESRGAN, send_head_only
 
 SDXL_VERSION = "7762fd07cf82c948538e41f63f77d685e02b063e37e496e96eefd46c929f9bdc"
 
@@ -84,7 +84,7 @@ def test_uploaded_file_url_is_a_model_input(client):
     Image.new("RGB", (16, 10), "red").save(buffer, format="PNG")
     buffer.seek(0)
     buffer.name = "small.png"
-    output = client.run("nightmareai/real-esrgan", input={"image": buffer, "scale": 2})
+    output = client.run(ESRGAN, input={"image": buffer, "scale": 2})
     assert Image.open(io.BytesIO(output.read())).size == (32, 20)
     prediction = client.predictions.list().results[0]
     assert "/v1/files/" in prediction.input["image"]
@@ -96,7 +96,7 @@ def test_data_uri_is_a_model_input(client):
     buffer.seek(0)
     buffer.name = "blue.png"
     output = client.run(
-        "nightmareai/real-esrgan",
+        ESRGAN,
         input={"image": buffer, "scale": 3},
         file_encoding_strategy="base64",
     )

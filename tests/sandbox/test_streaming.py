@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Iterator
+
 import httpx
 import pytest
 
@@ -137,3 +141,45 @@ def test_stream_needs_no_token(sb):
         ).json()
         events, _, _ = _raw_events(created["urls"]["stream"])
         assert events[-1]["event"] == "done"
+
+
+def _forever_slowly() -> Iterator[str]:
+    while True:
+        yield "."
+        time.sleep(0.05)
+
+
+def test_stop_with_an_open_stream_ends_it_first_promptly_and_silently(capfd):
+    from replicate_nb import sandbox
+
+    server = sandbox.start()
+    model = server.register("test/forever", _forever_slowly)
+    created = httpx.post(
+        f"{server.base_url}/v1/predictions",
+        json={"version": f"test/forever:{model.version_id}", "input": {}},
+    ).json()
+    events: list[tuple[str, str]] = []
+    first = threading.Event()
+
+    def read() -> None:
+        with httpx.Client(timeout=30) as http, http.stream("GET", created["urls"]["stream"]) as r:
+            name = ""
+            for line in r.iter_lines():
+                if line.startswith("event:"):
+                    name = line.split(":", 1)[1].strip()
+                elif line.startswith("data:"):
+                    events.append((name, line.split(":", 1)[1].strip()))
+                    first.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    assert first.wait(10)
+    started = time.monotonic()
+    server.stop()
+    stopped_in = time.monotonic() - started
+    reader.join(5)
+    assert not reader.is_alive()
+    assert events[-1] == ("done", '{"reason": "error"}')
+    assert events[-2][0] == "error" and "stopped while this prediction was running" in events[-2][1]
+    assert stopped_in < 2  # uvicorn's graceful-shutdown wait, which an open stream used to take
+    assert "Exception in ASGI application" not in capfd.readouterr().err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -11,7 +12,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from replicate.webhook import WebhookSigningSecret
 
+from replicate_nb.sandbox import webhooks
 from replicate_nb.sandbox.webhooks import sign
+from tests.conftest import HELLO
 
 
 class Receiver:
@@ -91,9 +94,7 @@ def test_webhooks_are_delivered_and_validate(client, receiver):
 def test_tampered_body_fails_validation(client, receiver):
     from replicate.webhook import InvalidSignatureError
 
-    client.models.predictions.create(
-        model="replicate/hello-world", input={"text": "a"}, webhook=receiver.url
-    )
+    client.predictions.create(version=HELLO, input={"text": "a"}, webhook=receiver.url)
     receiver.wait_for("succeeded")
     secret = WebhookSigningSecret(key=client.webhooks.default.secret().key)
     delivery = receiver.received[-1]
@@ -130,8 +131,8 @@ def test_output_and_logs_are_throttled(client, receiver):
 
 
 def test_unreachable_webhook_does_not_hurt_the_prediction(client):
-    prediction = client.models.predictions.create(
-        model="replicate/hello-world", input={"text": "a"}, webhook="http://127.0.0.1:9/none"
+    prediction = client.predictions.create(
+        version=HELLO, input={"text": "a"}, webhook="http://127.0.0.1:9/none"
     )
     prediction.wait()
     assert prediction.status == "succeeded"
@@ -139,8 +140,8 @@ def test_unreachable_webhook_does_not_hurt_the_prediction(client):
 
 def test_each_prediction_delivers_in_order(client, receiver):
     ids = [
-        client.models.predictions.create(
-            model="replicate/hello-world",
+        client.predictions.create(
+            version=HELLO,
             input={"text": str(i)},
             webhook=receiver.url,
             webhook_events_filter=["start", "completed"],
@@ -156,3 +157,85 @@ def test_each_prediction_delivers_in_order(client, receiver):
         by_prediction.setdefault(body["id"], []).append(body["status"])
     assert sorted(by_prediction) == sorted(ids)
     assert all(statuses == ["starting", "succeeded"] for statuses in by_prediction.values())
+
+
+def test_a_receiver_that_never_answers_delays_no_other_receiver(
+    fresh_client, receiver, monkeypatch
+):
+    """120 deliveries to a silent receiver (more than any shared pool) stop none of the 20.
+
+    Invariant: every completed webhook to the good receiver arrives while not one attempt at
+    the silent receiver has timed out yet (its timeout is raised to 30 s for this test).
+    """
+    monkeypatch.setattr(webhooks, "ATTEMPT_TIMEOUT", 30.0)
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(1024)  # connections complete in the kernel; nobody ever reads or answers
+    silent_url = f"http://127.0.0.1:{silent.getsockname()[1]}/hook"
+    try:
+        for i in range(120):
+            fresh_client.predictions.create(
+                version=HELLO, input={"text": f"s{i}"}, webhook=silent_url
+            )
+        ids = {
+            fresh_client.predictions.create(
+                version=HELLO,
+                input={"text": f"g{i}"},
+                webhook=receiver.url,
+                webhook_events_filter=["completed"],
+            ).id
+            for i in range(20)
+        }
+        deadline = time.monotonic() + 15
+        while len(receiver.received) < 20 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        delivered = {json.loads(r["body"])["id"] for r in receiver.received}
+        assert delivered == ids, f"{len(delivered)} of 20 completed webhooks arrived"
+    finally:
+        silent.close()
+
+
+class _Failing(Receiver):
+    """A receiver that answers every delivery with a 500."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        received = self.received
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"])).decode()
+                received.append({"headers": dict(self.headers), "body": body})
+                self.send_response(500)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server.RequestHandlerClass = Handler
+
+
+def test_completed_is_retried_then_dropped_with_a_warning_naming_it(
+    fresh_client, monkeypatch, caplog
+):
+    monkeypatch.setattr(webhooks, "RETRY_DELAYS", (0.01, 0.02))
+    failing = _Failing()
+    try:
+        prediction = fresh_client.predictions.create(
+            version=HELLO, input={"text": "a"}, webhook=failing.url
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not any(
+            "webhook completed" in r.getMessage() for r in caplog.records
+        ):
+            time.sleep(0.02)
+        statuses = [json.loads(r["body"])["status"] for r in failing.received]
+        assert statuses == ["starting", "succeeded", "succeeded", "succeeded"]  # start: 1 try
+        assert len({r["headers"]["webhook-id"] for r in failing.received[1:]}) == 1
+        dropped = [r for r in caplog.records if "dropped" in r.getMessage()]
+        assert [r.levelname for r in dropped] == ["WARNING", "WARNING"]
+        assert f"webhook start of prediction {prediction.id}" in dropped[0].getMessage()
+        assert f"webhook completed of prediction {prediction.id}" in dropped[1].getMessage()
+        assert "it answered 500 (3 attempts)" in dropped[1].getMessage()
+    finally:
+        failing.close()

@@ -65,6 +65,9 @@ class ModelSpec:
     predict: Predict
     description: str
     official: bool = False
+    """On Replicate, only official models run by name (`owner/name`); all others need a version."""
+    sandbox_only: bool = False
+    """The model exists only in the sandbox (teaching and registered models): it runs by name."""
     cog_version: str = "0.9.4"
     version_created_at: str = "2024-01-01T00:00:00.000000Z"
     created_at: str = "2024-01-01T00:00:00.000000Z"
@@ -90,6 +93,16 @@ class ModelSpec:
     def ref(self) -> str:
         """`owner/name`."""
         return f"{self.owner}/{self.name}"
+
+    @property
+    def runs_by_name(self) -> bool:
+        """Whether `owner/name` without a version may run it (the real API's rule, plus ours)."""
+        return self.official or self.sandbox_only
+
+    @property
+    def pinned_ref(self) -> str:
+        """`owner/name:version`, the ref that runs any model."""
+        return f"{self.ref}:{self.version_id}"
 
 
 def load_schema(filename: str) -> dict[str, Any]:

@@ -72,6 +72,7 @@ SLEEP = ModelSpec(
         "Sandbox teaching model: runs for `seconds` with tqdm-style progress logs, then returns "
         "`message`. Use it to watch status, logs and progress, and to try cancelling."
     ),
+    sandbox_only=True,
 )
 
 FAIL = ModelSpec(
@@ -84,4 +85,5 @@ FAIL = ModelSpec(
         "Sandbox teaching model: waits `after` seconds, then fails with `message` as the "
         "prediction's error. Use it to see how failures surface in the client."
     ),
+    sandbox_only=True,
 )

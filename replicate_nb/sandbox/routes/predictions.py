@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import re
-import urllib.parse
 from collections.abc import AsyncIterator
+from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -14,17 +14,22 @@ from starlette.routing import Route
 
 from ..errors import InvalidRequest
 from ..http import answer, api, base_url, read_json_object, state
-from ..records import Deployment
+from ..records import Deployment, format_time
 from ..store import decode_cursor
 from ..webhooks import check_webhook
 from .deployments import find_deployment
 
 MAX_CANCEL_AFTER = 7 * 24 * 3600
+MAX_WAIT = 60
 _PREFER = re.compile(r"^\s*wait(?:\s*=\s*(\d+))?\s*$")
 _DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?$")
 
 
-def _prefer_wait(request: Request) -> int | None:
+def _prefer_wait(request: Request) -> tuple[int, str] | None:
+    """The seconds to wait and the `Preference-Applied` value, from `Prefer: wait[=N]`.
+
+    N is clamped to 1..60, Replicate's limit, and the header reports what was applied.
+    """
     header = request.headers.get("prefer")
     if header is None:
         return None
@@ -32,9 +37,12 @@ def _prefer_wait(request: Request) -> int | None:
     if match is None:
         raise InvalidRequest(
             f"Prefer header {header!r} not understood; use 'wait' or 'wait=N' "
-            "with N seconds from 1 to 60."
+            f"with N seconds from 1 to {MAX_WAIT}."
         )
-    return min(60, max(1, int(match.group(1)))) if match.group(1) else 60
+    if match.group(1) is None:
+        return MAX_WAIT, "wait"
+    seconds = min(MAX_WAIT, max(1, int(match.group(1))))
+    return seconds, f"wait={seconds}"
 
 
 def _cancel_after(request: Request) -> float | None:
@@ -73,7 +81,7 @@ async def _create(
         owner, name = deployment.model.split("/", 1)
         model, by_version = catalog.version(owner, name, deployment.version), True
     elif model_ref is not None:
-        model, by_version = catalog.model(*model_ref), False
+        model, by_version = catalog.by_name(*model_ref), False
     else:
         version = body.get("version")
         if not isinstance(version, str) or not version:
@@ -93,8 +101,8 @@ async def _create(
     )
     headers = {"Location": f"{base_url(request)}/v1/predictions/{prediction.id}"}
     if wait is not None:
-        prediction = await current.engine.wait(prediction.id, wait)
-        headers["Preference-Applied"] = request.headers["prefer"].strip().replace(" ", "")
+        prediction = await current.engine.wait(prediction.id, wait[0])
+        headers["Preference-Applied"] = wait[1]
     payload = prediction.to_json(base_url(request))
     if wait is not None and not prediction.done:
         payload["status"] = "starting"  # the SDK takes any other status as "output is final"
@@ -128,8 +136,34 @@ async def cancel_prediction(request: Request) -> Response:
     return answer(prediction.to_json(base_url(request)))
 
 
+def _list_filters(request: Request) -> dict[str, str]:
+    """`created_after`, `created_before` (ISO 8601 date-times) and `source` (only "web")."""
+    filters = {}
+    for name in ("created_after", "created_before"):
+        value = request.query_params.get(name)
+        if value is None:
+            continue
+        try:
+            filters[name] = format_time(_dt.datetime.fromisoformat(value.strip()))
+        except (ValueError, OverflowError):
+            plus = " (in a URL, write + as %2B)" if " " in value.strip() else ""
+            raise InvalidRequest(
+                f"{name}={value!r} is not an ISO 8601 (RFC 3339) date-time; write it like "
+                f"2025-01-01T00:00:00Z{plus}."
+            ) from None
+    source = request.query_params.get("source")
+    if source is not None:
+        if source != "web":
+            raise InvalidRequest(
+                f"source={source!r} is not supported; the only filter is source=web (leave it "
+                "out to list predictions from the API and the web)."
+            )
+        filters["source"] = source
+    return filters
+
+
 async def list_predictions(request: Request) -> Response:
-    """predictions.list: newest first, 100 a page, absolute cursor URLs."""
+    """predictions.list: newest first, 100 a page, absolute cursor URLs; filters as on Replicate."""
     return page(request, trainings=False)
 
 
@@ -139,42 +173,24 @@ def page(request: Request, *, trainings: bool) -> Response:
     position = decode_cursor(cursor) if cursor else None
     if cursor and (position is None or not 0 <= position[1] < 2**63):  # SQLite INTEGER range
         raise InvalidRequest(f"Cursor {cursor!r} is not valid; follow the next/previous URLs.")
+    filters = {} if trainings else _list_filters(request)
     engine = state(request).engine
-    bounds = {k: _timestamp(request, k) for k in ("created_after", "created_before")}
     items, next_cursor, previous_cursor = engine.store.list_predictions(
-        position, trainings=trainings, **bounds
+        position, trainings=trainings, **filters
     )
     base = base_url(request)
     here = f"{base}/v1/{'trainings' if trainings else 'predictions'}"
-    kept = urllib.parse.urlencode({k: request.query_params[k] for k, v in bounds.items() if v})
-    here += "?" + (kept + "&" if kept else "")
     results = [
         engine.get(p.id).to_json(base) if p.id in engine.runs else p.to_json(base) for p in items
     ]
+    kept = {k: v for k, v in request.query_params.items() if k in filters}
+
+    def link(position: str | None) -> str | None:
+        return f"{here}?{urlencode({**kept, 'cursor': position})}" if position else None
+
     return answer(
-        {
-            "next": f"{here}cursor={next_cursor}" if next_cursor else None,
-            "previous": f"{here}cursor={previous_cursor}" if previous_cursor else None,
-            "results": results,
-        }
+        {"next": link(next_cursor), "previous": link(previous_cursor), "results": results}
     )
-
-
-def _timestamp(request: Request, name: str) -> str | None:
-    """A `created_after`/`created_before` query parameter, as the store writes timestamps."""
-    raw = request.query_params.get(name)
-    if raw is None:
-        return None
-    try:
-        when = _dt.datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=_dt.UTC)
-        stamp = when.astimezone(_dt.UTC).isoformat(timespec="microseconds")
-    except (ValueError, OverflowError):
-        raise InvalidRequest(
-            f"{name} {raw!r} is not a date-time; use RFC 3339, e.g. 2025-01-31T12:00:00Z."
-        ) from None
-    return stamp.replace("+00:00", "Z")
 
 
 async def stream_prediction(request: Request) -> Response:
