@@ -11,7 +11,9 @@ from typing import Any
 
 _HOMES = {
     "BatchResults": "results",
+    "Budget": "spending",
     "ConcatenateIterator": "inputs",
+    "Estimate": "costs",
     "Input": "inputs",
     "ModelForm": "forms",
     "RunResult": "results",
@@ -23,6 +25,7 @@ _HOMES = {
     "async_watch": "card",
     "connect": "connection",
     "disconnect": "connection",
+    "estimate": "costs",
     "form": "forms",
     "login": "connection",
     "record": "recording",
@@ -31,6 +34,7 @@ _HOMES = {
     "show": "display",
     "stream_text": "display",
     "text": "outputs",
+    "usage": "spending",
     "watch": "card",
 }
 

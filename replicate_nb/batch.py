@@ -26,7 +26,8 @@ from replicate.prediction import Prediction
 
 from .aio import loop_client, run_sync
 from .connection import current_client
-from .errors import BatchInputError, InvalidModelRef, PredictionTimeout
+from .costs import estimate
+from .errors import BatchInputError, BudgetExceeded, InvalidModelRef, PredictionTimeout
 from .results import BatchResults, RunResult
 
 T = TypeVar("T")
@@ -106,6 +107,8 @@ def _ambiguous(exc: BaseException) -> bool:
 
 
 def _describe(exc: BaseException) -> str:
+    if isinstance(exc, BudgetExceeded):
+        return str(exc)
     if isinstance(exc, ReplicateError):
         return f"HTTP {exc.status}: {(exc.detail or exc.title or type(exc).__name__).strip()}"
     return f"{type(exc).__name__}: {exc}"
@@ -151,13 +154,14 @@ class _Batch:
                 payload = await async_encode_json(dict(item), client=self.client)
                 prediction, sent_at = await self._create(payload, attempts)
                 timed_out = await self._follow(prediction, sent_at)
-            except (ReplicateError, httpx.HTTPError) as exc:
+            except (ReplicateError, httpx.HTTPError, BudgetExceeded) as exc:
                 return RunResult(
                     input=item,
                     prediction_id=prediction.id if prediction else None,
                     error=_describe(exc),
                     duration=time.monotonic() - started,
                     attempts=attempts[0],
+                    cost=estimate(prediction) if prediction else None,
                 )
             status, error = prediction.status, prediction.error
             if timed_out and status != "succeeded" and self.timeout is not None:
@@ -170,6 +174,7 @@ class _Batch:
                 error=None if error is None else str(error),
                 duration=time.monotonic() - started,
                 attempts=attempts[0],
+                cost=estimate(prediction),
             )
 
     async def _create(self, payload: Any, attempts: list[int]) -> tuple[Prediction, float]:
@@ -365,6 +370,9 @@ async def async_run_many(
     """Run model `ref` once per input, `concurrency` at a time; one result per input, in order.
 
     A failed input never loses the others: each gets a `RunResult` with its status and error.
+    Each result carries an estimate of what its prediction would cost on the real API (`.cost`;
+    `BatchResults.cost` is the total). Inputs past `connect(budget=...)` are not run: their
+    result has status "error" and says the budget is spent.
     Rate limits (429), server errors (5xx) and dropped connections are retried with exponential
     backoff and jitter, honouring `Retry-After`, without ever creating a prediction twice. On
     Ctrl-C or task cancellation, every prediction still running is cancelled on the server (their

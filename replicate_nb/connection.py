@@ -26,6 +26,7 @@ from replicate.exceptions import ReplicateError
 
 from replicate_nb import _sdk
 from replicate_nb.errors import BackendError
+from replicate_nb.spending import Budget, Meter
 
 if TYPE_CHECKING:
     from replicate_nb.sandbox import Sandbox
@@ -110,8 +111,11 @@ class ConnectedClient(_sdk.ScopedClient):
         base_url: str | None = None,
         timeout: httpx.Timeout | None = None,
         connection: Connection | None = None,
+        meter: Meter | None = None,
         **kwargs: Any,
     ) -> None:
+        self.meter = meter or Meter()
+        kwargs.setdefault("event_hooks", self.meter.event_hooks())
         super().__init__(api_token, base_url=base_url, timeout=timeout, **kwargs)
         self.connection = connection
 
@@ -143,12 +147,19 @@ def current_connection() -> Connection | None:
     return client.connection if client is not None else None
 
 
+def current_meter() -> Meter | None:
+    """The active connection's `Meter` (its predictions and budget), or None."""
+    client = _current
+    return client.meter if client is not None else None
+
+
 def connect(
     token: str | None = None,
     *,
     backend: str = "auto",
     base_url: str | None = None,
     trust_env: bool = True,
+    budget: Budget | float | None = None,
     **sandbox_options: Any,
 ) -> ConnectedClient:
     """Connect to Replicate or to an offline sandbox, and make `replicate.*` use that client.
@@ -161,6 +172,10 @@ def connect(
         base_url: the real API's URL; defaults to `REPLICATE_BASE_URL` (with `trust_env`),
             else https://api.replicate.com.
         trust_env: read `REPLICATE_API_TOKEN` / `REPLICATE_BASE_URL` from the environment.
+        budget: stop new predictions once this connection's predictions would cost this many
+            dollars on the real API (an estimate, see `replicate_nb.usage()`), or pass
+            `Budget(predictions=N)` to allow N predictions. Enforced in the client, so it holds
+            on the real API and the sandbox alike.
         **sandbox_options: passed to `replicate_nb.sandbox.start` (port, seed, faults, ...).
 
     Returns:
@@ -180,6 +195,7 @@ def connect(
         trust_env=trust_env,
         check_account=True,
         sandbox_options=sandbox_options,
+        meter=Meter(Budget.coerce(budget)),
     )
 
 
@@ -224,6 +240,7 @@ def _connect(
     trust_env: bool,
     check_account: bool,
     sandbox_options: Mapping[str, Any],
+    meter: Meter | None = None,
 ) -> ConnectedClient:
     if backend not in ("auto", "sandbox", "replicate"):
         raise ValueError(f"backend must be 'auto', 'sandbox' or 'replicate', got {backend!r}")
@@ -236,7 +253,7 @@ def _connect(
                 "base_url is for backend='replicate'; a sandbox picks its own "
                 "(pass port=... to choose the port)"
             )
-        client = _sandbox_client(token, sandbox_options)
+        client = _sandbox_client(token, sandbox_options, meter)
     else:
         if sandbox_options:
             raise TypeError(
@@ -247,7 +264,7 @@ def _connect(
         if not token:
             raise BackendError(f"backend='replicate' needs an API token: {_TOKEN_HELP}.")
         url = (base_url or env.get("REPLICATE_BASE_URL") or REPLICATE_URL).rstrip("/")
-        client = ConnectedClient(token, base_url=url)
+        client = ConnectedClient(token, base_url=url, meter=meter)
         account, problem = _account(client, token) if check_account else (None, None)
         client.connection = Connection("replicate", url, account=account, problem=problem)
     _install(client)
@@ -255,12 +272,14 @@ def _connect(
     return client
 
 
-def _sandbox_client(token: str | None, options: Mapping[str, Any]) -> ConnectedClient:
+def _sandbox_client(
+    token: str | None, options: Mapping[str, Any], meter: Meter | None
+) -> ConnectedClient:
     from replicate_nb import sandbox
 
     server = sandbox.start(**options)
     api_token = token or options.get("require_token") or _SANDBOX_TOKEN
-    client = ConnectedClient(api_token, base_url=server.base_url)
+    client = ConnectedClient(api_token, base_url=server.base_url, meter=meter)
     client.connection = Connection("sandbox", server.base_url, sandbox=server)
     return client
 

@@ -7,6 +7,7 @@
     ├── InvalidModelRef(ValueError)      a model reference that is not `owner/name[:version]`
     ├── BatchInputError(TypeError)       a batch input that is not a dict of model inputs
     ├── FormError(ValueError)            a form used against its schema (unknown input, wrong type)
+    ├── BudgetExceeded(RuntimeError)     a new prediction would go past `connect(budget=...)`
     └── PredictionTimeout(TimeoutError)  a prediction outran its timeout and was canceled
 
 Each class also subclasses the stdlib type whose meaning matches, so `except TimeoutError` keeps
@@ -78,4 +79,26 @@ class PredictionTimeout(ReplicateNbError, TimeoutError):
         super().__init__(
             f"prediction {prediction_id} ran longer than timeout={timeout:g} s, so it was "
             "canceled; pass a larger timeout (or timeout=None) to let it finish."
+        )
+
+
+class BudgetExceeded(ReplicateNbError, RuntimeError):
+    """A new prediction was refused, before it was sent, because the budget is spent.
+
+    `spent` is the estimated cost of this connection's predictions in dollars, `count` how many
+    it created, `budget` the `Budget` in force.
+    """
+
+    def __init__(self, *, budget: Any, spent: float, count: int) -> None:
+        from .costs import format_dollars
+
+        self.budget = budget
+        self.spent = spent
+        self.count = count
+        super().__init__(
+            f"budget reached: no new prediction was created. This connection made {count} "
+            f"prediction{'' if count == 1 else 's'} that would cost an estimated "
+            f"{format_dollars(spent)} on the real API, against {budget.describe()}. See "
+            "replicate_nb.usage() for the details, or connect again with a larger budget "
+            "(replicate_nb.connect(budget=...))."
         )

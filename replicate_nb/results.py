@@ -8,6 +8,8 @@ import reprlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from .costs import ESTIMATE_LABEL, Estimate, format_dollars
+
 
 @dataclasses.dataclass(frozen=True, repr=False)
 class RunResult:
@@ -25,6 +27,7 @@ class RunResult:
     error: str | None = None
     duration: float = 0.0
     attempts: int = 0
+    cost: Estimate | None = None
 
     @property
     def ok(self) -> bool:
@@ -40,6 +43,7 @@ class RunResult:
         return (
             f"RunResult(status={self.status!r}, {shown}, prediction_id={self.prediction_id!r},"
             f" duration={self.duration:.2f}, attempts={self.attempts}, "
+            f"cost={'None' if self.cost is None else f'~{format_dollars(self.cost.dollars)}'}, "
             f"input={short.repr(self.input)})"
         )
 
@@ -62,6 +66,16 @@ class BatchResults(list[RunResult]):
         return [r for r in self if r.ok]
 
     @property
+    def cost(self) -> Estimate:
+        """What all these predictions would cost on the real API (an estimate)."""
+        priced = [r.cost for r in self if r.cost is not None]
+        return Estimate(
+            sum(c.dollars for c in priced),
+            f"{len(priced)} prediction{'' if len(priced) == 1 else 's'}",
+            priced[0].model if priced and all(c.model == priced[0].model for c in priced) else None,
+        )
+
+    @property
     def failed(self) -> list[RunResult]:
         """The results that did not succeed (failed, canceled or error)."""
         return [r for r in self if not r.ok]
@@ -70,4 +84,5 @@ class BatchResults(list[RunResult]):
         counts = collections.Counter(r.status for r in self)
         parts = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "empty"
         hint = "; see .failed" if self.failed else ""
-        return f"<BatchResults: {len(self)} runs in {self.wall_time:.2f} s: {parts}{hint}>"
+        cost = f"; ~{format_dollars(self.cost.dollars)} on the real API ({ESTIMATE_LABEL})"
+        return f"<BatchResults: {len(self)} runs in {self.wall_time:.2f} s: {parts}{cost}{hint}>"

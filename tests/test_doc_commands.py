@@ -216,6 +216,7 @@ class _Session:
         )
 
     def _serve(self, command: str) -> None:
+        command = command.replace("--host 0.0.0.0", "--host 127.0.0.1")  # tests stay on loopback
         if "--port" not in command:  # 8000, the default, may be taken on a shared machine
             command += f" --port {_free_port()}"
         for name in re.findall(r"--replay (\S+)", command):

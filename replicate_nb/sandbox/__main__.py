@@ -5,11 +5,16 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import socket
 import sys
+from pathlib import Path
 
 from .control import Faults
 from .errors import StartupError
+from .room import INSTRUCTOR, LOW_CREDIT, Limits, Room, Roster
 from .server import Sandbox
+
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -49,6 +54,39 @@ def _parser() -> argparse.ArgumentParser:
         help="stand-in: answer unrecorded inputs with the built-in stand-in of the same name, "
         "not a 422",
     )
+    room = parser.add_argument_group(
+        "a workshop room (one account per attendee; attendees set REPLICATE_BASE_URL and "
+        "REPLICATE_API_TOKEN)"
+    )
+    room.add_argument(
+        "--room",
+        type=int,
+        metavar="N",
+        help="serve a room of N attendees: writes their tokens (and the instructor's) to --tokens",
+    )
+    room.add_argument(
+        "--tokens",
+        metavar="FILE",
+        help="the room's tokens file (CSV username,name,token; default room-tokens.csv); an "
+        "existing file is reused, rows without a token get one",
+    )
+    room.add_argument(
+        "--throttle",
+        choices=["none", "low-credit"],
+        default="none",
+        help="per-attendee create limit: low-credit = 6 a minute, burst 1, as Replicate limits "
+        "accounts under $5 of credit",
+    )
+    room.add_argument(
+        "--room-running",
+        type=int,
+        default=Limits().room_running,
+        metavar="N",
+        help="predictions running at once in the whole room before 429 (protects the machine)",
+    )
+    tls = parser.add_argument_group("TLS (serve https)")
+    tls.add_argument("--tls-cert", metavar="PEM", help="certificate file")
+    tls.add_argument("--tls-key", metavar="PEM", help="private key file")
     faults = parser.add_argument_group("fault injection (off by default)")
     faults.add_argument(
         "--create-rate-limit",
@@ -103,20 +141,51 @@ def _import_model(spec: str) -> tuple[str, object]:
     return ref, found
 
 
-def _announce(sandbox: Sandbox) -> None:
-    """Print the address (the first line, which scripts wait for) and how clients reach it."""
-    print(f"Sandbox listening on {sandbox.base_url}", flush=True)
-    print(
-        f"  replicate 1.x: REPLICATE_BASE_URL={sandbox.base_url}\n"
-        f"  replicate 2.x and JavaScript: REPLICATE_BASE_URL={sandbox.api_url} (with /v1)",
-        flush=True,
-    )
+def _room(args: argparse.Namespace) -> tuple[Room | None, Path | None]:
+    """The room the arguments ask for (tokens read or generated, the file written), or None."""
+    if args.room is None and args.tokens is None:
+        return None, None
+    path = Path(args.tokens or "room-tokens.csv")
+    if path.exists():
+        if args.room is not None:
+            raise ValueError(
+                f"{path} already exists: drop --room to serve its accounts again, or remove it "
+                "to make new tokens"
+            )
+        roster, added = Roster.read(path)
+    elif args.room is None:
+        raise ValueError(f"{path} does not exist: pass --room N to make tokens for N attendees")
+    else:
+        roster, added = Roster.generate(args.room), True
+    if added:
+        roster.write(path)
+    limits = LOW_CREDIT if args.throttle == "low-credit" else Limits()
+    return Room(roster, Limits(limits.per_minute, limits.burst, args.room_running)), path
+
+
+def _shown_hosts(host: str, port: int, scheme: str) -> list[str]:
+    """Addresses to tell people: the bound one, or this machine's names for 0.0.0.0 / ::."""
+    if host not in ("0.0.0.0", "::"):
+        return [f"{scheme}://{f'[{host}]' if ':' in host else host}:{port}"]
+    names = [socket.gethostname(), socket.getfqdn()]
+    try:
+        names += socket.gethostbyname_ex(socket.gethostname())[2]
+    except OSError:
+        pass
+    unique = list(dict.fromkeys(n for n in names if n and n not in _LOOPBACK))
+    return [f"{scheme}://{n}:{port}" for n in unique] or [f"{scheme}://127.0.0.1:{port}"]
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, print the address, serve until interrupted."""
     args = _parser().parse_args(argv)
     try:
+        room, tokens_file = _room(args)
+        if args.host not in _LOOPBACK and room is None and not args.require_token:
+            raise ValueError(
+                f"--host {args.host} lets other machines in: serve a room (--room N or --tokens "
+                "FILE) or pass --require-token, so that every request needs a token"
+            )
         faults = Faults(
             create_rate_limit=args.create_rate_limit,
             error_rate=args.error_rate,
@@ -133,6 +202,9 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed,
             replay=args.replay or None,
             replay_fallback=args.replay_fallback,
+            room=room,
+            tls_cert=args.tls_cert,
+            tls_key=args.tls_key,
         )
         for spec in args.model:
             ref, target = _import_model(spec)
@@ -143,7 +215,31 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, TypeError, OSError, ImportError, AttributeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    sandbox.serve_forever(ready=lambda: _announce(sandbox))
+
+    def announce() -> None:  # once stop signals are handled: a signal sent on it stops cleanly
+        print(f"Sandbox listening on {sandbox.base_url}", flush=True)
+        print(
+            f"  replicate 1.x: REPLICATE_BASE_URL={sandbox.base_url}\n"
+            f"  replicate 2.x and JavaScript: REPLICATE_BASE_URL={sandbox.api_url} (with /v1)",
+            flush=True,
+        )
+        if room is not None:
+            attendees = len(room.roster.accounts()) - 1
+            addresses = _shown_hosts(args.host, sandbox.port, sandbox.scheme)
+            print(
+                f"Room of {attendees} attendees; their tokens are in {tokens_file} (hand each "
+                "attendee their row). Attendees set REPLICATE_BASE_URL and REPLICATE_API_TOKEN:",
+                flush=True,
+            )
+            for address in addresses:
+                print(f"  REPLICATE_BASE_URL={address}", flush=True)
+            print(
+                f"Instructor's live view: {addresses[0]}/_room/"
+                f"?token={room.roster.token(INSTRUCTOR)}",
+                flush=True,
+            )
+
+    sandbox.serve_forever(ready=announce)
     return 0
 
 

@@ -22,9 +22,17 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import hints
 from .control import Faults
-from .errors import InternalError, InvalidRequest, MethodNotAllowed, NotFound, ProblemError
-from .http import State, answer, base_url, read_json_object, state
+from .errors import (
+    Forbidden,
+    InternalError,
+    InvalidRequest,
+    MethodNotAllowed,
+    NotFound,
+    ProblemError,
+)
+from .http import State, account, answer, api, base_url, read_json_object, state
 from .routes import ROUTES
+from .routes import room as room_view
 
 log = logging.getLogger("replicate_nb.sandbox")
 
@@ -32,7 +40,10 @@ KEEPALIVE_SECONDS = 10.0
 
 
 async def faults_endpoint(request: Request) -> Response:
-    """GET or PUT the fault injection settings (control plane for any client)."""
+    """GET or PUT the fault injection settings (control plane; in a room, the instructor's)."""
+    who = account(request)
+    if who is not None and not who.instructor:
+        raise Forbidden("Only the instructor can change the room's fault injection settings.")
     engine = state(request).engine
     if request.method == "PUT":
         body = await read_json_object(request)
@@ -117,8 +128,13 @@ def build_app(state: State, *, keepalive: float = KEEPALIVE_SECONDS) -> Starlett
     routes = [
         Route("/", index),
         Route("/p/{id}", prediction_page),
-        Route("/_sandbox/faults", faults_endpoint, methods=["GET", "PUT"]),
+        Route(
+            "/_sandbox/faults",
+            api(faults_endpoint, auth=state.room is not None, faults=False),
+            methods=["GET", "PUT"],
+        ),
         *ROUTES,
+        *room_view.ROUTES,
     ]
 
     @asynccontextmanager

@@ -6,6 +6,7 @@ bare version id) and keeps each version's parsed input schema for validation.
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import re
 import threading
@@ -29,6 +30,9 @@ ACCOUNT = {
     "name": "replicate-nb sandbox",
     "github_url": "https://github.com/replicate/replicate-python",
 }
+
+VIEWER: contextvars.ContextVar[str | None] = contextvars.ContextVar("sandbox_viewer", default=None)
+"""The room account a request comes from (set by the routes' wrapper; None outside a room)."""
 
 HARDWARE = [
     {"sku": "cpu", "name": "CPU"},
@@ -74,6 +78,7 @@ class Catalog:
         self._by_version: dict[str, ModelSpec] = {}
         self._collections: dict[str, list[str]] = {}
         self._schemas: dict[str, cog_schema.InputSchema] = {}
+        self.private_owners: frozenset[str] = frozenset()  # a room's accounts: theirs to see
         for model in models:
             self.add(model, collection=BUILTIN_COLLECTIONS.get(model.ref))
 
@@ -119,15 +124,19 @@ class Catalog:
         self._by_version.pop(version.version_id, None)
         self._schemas.pop(version.version_id, None)
 
+    def _hidden(self, model: ModelSpec) -> bool:
+        """Whether a room account's model is out of sight of the current viewer."""
+        return model.owner in self.private_owners and model.owner != VIEWER.get()
+
     def models(self) -> list[ModelSpec]:
-        """All models (each as its latest version), in the order they were added."""
+        """All models (each as its latest version) the viewer may see, in the order added."""
         with self._lock:
-            return list(self._models.values())
+            return [m for m in self._models.values() if not self._hidden(m)]
 
     def model(self, owner: str, name: str) -> ModelSpec:
         """A model by owner and name, as its latest version."""
         found = self._models.get(f"{owner}/{name}")
-        if found is None:
+        if found is None or self._hidden(found):
             raise NotFound(
                 f"Model {owner}/{name} not found in the sandbox. Known models: "
                 f"{', '.join(sorted(m.ref for m in self.models()))}."
@@ -160,7 +169,7 @@ class Catalog:
     def by_version(self, version_id: str) -> ModelSpec:
         """The model version with this id."""
         found = self._by_version.get(version_id)
-        if found is None:
+        if found is None or self._hidden(found):
             raise InvalidVersion(version_id)
         return found
 
@@ -418,9 +427,10 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 
 
 def _check_owner(owner: str, what: str) -> None:
-    if owner != ACCOUNT["username"]:
+    account = VIEWER.get() or ACCOUNT["username"]
+    if owner != account:
         raise Forbidden(
-            f"You can only {what} of your own account, {ACCOUNT['username']!r} "
+            f"You can only {what} of your own account, {account!r} "
             f"(GET /v1/account), not {owner!r}."
         )
 

@@ -4,7 +4,7 @@ uvicorn bounds idle keep-alive connections (`timeout_keep_alive`) but not a fres
 that never sends a complete request head: its keep-alive timer starts only after a response,
 and any byte received cancels it. Hundreds of such sockets exhaust the file limit. So here a
 connection waiting for a request head (fresh, or between keep-alive requests once bytes arrive)
-is closed after `HEAD_TIMEOUT` seconds, and past `max_connections()` open connections the oldest
+is closed after `HEAD_TIMEOUT` seconds (10), and past `max_connections()` open connections the oldest
 one waiting for a head is closed to make room. Each condition is logged once per server.
 """
 
@@ -18,8 +18,8 @@ from typing import Any
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-HEAD_TIMEOUT = 5.0
-MAX_CONNECTIONS = 1000
+HEAD_TIMEOUT = 10.0  # generous: a loaded client may take seconds between connect and write
+MAX_CONNECTIONS = 4096
 log = logging.getLogger("replicate_nb.sandbox")
 _noticed: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
 

@@ -1,7 +1,8 @@
 """The sandbox's control plane: its one seedable source of randomness and its fault settings.
 
 Every random id, secret and drawn seed in the sandbox comes from a `RandomSource`, so a sandbox
-started with `seed=` is reproducible end to end; `Faults` groups the fault-injection options.
+started with `seed=` is reproducible end to end; credentials (a room's API tokens, the live view's
+session cookie) come from the OS CSPRNG instead. `Faults` groups the fault-injection options.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import dataclasses
 import math
 import os
 import random
+import secrets
 import threading
 from typing import Any
 
@@ -52,6 +54,22 @@ class RandomSource:
         """A float in [0, 1), for fault injection decisions."""
         with self._lock:
             return self._rng.random()
+
+
+_TOKEN_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+
+def new_api_token() -> str:
+    """A room attendee's API token, shaped like Replicate's (`r8_` and 37 letters or digits).
+
+    From the operating system's CSPRNG, never from the seed: a token is a credential.
+    """
+    return "r8_" + "".join(secrets.choice(_TOKEN_ALPHABET) for _ in range(37))
+
+
+def session_id() -> str:
+    """A session cookie value for the instructor's live view (CSPRNG, 256 bits)."""
+    return secrets.token_urlsafe(32)
 
 
 def rng_for(*parts: Any) -> random.Random:

@@ -31,6 +31,7 @@ from .store import Store, dumps, printable
 from .workers import Workers
 
 FINISHED_RUNS_KEPT = 1000
+FINISHED_RUNS_BYTES = 64 * 2**20  # events of recent runs kept for streams; older ones replay
 RESTART_ERROR = (
     "The sandbox stopped while this prediction was running, so it did not finish. "
     "Nothing was lost: run it again."
@@ -51,9 +52,11 @@ class Run:
         self.cancel_requested = False
         self._changed = asyncio.Event()
         self._epoch = int(parse_time(prediction.created_at).timestamp())
+        self.size = 0  # bytes of event data held
 
     def add_event(self, event: str, data: str) -> None:
         """Record an event and wake stream readers."""
+        self.size += len(data) + 32
         self.events.append((event, f"{self._epoch}:{len(self.events)}", data))
         self._changed.set()
         self._changed = asyncio.Event()
@@ -116,7 +119,7 @@ class _Context:
         return await self._engine.workers.run(fn, *args)
 
     async def read_file(self, value: str) -> bytes:
-        return self._engine.read_file(value)
+        return self._engine.read_file(value, owner=self._run.prediction.owner)
 
 
 def _json(value: Any) -> str:
@@ -141,12 +144,12 @@ def _check_output(value: Any, what: str) -> None:
     )
 
 
-class _RateLimiter:
-    """A token bucket: `rate` creates per second, bursts of up to max(1, rate)."""
+class TokenBucket:
+    """`rate` creates per second, in bursts of up to `capacity` (default max(1, rate))."""
 
-    def __init__(self, rate: float) -> None:
+    def __init__(self, rate: float, *, capacity: float | None = None) -> None:
         self.rate = rate
-        self.capacity = max(1.0, rate)
+        self.capacity = max(1.0, rate) if capacity is None else capacity
         self.tokens = self.capacity
         self.stamp = time.monotonic()
 
@@ -174,11 +177,13 @@ class Engine:
         self.workers = Workers()
         self.runs: dict[str, Run] = {}
         self.finished: OrderedDict[str, Run] = OrderedDict()  # recent runs, for stream replays
+        self._finished_bytes = 0
         self.loop: asyncio.AbstractEventLoop
         self.loop_thread = 0
         self.closing = False
         self._faults = faults
-        self._limiter = _RateLimiter(faults.create_rate_limit) if faults.create_rate_limit else None
+        self.finish_listeners: list[Callable[[Prediction], None]] = []  # e.g. a room's view
+        self._limiter = TokenBucket(faults.create_rate_limit) if faults.create_rate_limit else None
 
     # lifecycle of the engine
     def attach(self) -> None:
@@ -217,7 +222,7 @@ class Engine:
     @faults.setter
     def faults(self, value: Faults) -> None:
         self._faults = value
-        self._limiter = _RateLimiter(value.create_rate_limit) if value.create_rate_limit else None
+        self._limiter = TokenBucket(value.create_rate_limit) if value.create_rate_limit else None
 
     async def before_request(self) -> None:
         """Apply latency and injected errors to an API request (before any work is done)."""
@@ -239,11 +244,13 @@ class Engine:
         cancel_after: float | None = None,
         schema: InputSchema | None = None,
         destination: str | None = None,
+        owner: str | None = None,
     ) -> Prediction:
         """Validate, record and start a prediction; raises before recording anything.
 
         A training is a prediction of its trainer's `train()`: `schema` is then the training
         input schema and `destination` the model it creates a version of (see trainings.py).
+        `owner` is the room account it belongs to (None outside a room).
         """
         schema = schema or self.catalog.input_schema(model)
         problems = schema.validate(input)
@@ -268,6 +275,7 @@ class Engine:
             webhook_events_filter=webhook_events_filter,
             streamable=schema.output.is_iterator,
             destination=destination,
+            owner=owner,
         )
         if cancel_after is not None:
             deadline = parse_time(created) + _dt.timedelta(seconds=cancel_after)
@@ -404,14 +412,17 @@ class Engine:
             run.add_event(name, data)
         run.finished.set()
         self.webhooks.notify(prediction, "completed")
+        for listener in self.finish_listeners:
+            listener(prediction)
         self.runs.pop(prediction.id, None)
         self.finished[prediction.id] = run
-        while len(self.finished) > FINISHED_RUNS_KEPT:
-            self.finished.popitem(last=False)
+        self._finished_bytes += run.size
+        while len(self.finished) > FINISHED_RUNS_KEPT or self._finished_bytes > FINISHED_RUNS_BYTES:
+            self._finished_bytes -= self.finished.popitem(last=False)[1].size
 
     # files as model inputs
-    def read_file(self, value: str) -> bytes:
-        """The bytes of a `data:` URI or of a file uploaded to this sandbox."""
+    def read_file(self, value: str, *, owner: str | None = None) -> bytes:
+        """The bytes of a `data:` URI or of a file uploaded to this sandbox (by `owner`)."""
         if value.startswith("data:"):
             header, _, payload = value.partition(",")
             try:
@@ -422,7 +433,9 @@ class Engine:
                 raise ValueError(f"could not decode the data: URI ({exc})") from exc
         match = re.search(r"/v1/files/([^/?#]+)", value)
         if match:
-            content = self.store.file_content(match.group(1))
+            file = self.store.get_file(match.group(1))
+            theirs = file is not None and owner is not None and file.owner != owner
+            content = None if theirs else self.store.file_content(match.group(1))
             if content is None:
                 raise ValueError(
                     f"file {match.group(1)!r} was not found in the sandbox's files "

@@ -69,7 +69,7 @@ class Unauthenticated(ProblemError):
 
 
 class Forbidden(ProblemError):
-    """An operation on something that is not yours."""
+    """An operation on something that is not yours (or a room's control plane, not yours)."""
 
     status = 403
     title = "Forbidden"
@@ -156,15 +156,16 @@ class InvalidVersion(ProblemError):
 
 
 class RateLimited(ProblemError):
-    """Too many prediction creates per second (fault injection)."""
+    """Too many prediction creates (fault injection, or a room's limits)."""
 
     status = 429
     title = "Too many requests"
 
-    def __init__(self, retry_after: float) -> None:
+    def __init__(self, retry_after: float, *, detail: str | None = None) -> None:
         self.retry_after = max(1, math.ceil(retry_after))
         super().__init__(
-            f"Request was throttled. Expected available in {self.retry_after} second"
+            detail
+            or f"Request was throttled. Expected available in {self.retry_after} second"
             f"{'s' if self.retry_after != 1 else ''}.",
             retry_after=self.retry_after,
         )

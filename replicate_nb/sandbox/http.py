@@ -10,13 +10,17 @@ from __future__ import annotations
 import hmac
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
+from .catalog import ACCOUNT, VIEWER
 from .engine import Engine
-from .errors import InvalidRequest, PayloadTooLarge, Unauthenticated
+from .errors import InvalidRequest, NotFound, PayloadTooLarge, Unauthenticated
+
+if TYPE_CHECKING:
+    from .room import Account, Room
 
 MAX_FILE_BYTES = 100 * 1024 * 1024
 MAX_JSON_BYTES = 50 * 1024 * 1024
@@ -24,11 +28,14 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 
 class State:
-    """What the routes need: the engine (with store and catalog) and the auth setting."""
+    """What the routes need: the engine (with store and catalog), the auth setting, the room."""
 
-    def __init__(self, engine: Engine, *, require_token: str | None) -> None:
+    def __init__(
+        self, engine: Engine, *, require_token: str | None, room: Room | None = None
+    ) -> None:
         self.engine = engine
         self.require_token = require_token
+        self.room = room
 
 
 def state(request: Request) -> State:
@@ -53,16 +60,54 @@ def api(handler: Handler, *, auth: bool = True, faults: bool = True) -> Handler:
         current = state(request)
         if faults:
             await current.engine.before_request()
+        if current.room is not None and (auth or _token(request)):
+            # open routes (stream and download capability URLs) still refuse another
+            # attendee's resource when a token comes with the request, as Python's client sends
+            found = current.room.roster.account(_token(request))
+            if found is None and auth:
+                raise Unauthenticated()
+            request.state.account = found
+            viewing = VIEWER.set(found.username if found is not None else None)
+            try:
+                return await handler(request)
+            finally:
+                VIEWER.reset(viewing)
         if auth and current.require_token is not None:
-            scheme, _, token = request.headers.get("authorization", "").partition(" ")
-            if scheme.lower() not in ("bearer", "token") or not hmac.compare_digest(
-                token.strip().encode(), current.require_token.encode()
-            ):
+            if not hmac.compare_digest(_token(request).encode(), current.require_token.encode()):
                 raise Unauthenticated()
         return await handler(request)
 
     endpoint.__doc__ = handler.__doc__
     return endpoint
+
+
+def _token(request: Request) -> str:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() in ("bearer", "token") else ""
+
+
+def account(request: Request) -> Account | None:
+    """The room account making the request (None outside a room)."""
+    return getattr(request.state, "account", None)
+
+
+def owner(request: Request) -> str | None:
+    """The username whose resources this request may see (None outside a room: everything)."""
+    found = account(request)
+    return found.username if found is not None else None
+
+
+def account_json(request: Request) -> dict[str, Any]:
+    """`GET /v1/account`'s answer: the room account of the token, else the sandbox's own."""
+    found = account(request)
+    return found.to_json() if found is not None else ACCOUNT
+
+
+def check_owner(request: Request, resource_owner: str | None, missing: str) -> None:
+    """A 404 (`missing`, as if it did not exist) for another room account's resource."""
+    mine = owner(request)
+    if mine is not None and resource_owner != mine:
+        raise NotFound(missing)
 
 
 def _size(limit: int) -> str:

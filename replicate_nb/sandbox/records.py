@@ -56,6 +56,8 @@ class Prediction:
     data_removed: bool = False
     destination: str | None = None
     """Set on trainings: the model the training creates a version of."""
+    owner: str | None = None
+    """The room account it belongs to (None outside a room); never in API answers."""
 
     @property
     def done(self) -> bool:
@@ -133,10 +135,13 @@ class File:
     metadata: dict[str, Any]
     created_at: str
     expires_at: str
+    owner: str | None = None  # the room account it belongs to; never in API answers
 
     def to_json(self, base_url: str) -> dict[str, Any]:
         """The API's file object; `urls.get` is what clients put into prediction inputs."""
-        return {**dataclasses.asdict(self), "urls": {"get": f"{base_url}/v1/files/{self.id}"}}
+        body = dataclasses.asdict(self)
+        del body["owner"]
+        return {**body, "urls": {"get": f"{base_url}/v1/files/{self.id}"}}
 
 
 @dataclasses.dataclass

@@ -213,11 +213,13 @@ class Store:
         created_after: str | None = None,
         created_before: str | None = None,
         source: str | None = None,
+        owner: str | None = None,
     ) -> tuple[list[Prediction], str | None, str | None]:
         """One page of predictions (or of trainings), newest first, with next/previous cursors.
 
         `created_after` (inclusive) and `created_before` (exclusive) are timestamps written as
         `records.now()` writes them, so that they compare as strings; `source` is "api" or "web".
+        With `owner`, only that room account's (pages and cursors included).
         """
         where = "(json_extract(body, '$.destination') IS NOT NULL) = ?"
         params: list[object] = [trainings]
@@ -225,6 +227,7 @@ class Store:
             ("json_extract(body, '$.created_at') >= ?", created_after),
             ("json_extract(body, '$.created_at') < ?", created_before),
             ("coalesce(json_extract(body, '$.source'), 'api') = ?", source),
+            ("json_extract(body, '$.owner') = ?", owner),
         ):
             if value is not None:
                 where += f" AND {clause}"
@@ -298,10 +301,14 @@ class Store:
             row = cur.execute("SELECT content FROM files WHERE id = ?", (file_id,)).fetchone()
         return bytes(row[0]) if row else None
 
-    def list_files(self) -> list[File]:
-        """All files, newest first."""
+    def list_files(self, *, owner: str | None = None) -> list[File]:
+        """All files (or a room account's), newest first."""
         with self._cursor() as cur:
-            rows = cur.execute("SELECT body FROM files ORDER BY seq DESC").fetchall()
+            rows = cur.execute(
+                "SELECT body FROM files WHERE (? IS NULL OR json_extract(body, '$.owner') = ?) "
+                "ORDER BY seq DESC",
+                (owner, owner),
+            ).fetchall()
         return [File(**json.loads(body)) for (body,) in rows]
 
     def delete_file(self, file_id: str) -> bool:
@@ -333,10 +340,13 @@ class Store:
             ).fetchone()
         return Deployment(**json.loads(row[0])) if row else None
 
-    def list_deployments(self) -> list[Deployment]:
-        """All deployments, by name."""
+    def list_deployments(self, *, owner: str | None = None) -> list[Deployment]:
+        """All deployments (or one account's), by name."""
         with self._cursor() as cur:
-            rows = cur.execute("SELECT body FROM deployments ORDER BY owner, name").fetchall()
+            rows = cur.execute(
+                "SELECT body FROM deployments WHERE (? IS NULL OR owner = ?) ORDER BY owner, name",
+                (owner, owner),
+            ).fetchall()
         return [Deployment(**json.loads(body)) for (body,) in rows]
 
     def delete_deployment(self, owner: str, name: str) -> bool:

@@ -48,8 +48,12 @@ def start(
     input: Any,
     webhook: str | None = None,
     webhook_events_filter: list[str] | None = None,
+    owner: str | None = None,
 ) -> Prediction:
-    """Validate and start a training of `trainer` (a version) into `destination` (`owner/name`)."""
+    """Validate and start a training of `trainer` (a version) into `destination` (`owner/name`).
+
+    `owner` is the room account training (None outside a room); the destination must be its.
+    """
     if trainer.trainer is None:
         raise InvalidRequest(
             f"Version {trainer.version_id} of {trainer.ref} cannot be trained: it has no "
@@ -59,17 +63,18 @@ def start(
         raise InvalidRequest(
             f'"destination" must be the model to train into, as "owner/name"; got {destination!r}.'
         )
-    owner, name = destination.split("/")
+    dest_owner, dest_name = destination.split("/")
     try:
-        target = engine.catalog.model(owner, name)
+        target = engine.catalog.model(dest_owner, dest_name)
     except NotFound:
         raise NotFound(
             f"The specified training destination does not exist: create {destination} first "
             "(POST /v1/models)."
         ) from None
-    if target.owner != ACCOUNT["username"]:
+    account = owner or ACCOUNT["username"]
+    if target.owner != account:
         raise Forbidden(
-            f"You can only train into models of your own account ({ACCOUNT['username']!r}), "
+            f"You can only train into models of your own account ({account!r}), "
             f"not {destination!r}."
         )
     runner = dataclasses.replace(trainer, predict=_training(engine.catalog, trainer, target.ref))
@@ -81,6 +86,7 @@ def start(
         webhook_events_filter=webhook_events_filter,
         schema=training_schema(trainer),
         destination=target.ref,
+        owner=owner,
     )
 
 

@@ -782,7 +782,7 @@ def fire(state: Fuzz, draw: st.DrawFn, route: Route, method: str | None = None) 
 
 
 # the fuzz
-@settings(FUZZ_SETTINGS, max_examples=2000)
+@settings(FUZZ_SETTINGS, max_examples=3000)  # ~60 per route (47 routes): each gets random params
 @given(data=st.data())
 def test_fuzz_every_route(fuzz, data):
     route = data.draw(st.sampled_from(fuzz.routes), label="route")

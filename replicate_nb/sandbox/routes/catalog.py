@@ -6,9 +6,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..catalog import ACCOUNT, HARDWARE
+from ..catalog import HARDWARE
 from ..errors import InvalidRequest, NotFound
-from ..http import answer, api, base_url, loads, read_body, state
+from ..http import account_json, answer, api, base_url, loads, read_body, state
 
 
 async def list_models(request: Request) -> Response:
@@ -72,8 +72,8 @@ async def get_version(request: Request) -> Response:
 
 
 async def get_account(request: Request) -> Response:
-    """account.get: the sandbox's account."""
-    return answer(ACCOUNT)
+    """account.get: the sandbox's account, or in a room the token's own."""
+    return answer(account_json(request))
 
 
 async def list_hardware(request: Request) -> Response:

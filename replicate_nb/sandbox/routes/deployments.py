@@ -10,18 +10,18 @@ from starlette.routing import Route
 
 from ..catalog import ACCOUNT, HARDWARE
 from ..errors import Conflict, InvalidRequest, NotFound
-from ..http import answer, api, read_json_object, state
+from ..http import account_json, answer, api, check_owner, owner, read_json_object, state
 from ..records import Deployment, now
 
 
 def find_deployment(request: Request) -> Deployment:
     """The deployment named by the path, or a 404."""
     p = request.path_params
+    missing = f"Deployment {p['owner']}/{p['name']} not found. Create it with POST /v1/deployments."
     found = state(request).engine.store.get_deployment(p["owner"], p["name"])
     if found is None:
-        raise NotFound(
-            f"Deployment {p['owner']}/{p['name']} not found. Create it with POST /v1/deployments."
-        )
+        raise NotFound(missing)
+    check_owner(request, found.owner, missing)
     return found
 
 
@@ -44,11 +44,11 @@ async def create_deployment(request: Request) -> Response:
         raise InvalidRequest("name, model, version and hardware must be strings.")
     model = current.engine.catalog.version(*_split_ref(fields["model"]), fields["version"])
     _check_hardware(fields["hardware"])
-    owner = ACCOUNT["username"]
-    if current.engine.store.get_deployment(owner, fields["name"]) is not None:
-        raise Conflict(f"Deployment {owner}/{fields['name']} already exists; update it with PATCH.")
+    mine = owner(request) or ACCOUNT["username"]
+    if current.engine.store.get_deployment(mine, fields["name"]) is not None:
+        raise Conflict(f"Deployment {mine}/{fields['name']} already exists; update it with PATCH.")
     deployment = Deployment(
-        owner=owner,
+        owner=mine,
         name=fields["name"],
         model=model.ref,
         version=model.version_id,
@@ -59,7 +59,7 @@ async def create_deployment(request: Request) -> Response:
         release_created_at=now(),
     )
     current.engine.store.save_deployment(deployment)
-    return answer(deployment.to_json(ACCOUNT), 200)  # deployments.create answers 200 [OAS]
+    return answer(deployment.to_json(account_json(request)), 200)  # create answers 200 [OAS]
 
 
 def _split_ref(ref: str) -> tuple[str, str]:
@@ -77,13 +77,14 @@ def _check_hardware(sku: Any) -> None:
 
 async def list_deployments(request: Request) -> Response:
     """deployments.list: all deployments."""
-    items = state(request).engine.store.list_deployments()
-    return answer({"next": None, "previous": None, "results": [d.to_json(ACCOUNT) for d in items]})
+    items = state(request).engine.store.list_deployments(owner=owner(request))
+    by = account_json(request)
+    return answer({"next": None, "previous": None, "results": [d.to_json(by) for d in items]})
 
 
 async def get_deployment(request: Request) -> Response:
     """deployments.get: a deployment and its current release."""
-    return answer(find_deployment(request).to_json(ACCOUNT))
+    return answer(find_deployment(request).to_json(account_json(request)))
 
 
 async def update_deployment(request: Request) -> Response:
@@ -109,14 +110,14 @@ async def update_deployment(request: Request) -> Response:
     deployment.release_number += 1
     deployment.release_created_at = now()
     current.engine.store.save_deployment(deployment)
-    return answer(deployment.to_json(ACCOUNT))
+    return answer(deployment.to_json(account_json(request)))
 
 
 async def delete_deployment(request: Request) -> Response:
     """deployments.delete: remove a deployment."""
-    p = request.path_params
-    if not state(request).engine.store.delete_deployment(p["owner"], p["name"]):
-        raise NotFound(f"Deployment {p['owner']}/{p['name']} not found.")
+    found = find_deployment(request)
+    if not state(request).engine.store.delete_deployment(found.owner, found.name):
+        raise NotFound(f"Deployment {found.owner}/{found.name} not found.")
     return Response(status_code=204)
 
 

@@ -15,7 +15,18 @@ from starlette.routing import Route
 
 from .. import multipart
 from ..errors import InvalidRequest, NotFound, PayloadTooLarge, UnsupportedMediaType
-from ..http import MAX_FILE_BYTES, State, answer, api, base_url, loads, read_body, state
+from ..http import (
+    MAX_FILE_BYTES,
+    State,
+    answer,
+    api,
+    base_url,
+    check_owner,
+    loads,
+    owner,
+    read_body,
+    state,
+)
 from ..records import File, now
 
 _MIME = re.compile(r"^[\w!#$%&'*+.^`|~-]+/[\w!#$%&'*+.^`|~-]+$")
@@ -39,6 +50,7 @@ async def create_file(request: Request) -> Response:
     parts = multipart.parse(body, content_type)
     current = state(request)
     file, data = _file_from_parts(current, parts)
+    file.owner = owner(request)
     current.engine.store.save_file(file, data)
     return answer(file.to_json(base_url(request)), 201)
 
@@ -111,18 +123,18 @@ def _metadata(parts: dict[str, multipart.Part]) -> dict[str, Any]:
 
 
 def _file(request: Request) -> File:
+    missing = f"File {request.path_params['id']!r} not found. List files with GET /v1/files."
     file = state(request).engine.store.get_file(request.path_params["id"])
     if file is None:
-        raise NotFound(
-            f"File {request.path_params['id']!r} not found. List files with GET /v1/files."
-        )
+        raise NotFound(missing)
+    check_owner(request, file.owner, missing)
     return file
 
 
 async def list_files(request: Request) -> Response:
     """files.list: uploaded files, newest first."""
     base = base_url(request)
-    files = state(request).engine.store.list_files()
+    files = state(request).engine.store.list_files(owner=owner(request))
     return answer({"next": None, "previous": None, "results": [f.to_json(base) for f in files]})
 
 
@@ -133,7 +145,7 @@ async def get_file(request: Request) -> Response:
 
 async def delete_file(request: Request) -> Response:
     """files.delete: remove a file."""
-    if not state(request).engine.store.delete_file(request.path_params["id"]):
+    if not state(request).engine.store.delete_file(_file(request).id):
         raise NotFound(f"File {request.path_params['id']!r} not found.")
     return Response(status_code=204)
 

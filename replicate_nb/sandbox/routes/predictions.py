@@ -12,9 +12,9 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from ..errors import InvalidRequest
-from ..http import answer, api, base_url, read_json_object, state
-from ..records import Deployment, format_time
+from ..errors import InvalidRequest, ProblemError
+from ..http import account, answer, api, base_url, check_owner, owner, read_json_object, state
+from ..records import Deployment, Prediction, format_time
 from ..store import decode_cursor
 from ..webhooks import check_webhook
 from .deployments import find_deployment
@@ -66,20 +66,20 @@ def _cancel_after(request: Request) -> float | None:
     return seconds
 
 
-async def _create(
-    request: Request, model_ref: tuple[str, str] | None = None, deployment: Deployment | None = None
-) -> Response:
+async def _start(
+    request: Request, model_ref: tuple[str, str] | None, deployment: Deployment | None
+) -> Prediction:
+    """Read the create request, resolve its model, admit it (a room's limits) and start it."""
     current = state(request)
     catalog = current.engine.catalog
     body = await read_json_object(request)
-    wait = _prefer_wait(request)
     cancel_after = _cancel_after(request)
     if "input" not in body:
         raise InvalidRequest('The request body needs an "input" object, e.g. {"input": {...}}.')
     webhook, events = check_webhook(body.get("webhook"), body.get("webhook_events_filter"))
     if deployment is not None:
-        owner, name = deployment.model.split("/", 1)
-        model, by_version = catalog.version(owner, name, deployment.version), True
+        model_owner, name = deployment.model.split("/", 1)
+        model, by_version = catalog.version(model_owner, name, deployment.version), True
     elif model_ref is not None:
         model, by_version = catalog.by_name(*model_ref), False
     else:
@@ -90,7 +90,10 @@ async def _create(
                 '"owner/name" or "owner/name:version".'
             )
         model, by_version = catalog.resolve(version)
-    prediction = current.engine.create(
+    who = account(request)
+    if current.room is not None and who is not None:
+        current.room.admit(who, running=len(current.engine.runs))
+    return current.engine.create(
         model=model,
         input=body["input"],
         by_version=by_version,
@@ -98,7 +101,24 @@ async def _create(
         webhook_events_filter=events,
         cancel_after=cancel_after,
         deployment=f"{deployment.owner}/{deployment.name}" if deployment else None,
+        owner=owner(request),
     )
+
+
+async def _create(
+    request: Request, model_ref: tuple[str, str] | None = None, deployment: Deployment | None = None
+) -> Response:
+    current = state(request)
+    who, room = account(request), current.room
+    try:
+        wait = _prefer_wait(request)
+        prediction = await _start(request, model_ref, deployment)
+    except ProblemError as exc:
+        if room is not None and who is not None:
+            room.refused(who, exc.status, exc.detail)  # the live view: who is stuck, and why
+        raise
+    if room is not None and who is not None:
+        room.created(who, prediction)
     headers = {"Location": f"{base_url(request)}/v1/predictions/{prediction.id}"}
     if wait is not None:
         prediction = await current.engine.wait(prediction.id, wait[0])
@@ -124,15 +144,26 @@ async def create_deployment_prediction(request: Request) -> Response:
     return await _create(request, deployment=find_deployment(request))
 
 
+def _mine(request: Request) -> Prediction:
+    """The prediction of the path's id, if this caller may see it (else a 404, as if missing)."""
+    prediction_id = request.path_params["id"]
+    prediction = state(request).engine.get(prediction_id)
+    check_owner(
+        request,
+        prediction.owner,
+        f"Prediction {prediction_id!r} not found. List predictions with GET /v1/predictions.",
+    )
+    return prediction
+
+
 async def get_prediction(request: Request) -> Response:
     """predictions.get: the prediction as it is now."""
-    prediction = state(request).engine.get(request.path_params["id"])
-    return answer(prediction.to_json(base_url(request)))
+    return answer(_mine(request).to_json(base_url(request)))
 
 
 async def cancel_prediction(request: Request) -> Response:
     """predictions.cancel: stop a prediction that is still running."""
-    prediction = await state(request).engine.cancel(request.path_params["id"])
+    prediction = await state(request).engine.cancel(_mine(request).id)
     return answer(prediction.to_json(base_url(request)))
 
 
@@ -176,7 +207,7 @@ def page(request: Request, *, trainings: bool) -> Response:
     filters = {} if trainings else _list_filters(request)
     engine = state(request).engine
     items, next_cursor, previous_cursor = engine.store.list_predictions(
-        position, trainings=trainings, **filters
+        position, trainings=trainings, owner=owner(request), **filters
     )
     base = base_url(request)
     here = f"{base}/v1/{'trainings' if trainings else 'predictions'}"
@@ -196,8 +227,7 @@ def page(request: Request, *, trainings: bool) -> Response:
 async def stream_prediction(request: Request) -> Response:
     """The `urls.stream` server-sent events: output, logs, error, done."""
     engine = state(request).engine
-    prediction_id = request.path_params["id"]
-    engine.get(prediction_id)  # 404 before the stream starts
+    prediction_id = _mine(request).id  # 404 before the stream starts
     if request.method == "HEAD":  # headers only: never hold a connection open for no body
         return Response(media_type="text/event-stream", headers={"Cache-Control": "no-store"})
     events = engine.events(

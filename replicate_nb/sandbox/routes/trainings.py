@@ -8,7 +8,8 @@ from starlette.routing import Route
 
 from .. import trainings
 from ..errors import InvalidRequest
-from ..http import answer, api, base_url, read_json_object, state
+from ..http import answer, api, base_url, check_owner, owner, read_json_object, state
+from ..records import Prediction
 from ..webhooks import check_webhook
 from .predictions import page
 
@@ -32,6 +33,7 @@ async def create_training(request: Request) -> Response:
         input=body["input"],
         webhook=webhook,
         webhook_events_filter=events,
+        owner=owner(request),
     )
     base = base_url(request)
     headers = {"Location": f"{base}/v1/trainings/{training.id}"}
@@ -43,17 +45,23 @@ async def list_trainings(request: Request) -> Response:
     return page(request, trainings=True)
 
 
+def _mine(request: Request) -> Prediction:
+    """The training of the path's id, if this caller may see it (else a 404, as if missing)."""
+    training = trainings.get(state(request).engine, request.path_params["id"])
+    missing = f"Training {training.id!r} not found. List trainings with GET /v1/trainings."
+    check_owner(request, training.owner, missing)
+    return training
+
+
 async def get_training(request: Request) -> Response:
     """trainings.get: the training as it is now."""
-    training = trainings.get(state(request).engine, request.path_params["id"])
-    return answer(training.to_json(base_url(request)))
+    return answer(_mine(request).to_json(base_url(request)))
 
 
 async def cancel_training(request: Request) -> Response:
     """trainings.cancel: stop a training that is still running."""
     engine = state(request).engine
-    training = trainings.get(engine, request.path_params["id"])
-    return answer((await engine.cancel(training.id)).to_json(base_url(request)))
+    return answer((await engine.cancel(_mine(request).id)).to_json(base_url(request)))
 
 
 ROUTES = [
