@@ -4,8 +4,8 @@ uvicorn bounds idle keep-alive connections (`timeout_keep_alive`) but not a fres
 that never sends a complete request head: its keep-alive timer starts only after a response,
 and any byte received cancels it. Hundreds of such sockets exhaust the file limit. So here a
 connection waiting for a request head (fresh, or between keep-alive requests once bytes arrive)
-is closed after `HEAD_TIMEOUT` seconds (10), and past `max_connections()` open connections the oldest
-one waiting for a head is closed to make room. Each condition is logged once per server.
+is closed after `HEAD_TIMEOUT` seconds (10), and past `max_connections()` open connections the
+oldest one waiting for a head is closed to make room. Each condition is logged once per server.
 """
 
 from __future__ import annotations
