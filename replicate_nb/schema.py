@@ -20,6 +20,7 @@ from typing import Any, TypeGuard
 
 import jsonschema
 
+SECRET_MASK = "**********"  # what Cog shows for a `Secret`, and the API for a redacted input
 _REF_PREFIX = "#/components/schemas/"
 _DEFAULT_ORDER = 999
 _LONG_TEXT_WORDS = ("prompt", "template", "system", "text")
@@ -118,6 +119,13 @@ class Field:
     def has_default(self) -> bool:
         """Whether leaving the field out means a known value is used."""
         return self.default is not MISSING
+
+    @property
+    def is_secret(self) -> bool:
+        """Whether the value is a credential (a `Secret`, or a list of them) only the model sees."""
+        return self.kind == "secret" or (
+            self.type == "array" and _is_secret(self.schema.get("items"))
+        )
 
 
 @dataclass(frozen=True)
@@ -252,13 +260,19 @@ def _rewrite_refs(node: Any, components: dict) -> Any:
     return out
 
 
+def _is_secret(schema: Any) -> bool:
+    return isinstance(schema, dict) and bool(
+        schema.get("x-cog-secret") or schema.get("format") == "password"
+    )
+
+
 def _kind(schema: dict, json_type: str | None) -> str:
     if "enum" in schema:
         return "enum"
     if json_type in ("boolean", "integer", "number"):
         return json_type
     if json_type == "string":
-        if schema.get("x-cog-secret") or schema.get("format") == "password":
+        if _is_secret(schema):
             return "secret"
         return "uri" if schema.get("format") == "uri" else "string"
     return "json"
@@ -354,9 +368,11 @@ def _show(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _describe(error: jsonschema.ValidationError) -> str:
-    """Human message for one jsonschema error, quoting the value and the rule it broke."""
+def _describe(error: jsonschema.ValidationError, *, secret: bool = False) -> str:
+    """Human message for one jsonschema error, quoting the value (unless `secret`) and the rule."""
     kind, bound, got = str(error.validator), error.validator_value, error.instance
+    if secret:
+        got = SECRET_MASK
     template = _MESSAGES.get(f"{kind}:{bound}") or _MESSAGES.get(kind)
     if template is None:
         return error.message
@@ -403,6 +419,7 @@ class InputSchema:
             "$defs": {name: _rewrite_refs(s, components) for name, s in components.items()},
         }
         self._by_name = {f.name: f for f in self.fields}
+        self.secrets: frozenset[str] = frozenset(f.name for f in self.fields if f.is_secret)
         self._validator = jsonschema.Draft202012Validator(self.json_schema, format_checker=_FORMATS)
 
     def __repr__(self) -> str:
@@ -436,6 +453,18 @@ class InputSchema:
                 out[f.name] = copy.deepcopy(f.default)
         return out
 
+    def redact(self, value: dict) -> dict:
+        """A copy of `value` with each secret input's value (or list item) as `SECRET_MASK`."""
+        return {
+            k: (_mask(v) if k in self.secrets and v is not None else v) for k, v in value.items()
+        }
+
+    def secret_values(self, value: dict) -> list[str]:
+        """The non-empty strings `value` passes in its secret inputs (to scrub them from text)."""
+        found = [value.get(name) for name in self.secrets]
+        items = [i for v in found for i in (v if isinstance(v, list) else [v])]
+        return [i for i in items if isinstance(i, str) and i]
+
     def _convert(self, error: jsonschema.ValidationError) -> Iterator[InvalidField]:
         """Replicate's `invalid_fields` entries for one jsonschema error."""
         field = ".".join(["input", *(str(p) for p in error.absolute_path)])
@@ -455,7 +484,13 @@ class InputSchema:
                     message = f"Additional property {key} is not allowed; known {what}: {known}"
                     yield InvalidField(name, field, message)
         else:
-            yield InvalidField(name, field, _describe(error))
+            path = error.absolute_path
+            secret = bool(path) and path[0] in self.secrets
+            yield InvalidField(name, field, _describe(error, secret=secret))
+
+
+def _mask(value: Any) -> Any:
+    return [SECRET_MASK for _ in value] if isinstance(value, list) else SECRET_MASK
 
 
 _CACHE: OrderedDict[tuple[int, str | None], tuple[dict, InputSchema]] = OrderedDict()

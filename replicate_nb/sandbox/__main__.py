@@ -25,6 +25,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--port", type=int, default=8000, help="port (0 = a free one)")
     parser.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
+    parser.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also answer requests for this Host name (repeatable; '*' = any). Always answered: "
+        "localhost, loopback addresses and --host; other names get a 403 (DNS rebinding)",
+    )
     parser.add_argument("--data-dir", help="keep predictions and files in this folder")
     parser.add_argument(
         "--require-token",
@@ -202,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed,
             replay=args.replay or None,
             replay_fallback=args.replay_fallback,
+            allowed_hosts=args.allow_host,
             room=room,
             tls_cert=args.tls_cert,
             tls_key=args.tls_key,

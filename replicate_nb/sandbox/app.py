@@ -2,7 +2,8 @@
 
 Every error leaves as `application/problem+json`; nothing a client sends can produce a 500. A
 bug that does is logged once with its traceback and answered as a problem+json 500 on a
-connection that stays open for the next request.
+connection that stays open for the next request. Every route is wrapped by `http.api` (token, or a
+declared capability URL) and every request passes `http.RequestGuard` first (Host and Origin).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -30,7 +31,17 @@ from .errors import (
     NotFound,
     ProblemError,
 )
-from .http import State, account, answer, api, base_url, read_json_object, state
+from .http import (
+    RequestGuard,
+    State,
+    account,
+    answer,
+    api,
+    base_url,
+    problem_response,
+    read_json_object,
+    state,
+)
 from .routes import ROUTES
 from .routes import room as room_view
 
@@ -71,12 +82,6 @@ async def index(request: Request) -> Response:
 
 
 # errors
-def _problem_response(exc: ProblemError) -> Response:
-    return JSONResponse(
-        exc.to_json(), exc.status, headers=exc.headers(), media_type="application/problem+json"
-    )
-
-
 class _ContainErrors:
     """ASGI middleware: an unexpected error becomes a logged problem+json 500, not a crash.
 
@@ -105,7 +110,7 @@ class _ContainErrors:
             if started:
                 raise
             log.exception("unexpected error on %s %s", scope["method"], scope["path"])
-            await _problem_response(InternalError(exc))(scope, receive, send)
+            await problem_response(InternalError(exc))(scope, receive, send)
 
 
 async def _problem(request: Request, exc: Exception) -> Response:
@@ -120,22 +125,21 @@ async def _problem(request: Request, exc: Exception) -> Response:
         else:
             exc = InvalidRequest(str(exc.detail))
     assert isinstance(exc, ProblemError)  # the handlers are registered for these only
-    return _problem_response(exc)
+    return problem_response(exc)
 
 
 def build_app(state: State, *, keepalive: float = KEEPALIVE_SECONDS) -> Starlette:
     """The sandbox's Starlette application."""
     routes = [
-        Route("/", index),
-        Route("/p/{id}", prediction_page),
-        Route(
-            "/_sandbox/faults",
-            api(faults_endpoint, auth=state.room is not None, faults=False),
-            methods=["GET", "PUT"],
-        ),
+        Route("/", api(index, faults=False)),
+        Route("/p/{id}", api(prediction_page, faults=False)),
+        Route("/_sandbox/faults", api(faults_endpoint, faults=False), methods=["GET", "PUT"]),
         *ROUTES,
         *room_view.ROUTES,
     ]
+    unguarded = [r.path for r in routes if not hasattr(r.endpoint, "access")]
+    if unguarded:  # a route must say whether it needs the token or is a capability URL
+        raise RuntimeError(f"routes not wrapped by http.api: {unguarded}")
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -147,7 +151,7 @@ def build_app(state: State, *, keepalive: float = KEEPALIVE_SECONDS) -> Starlett
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        middleware=[Middleware(_ContainErrors)],
+        middleware=[Middleware(_ContainErrors), Middleware(RequestGuard, state=state)],
         exception_handlers={HTTPException: _problem, ProblemError: _problem},
     )
     app.state.sandbox = state

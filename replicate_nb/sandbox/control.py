@@ -1,8 +1,9 @@
-"""The sandbox's control plane: its one seedable source of randomness and its fault settings.
+"""The sandbox's control plane: its one source of randomness and its fault settings.
 
 Every random id, secret and drawn seed in the sandbox comes from a `RandomSource`, so a sandbox
 started with `seed=` is reproducible end to end; credentials (a room's API tokens, the live view's
-session cookie) come from the OS CSPRNG instead. `Faults` groups the fault-injection options.
+session cookie, the capability part of a stream URL) come from the OS CSPRNG instead, so that no
+seed can predict them. `Faults` groups the fault-injection options.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 MAX_LATENCY = 60.0
 MAX_QUEUE_DELAY = 3600.0
 _ID_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, as Replicate's ids look
+CAPABILITY_CHARS = 26  # 130 bits
 
 
 class RandomSource:
@@ -34,10 +36,18 @@ class RandomSource:
             return "".join(self._rng.choices(_ID_ALPHABET, k=26))
 
     def token(self, nbytes: int = 24) -> str:
-        """URL-safe random text (file ids, stream tokens, webhook message ids)."""
+        """URL-safe random text (file ids, webhook message ids)."""
         with self._lock:
             raw = self._rng.getrandbits(nbytes * 8).to_bytes(nbytes, "big")
         return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    def capability(self) -> str:
+        """An unguessable token (130 bits) from the OS CSPRNG, never from the seed.
+
+        It is what makes a URL its own credential (a stream URL works without the API token), so
+        a sandbox started with `seed=` must not be able to predict it.
+        """
+        return "".join(secrets.choice(_ID_ALPHABET) for _ in range(CAPABILITY_CHARS))
 
     def secret_key(self) -> str:
         """A webhook signing secret in Replicate's `whsec_<base64>` form."""

@@ -11,6 +11,7 @@ import asyncio
 import base64
 import binascii
 import datetime as _dt
+import hmac
 import json
 import re
 import threading
@@ -21,9 +22,9 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from ..schema import InputSchema, problem_detail
+from ..schema import SECRET_MASK, InputSchema, problem_detail
 from .catalog import Catalog
-from .control import Faults, RandomSource
+from .control import CAPABILITY_CHARS, Faults, RandomSource
 from .errors import InjectedFault, InvalidInput, ModelOutputError, NotFound, RateLimited
 from .models.base import ModelSpec
 from .records import Prediction, now, parse_time
@@ -39,12 +40,19 @@ RESTART_ERROR = (
 
 
 class Run:
-    """A prediction in flight: its record, its event log and its task."""
+    """A prediction in flight: its record, its event log, its task and the secrets to scrub."""
 
-    def __init__(self, prediction: Prediction, model: ModelSpec, schema: InputSchema) -> None:
+    def __init__(
+        self,
+        prediction: Prediction,
+        model: ModelSpec,
+        schema: InputSchema,
+        secrets: list[str] | None = None,
+    ) -> None:
         self.prediction = prediction
         self.model = model
         self.schema = schema
+        self.secrets = sorted(set(secrets or ()), key=len, reverse=True)  # longest first
         self.events: list[tuple[str, str, str]] = []  # (event, id, data)
         self.emitted: list[Any] = []
         self.task: asyncio.Task[None] | None = None
@@ -53,6 +61,12 @@ class Run:
         self._changed = asyncio.Event()
         self._epoch = int(parse_time(prediction.created_at).timestamp())
         self.size = 0  # bytes of event data held
+
+    def scrub(self, text: str) -> str:
+        """`text` with the values of the prediction's secret inputs masked (logs and errors)."""
+        for secret in self.secrets:
+            text = text.replace(secret, SECRET_MASK)
+        return text
 
     def add_event(self, event: str, data: str) -> None:
         """Record an event and wake stream readers."""
@@ -77,7 +91,7 @@ class _Context:
         self._engine = engine
         self._run = run
         self.prediction_id = run.prediction.id
-        self.sent_input = run.prediction.input  # as the client sent it, before defaults
+        self.sent_input = run.prediction.input  # as sent, before defaults; secrets masked
         self.metrics: dict[str, Any] = {}
 
     def _on_loop(self, fn: Callable[[], None]) -> None:
@@ -87,7 +101,7 @@ class _Context:
             self._engine.loop.call_soon_threadsafe(fn)
 
     def log(self, text: str) -> None:
-        text = printable(text)
+        text = printable(self._run.scrub(text))
 
         def append() -> None:
             self._run.prediction.logs += text + "\n"
@@ -256,9 +270,10 @@ class Engine:
         problems = schema.validate(input)
         if problems:
             raise InvalidInput(problem_detail(problems), [p.to_json() for p in problems])
+        stored = schema.redact(input)  # secret values go to the model only, never to the store
         check_input = getattr(model.predict, "check_input", None)  # e.g. replays: a recorded input?
         if check_input is not None:
-            check_input(input)
+            check_input(stored)
         if self._limiter is not None:
             wait = self._limiter.admit()
             if wait:
@@ -268,12 +283,13 @@ class Engine:
             id=self.random.prediction_id(),
             model=model.ref,
             version=model.version_id if by_version or not model.official else "hidden",
-            input=input,
+            input=stored,
             created_at=created,
             deployment=deployment,
             webhook=webhook,
             webhook_events_filter=webhook_events_filter,
             streamable=schema.output.is_iterator,
+            stream_token=self.random.capability() if schema.output.is_iterator else None,
             destination=destination,
             owner=owner,
         )
@@ -282,7 +298,7 @@ class Engine:
             prediction.deadline = deadline.isoformat(timespec="microseconds").replace("+00:00", "Z")
             self.loop.call_later(cancel_after, self._expire, prediction.id)
         self.store.save_prediction(prediction)
-        run = Run(prediction, model, schema)
+        run = Run(prediction, model, schema, schema.secret_values(input))
         self.runs[prediction.id] = run
         run.task = self.loop.create_task(self._execute(run, schema.with_defaults(input)))
         self.webhooks.notify(prediction, "start")
@@ -298,6 +314,20 @@ class Engine:
             raise NotFound(
                 f"Prediction {prediction_id!r} not found. List predictions with "
                 "GET /v1/predictions."
+            )
+        return found
+
+    def streamed(self, token: str) -> Prediction:
+        """The prediction whose `urls.stream` ends in `token` (its id, then its capability)."""
+        prediction_id, secret = token[:-CAPABILITY_CHARS], token[-CAPABILITY_CHARS:]
+        run = self.runs.get(prediction_id) or self.finished.get(prediction_id)
+        found = run.prediction if run is not None else self.store.get_prediction(prediction_id)
+        if found is None or not hmac.compare_digest(
+            (found.stream_token or "").encode(), secret.encode()
+        ):
+            raise NotFound(
+                "No stream at this URL. Stream URLs are capability URLs: use the urls.stream "
+                "of a prediction, exactly as the API returned it."
             )
         return found
 
@@ -388,9 +418,9 @@ class Engine:
                 prediction.error = RESTART_ERROR
         except Exception as exc:  # the model's own failure becomes the prediction's error
             prediction.status = "failed"
-            prediction.error = printable(str(exc) or type(exc).__name__)
+            prediction.error = printable(run.scrub(str(exc) or type(exc).__name__))
             if getattr(exc, "log_traceback", True):  # a replayed failure brings its own logs
-                prediction.logs += printable("".join(traceback.format_exception(exc)))
+                prediction.logs += printable(run.scrub("".join(traceback.format_exception(exc))))
         finally:
             self._finish(run, ctx)
 

@@ -3,7 +3,7 @@
 ProblemError                 status, title, detail (what went wrong and what to do)
 ├── BadRequest               400 (a missing or malformed query parameter)
 ├── Unauthenticated          401
-├── Forbidden                403
+├── Forbidden                403 (not yours; a foreign Host or Origin)
 ├── NotFound                 404
 │   └── ModelNeedsVersion    404, `owner/name` of a model that is not official
 ├── MethodNotAllowed         405
@@ -69,7 +69,7 @@ class Unauthenticated(ProblemError):
 
 
 class Forbidden(ProblemError):
-    """An operation on something that is not yours (or a room's control plane, not yours)."""
+    """Not yours (another's resource, a room's control plane), or a foreign Host or Origin."""
 
     status = 403
     title = "Forbidden"

@@ -31,6 +31,7 @@ from typing import Any
 import filetype
 
 from ..inputs import Secret
+from ..schema import SECRET_MASK
 from . import capture
 from .models import data_uri, schema_version_id
 from .models.base import ModelSpec, PredictContext
@@ -248,7 +249,7 @@ def encode_output(value: Any) -> Any:
     if isinstance(value, bytes | bytearray | memoryview):
         return data_uri(bytes(value), _sniff(bytes(value)))
     if isinstance(value, Secret) or type(value).__name__ == "Secret":
-        return "**********"
+        return SECRET_MASK
     if isinstance(value, dict):
         return {str(k): encode_output(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

@@ -53,6 +53,7 @@ class Prediction:
     webhook_events_filter: list[str] | None = None
     deadline: str | None = None
     streamable: bool = False
+    stream_token: str | None = None  # the capability part of `urls.stream`
     data_removed: bool = False
     destination: str | None = None
     """Set on trainings: the model the training creates a version of."""
@@ -68,8 +69,9 @@ class Prediction:
         """The API's prediction object (urls carry only strings: the SDK rejects nulls)."""
         api = f"{base_url}/v1/{'trainings' if self.destination else 'predictions'}/{self.id}"
         urls = {"get": api, "cancel": f"{api}/cancel", "web": f"{base_url}/p/{self.id}"}
-        if self.streamable:
-            urls["stream"] = f"{base_url}/v1/streams/{self.id}"
+        if self.streamable and self.stream_token:
+            # a capability URL, as on Replicate: the token makes it work without the API token
+            urls["stream"] = f"{base_url}/v1/streams/{self.id}{self.stream_token}"
         body: dict[str, Any] = {
             "id": self.id,
             "model": self.model,

@@ -106,17 +106,7 @@ def _key(value: Any) -> str:
 
 def secret_fields(openapi_schema: dict[str, Any]) -> set[str]:
     """Names of the inputs a schema marks secret (never recorded, ignored when matching)."""
-    props = (
-        openapi_schema.get("components", {})
-        .get("schemas", {})
-        .get("Input", {})
-        .get("properties", {})
-    )
-    return {
-        name
-        for name, prop in props.items()
-        if isinstance(prop, dict) and (prop.get("x-cog-secret") or prop.get("format") == "password")
-    }
+    return set(cog_schema.parse(openapi_schema).secrets)
 
 
 @dataclasses.dataclass

@@ -18,7 +18,7 @@ from .catalog import Catalog
 from .connections import GuardedH11Protocol
 from .control import Faults, RandomSource
 from .engine import Engine
-from .http import State
+from .http import AllowedHosts, State
 from .models import builtin_models, schema_version_id
 from .models.base import ModelSpec
 from .predictors import build_model
@@ -63,6 +63,7 @@ class Sandbox:
         keepalive: float = KEEPALIVE_SECONDS,
         replay: str | Path | Sequence[str | Path] | None = None,
         replay_fallback: str | None = None,
+        allowed_hosts: Sequence[str] = (),
         room: Room | None = None,
         tls_cert: str | Path | None = None,
         tls_key: str | Path | None = None,
@@ -85,6 +86,7 @@ class Sandbox:
                 keepalive=keepalive,
                 replay=replay,
                 replay_fallback=replay_fallback,
+                allowed_hosts=allowed_hosts,
                 tls=(tls_cert, tls_key),
             )
         except BaseException:
@@ -101,6 +103,7 @@ class Sandbox:
         keepalive: float,
         replay: Any,
         replay_fallback: str | None,
+        allowed_hosts: Sequence[str],
         tls: tuple[str | Path | None, str | Path | None],
     ) -> None:
         host, room, (tls_cert, tls_key) = self.host, self.room, tls
@@ -120,9 +123,13 @@ class Sandbox:
         if room is not None:
             self.engine.finish_listeners.append(room.finished)
             self.catalog.private_owners = frozenset(a.username for a in room.roster.accounts())
-        self.app = build_app(
-            State(self.engine, require_token=require_token, room=room), keepalive=keepalive
+        self.state = State(
+            self.engine,
+            require_token=require_token,
+            room=room,
+            hosts=AllowedHosts(host, *allowed_hosts),
         )
+        self.app = build_app(self.state, keepalive=keepalive)
         # IPPROTO_TCP explicitly: asyncio enables TCP_NODELAY only on sockets that say TCP, and
         # without it every response waits ~40 ms for the client's delayed ACK (Nagle).
         self._socket = socket.socket(
@@ -155,6 +162,18 @@ class Sandbox:
         """`http://HOST:PORT` (https with TLS), without `/v1` (Python adds it; JS wants it)."""
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{self.scheme}://{host}:{self.port}"
+
+    @property
+    def allowed_hosts(self) -> AllowedHosts:
+        """The `Host` names answered (besides localhost and loopback); assign names to change them.
+
+        Any other Host gets a 403, against DNS rebinding (see `http.AllowedHosts`).
+        """
+        return self.state.hosts
+
+    @allowed_hosts.setter
+    def allowed_hosts(self, names: Sequence[str]) -> None:
+        self.state.hosts = AllowedHosts(self.host, *names)
 
     @property
     def api_url(self) -> str:
@@ -293,6 +312,7 @@ def start(
     keepalive: float = KEEPALIVE_SECONDS,
     replay: str | Path | Sequence[str | Path] | None = None,
     replay_fallback: str | None = None,
+    allowed_hosts: Sequence[str] = (),
     room: Room | None = None,
     tls_cert: str | Path | None = None,
     tls_key: str | Path | None = None,
@@ -311,6 +331,9 @@ def start(
             built-ins of the same name and recorded inputs get their recorded results.
         replay_fallback: `"stand-in"` to answer unrecorded inputs with the built-in stand-in
             (when there is one) instead of a 422.
+        allowed_hosts: more names the server answers to in the `Host` header (it always
+            answers to localhost, loopback addresses and `host`); `["*"]` accepts any. Requests
+            under other names get a 403, against DNS rebinding.
         room: serve a workshop room (`sandbox.room.Room`): one account per token, isolated.
         tls_cert: serve HTTPS with this certificate (PEM), with `tls_key`.
         tls_key: the certificate's private key (PEM).
@@ -325,6 +348,7 @@ def start(
         keepalive=keepalive,
         replay=replay,
         replay_fallback=replay_fallback,
+        allowed_hosts=allowed_hosts,
         room=room,
         tls_cert=tls_cert,
         tls_key=tls_key,

@@ -65,7 +65,8 @@ def test_flags_reach_the_server():
         assert httpx.get(f"{base_url}/v1/account").status_code == 401
         headers = {"Authorization": "Bearer t0k"}
         assert httpx.get(f"{base_url}/v1/account", headers=headers).status_code == 200
-        faults = httpx.get(f"{base_url}/_sandbox/faults").json()
+        assert httpx.get(f"{base_url}/_sandbox/faults").status_code == 401  # control needs it too
+        faults = httpx.get(f"{base_url}/_sandbox/faults", headers=headers).json()
         assert faults["create_rate_limit"] == 1 and faults["latency"] == 0.01
     finally:
         proc.terminate()

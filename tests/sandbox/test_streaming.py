@@ -72,11 +72,24 @@ def test_stream_of_finished_prediction_replays(client):
     assert [e["data"] for e in events if e["event"] == "output"] == prediction.output
 
 
-def test_failed_prediction_streams_error_then_done(sb, client):
-    prediction = client.models.predictions.create(
-        model="sandbox/fail", input={"message": "nope", "after": 0.1}
+def _failing(message: str) -> Iterator[str]:
+    time.sleep(0.1)
+    raise ValueError(message)
+    yield ""  # a generator: the model streams
+
+
+def _slow(ticks: int) -> Iterator[str]:
+    for i in range(ticks):
+        time.sleep(0.1)
+        yield str(i)
+
+
+def test_failed_prediction_streams_error_then_done(fresh_sb, fresh_client):
+    fresh_sb.register("me/failing", _failing)
+    prediction = fresh_client.models.predictions.create(
+        model="me/failing", input={"message": "nope"}
     )
-    events, _, _ = _raw_events(f"{sb.base_url}/v1/streams/{prediction.id}")
+    events, _, _ = _raw_events(prediction.urls["stream"])
     names = [e["event"] for e in events]
     assert names[-2:] == ["error", "done"]
     assert '"nope"' in events[-2]["data"]
@@ -89,10 +102,11 @@ def test_error_event_raises_runtime_error_in_client(client):
         list(prediction.stream())
 
 
-def test_canceled_prediction_stream_ends_with_reason(sb, client):
-    prediction = client.models.predictions.create(model="sandbox/sleep", input={"seconds": 20})
+def test_canceled_prediction_stream_ends_with_reason(fresh_sb, fresh_client):
+    fresh_sb.register("me/slow", _slow)
+    prediction = fresh_client.models.predictions.create(model="me/slow", input={"ticks": 200})
     prediction.cancel()
-    events, _, _ = _raw_events(f"{sb.base_url}/v1/streams/{prediction.id}")
+    events, _, _ = _raw_events(prediction.urls["stream"])
     assert events[-1] == {"event": "done", "id": events[-1]["id"], "data": '{"reason": "canceled"}'}
 
 
@@ -100,12 +114,12 @@ def test_idle_stream_sends_keepalive_comments():
     from replicate_nb import sandbox
 
     with sandbox.start(keepalive=0.02) as quick:
+        quick.register("me/slow", _slow)
         created = httpx.post(
-            f"{quick.base_url}/v1/models/sandbox/sleep/predictions",
-            json={"input": {"seconds": 0.5}},
+            f"{quick.base_url}/v1/models/me/slow/predictions", json={"input": {"ticks": 5}}
         ).json()
-        events, comments, _ = _raw_events(f"{quick.base_url}/v1/streams/{created['id']}")
-    assert len(comments) >= 3  # sleep logs every 0.1 s; pings come every 0.02 s between
+        events, comments, _ = _raw_events(created["urls"]["stream"])
+    assert len(comments) >= 3  # an output every 0.1 s; pings come every 0.02 s between
     assert all(c.startswith(": ") for c in comments)
     assert events[-1]["event"] == "done"
 
@@ -124,8 +138,9 @@ def test_last_event_id_resumes(client):
     assert f"id: {events[5]['id']}\n" in resumed
 
 
-def test_unknown_stream_is_404_problem(sb):
-    response = httpx.get(f"{sb.base_url}/v1/streams/nope")
+@pytest.mark.parametrize("token", ["nope", "0" * 52])
+def test_unknown_stream_is_404_problem(sb, token):
+    response = httpx.get(f"{sb.base_url}/v1/streams/{token}")
     assert response.status_code == 404
     assert response.headers["content-type"] == "application/problem+json"
 

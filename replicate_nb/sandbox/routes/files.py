@@ -151,14 +151,21 @@ async def delete_file(request: Request) -> Response:
 
 
 async def download_file(request: Request) -> Response:
-    """files.download: a file's bytes, named safely for any file name (RFC 6266)."""
+    """files.download: a file's bytes, named safely for any file name (RFC 6266).
+
+    Always an attachment, never rendered in the sandbox's origin: an uploaded `text/html` or SVG
+    must not run script there (nosniff is on every answer; see `http.RequestGuard`).
+    """
     file = _file(request)
     content = state(request).engine.store.file_content(file.id) or b""
     quoted = urllib.parse.quote(file.name, safe="")
     return Response(
         content,
         media_type=file.content_type,
-        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quoted}"},
+        headers={
+            "Content-Disposition": f"attachment; filename*=UTF-8''{quoted}",
+            "Content-Security-Policy": "sandbox",
+        },
     )
 
 
@@ -167,5 +174,5 @@ ROUTES = [
     Route("/v1/files", api(list_files), methods=["GET"]),
     Route("/v1/files/{id}", api(get_file), methods=["GET"]),
     Route("/v1/files/{id}", api(delete_file), methods=["DELETE"]),
-    Route("/v1/files/{id}/download", api(download_file, auth=False, faults=False)),
+    Route("/v1/files/{id}/download", api(download_file, faults=False)),
 ]

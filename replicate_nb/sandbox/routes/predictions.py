@@ -225,9 +225,11 @@ def page(request: Request, *, trainings: bool) -> Response:
 
 
 async def stream_prediction(request: Request) -> Response:
-    """The `urls.stream` server-sent events: output, logs, error, done."""
+    """The `urls.stream` server-sent events: output, logs, error, done (a capability URL)."""
     engine = state(request).engine
-    prediction_id = _mine(request).id  # 404 before the stream starts
+    prediction = engine.streamed(request.path_params["token"])  # 404 before the stream starts
+    check_owner(request, prediction.owner, "No stream at this URL.")
+    prediction_id = prediction.id
     if request.method == "HEAD":  # headers only: never hold a connection open for no body
         return Response(media_type="text/event-stream", headers={"Cache-Control": "no-store"})
     events = engine.events(
@@ -261,5 +263,5 @@ ROUTES = [
         api(create_deployment_prediction),
         methods=["POST"],
     ),
-    Route("/v1/streams/{id}", api(stream_prediction, auth=False, faults=False)),
+    Route("/v1/streams/{token}", api(stream_prediction, capability=True, faults=False)),
 ]

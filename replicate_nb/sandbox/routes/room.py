@@ -174,3 +174,5 @@ ROUTES = [
     Route("/_room/cancel", cancel_all, methods=["POST"]),
     Route("/_room/{name}", asset, methods=["GET"]),
 ]
+for _route in ROUTES:  # the live view checks its own session cookie (see `login`), not the token
+    _route.endpoint.access = "session"  # type: ignore[attr-defined]
