@@ -6,7 +6,7 @@ import asyncio
 import signal
 import socket
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -261,16 +261,24 @@ class Sandbox:
     def _serve(self) -> None:
         asyncio.run(self._server.serve(sockets=[self._socket]))
 
-    def serve_forever(self) -> None:
+    def serve_forever(self, *, ready: Callable[[], None] | None = None) -> None:
         """Serve in this thread until SIGINT or SIGTERM (the CLI), then shut down cleanly.
 
+        `ready` runs once the stop signals are handled (the CLI prints its address there), so a
+        signal sent as soon as the address appears still stops the server cleanly.
         uvicorn re-raises the stop signal once it has shut down; the handlers installed here
         absorb it, so a requested stop exits with status 0 after the bookkeeping is done. They
         also ask uvicorn to exit, so a signal that arrives before uvicorn installs its own
         handlers (during startup) still stops the server instead of being lost.
         """
+
+        def stop_early(*_: object) -> None:  # before uvicorn's own handlers take over
+            self._server.should_exit = True
+
         for stop in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(stop, lambda *_: setattr(self._server, "should_exit", True))
+            signal.signal(stop, stop_early)
+        if ready is not None:
+            ready()
         self._server.run(sockets=[self._socket])
         self._close()
 

@@ -251,6 +251,7 @@ def test_cli_replays_recordings(workshop, tmp_path):
             "--replay",
             str(workshop.path),
             "--replay-fallback",
+            "stand-in",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
