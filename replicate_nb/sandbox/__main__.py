@@ -8,6 +8,7 @@ import os
 import sys
 
 from .control import Faults
+from .engine import STREAM_RATE
 from .server import Sandbox
 
 
@@ -26,6 +27,13 @@ def _parser() -> argparse.ArgumentParser:
         help="require this API token (default: $REPLICATE_NB_SANDBOX_TOKEN, else none)",
     )
     parser.add_argument("--seed", type=int, help="seed for ids and drawn seeds")
+    parser.add_argument(
+        "--stream-rate",
+        type=float,
+        default=STREAM_RATE,
+        metavar="TOKENS_PER_SECOND",
+        help=f"how fast the language model streams (default {STREAM_RATE:g})",
+    )
     parser.add_argument(
         "--model",
         action="append",
@@ -122,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed,
             replay=args.replay or None,
             replay_fallback=args.replay_fallback,
+            stream_rate=args.stream_rate,
         )
         for spec in args.model:
             ref, target = _import_model(spec)

@@ -16,7 +16,7 @@ from . import replay as replaying
 from .app import KEEPALIVE_SECONDS, build_app
 from .catalog import Catalog
 from .control import Faults, RandomSource
-from .engine import Engine
+from .engine import STREAM_RATE, Engine
 from .http import State
 from .models import builtin_models, schema_version_id
 from .models.base import ModelSpec
@@ -43,7 +43,12 @@ class Sandbox:
         keepalive: float = KEEPALIVE_SECONDS,
         replay: str | Path | Sequence[str | Path] | None = None,
         replay_fallback: str | None = None,
+        stream_rate: float = STREAM_RATE,
     ) -> None:
+        if not (isinstance(stream_rate, int | float) and 0 < stream_rate < float("inf")):
+            raise ValueError(
+                f"stream_rate must be a positive number of tokens per second, not {stream_rate!r}"
+            )
         self.host = host
         self.data_dir = Path(data_dir) if data_dir is not None else None
         self.store = Store(self.data_dir)
@@ -58,6 +63,7 @@ class Sandbox:
             random=self.random,
             faults=Faults.coerce(faults),
             webhooks=self.webhooks,
+            stream_rate=stream_rate,
         )
         self._require_token = require_token
         self.app = build_app(State(self.engine, require_token=require_token), keepalive=keepalive)
@@ -197,6 +203,7 @@ def start(
     keepalive: float = KEEPALIVE_SECONDS,
     replay: str | Path | Sequence[str | Path] | None = None,
     replay_fallback: str | None = None,
+    stream_rate: float = STREAM_RATE,
 ) -> Sandbox:
     """Start a sandbox in a background thread on 127.0.0.1 (a free port by default).
 
@@ -212,6 +219,8 @@ def start(
             built-ins of the same name and recorded inputs get their recorded results.
         replay_fallback: `"stand-in"` to answer unrecorded inputs with the built-in stand-in
             (when there is one) instead of a 422.
+        stream_rate: tokens per second the language model streams (the default, 40, is about
+            what Replicate's Llama 3 8B streams; tests may pass a fast rate).
     """
     sandbox = Sandbox(
         host=host,
@@ -223,5 +232,6 @@ def start(
         keepalive=keepalive,
         replay=replay,
         replay_fallback=replay_fallback,
+        stream_rate=stream_rate,
     )
     return sandbox.start_in_thread()
