@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from .control import Faults
+from .engine import STREAM_RATE
 from .errors import StartupError
 from .room import INSTRUCTOR, LOW_CREDIT, Limits, Room, Roster
 from .server import Sandbox
@@ -40,6 +41,13 @@ def _parser() -> argparse.ArgumentParser:
         help="require this API token (default: $REPLICATE_NB_SANDBOX_TOKEN, else none)",
     )
     parser.add_argument("--seed", type=int, help="seed for ids and drawn seeds")
+    parser.add_argument(
+        "--stream-rate",
+        type=float,
+        default=STREAM_RATE,
+        metavar="TOKENS_PER_SECOND",
+        help=f"how fast the language model streams (default {STREAM_RATE:g})",
+    )
     parser.add_argument(
         "--model",
         action="append",
@@ -214,6 +222,7 @@ def main(argv: list[str] | None = None) -> int:
             room=room,
             tls_cert=args.tls_cert,
             tls_key=args.tls_key,
+            stream_rate=args.stream_rate,
         )
         for spec in args.model:
             ref, target = _import_model(spec)

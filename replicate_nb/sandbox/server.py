@@ -17,7 +17,7 @@ from .app import KEEPALIVE_SECONDS, build_app
 from .catalog import Catalog
 from .connections import GuardedH11Protocol
 from .control import Faults, RandomSource
-from .engine import Engine
+from .engine import STREAM_RATE, Engine
 from .http import AllowedHosts, State
 from .models import builtin_models, schema_version_id
 from .models.base import ModelSpec
@@ -67,7 +67,12 @@ class Sandbox:
         room: Room | None = None,
         tls_cert: str | Path | None = None,
         tls_key: str | Path | None = None,
+        stream_rate: float = STREAM_RATE,
     ) -> None:
+        if not (isinstance(stream_rate, int | float) and 0 < stream_rate < float("inf")):
+            raise ValueError(
+                f"stream_rate must be a positive number of tokens per second, not {stream_rate!r}"
+            )
         if (tls_cert is None) != (tls_key is None):
             raise ValueError("TLS needs both a certificate (tls_cert) and its key (tls_key)")
         if room is not None and require_token is not None:
@@ -88,6 +93,7 @@ class Sandbox:
                 replay_fallback=replay_fallback,
                 allowed_hosts=allowed_hosts,
                 tls=(tls_cert, tls_key),
+                stream_rate=stream_rate,
             )
         except BaseException:
             self.store.close()  # release the data directory for the next attempt
@@ -105,6 +111,7 @@ class Sandbox:
         replay_fallback: str | None,
         allowed_hosts: Sequence[str],
         tls: tuple[str | Path | None, str | Path | None],
+        stream_rate: float,
     ) -> None:
         host, room, (tls_cert, tls_key) = self.host, self.room, tls
         self.random = RandomSource(seed)
@@ -118,6 +125,7 @@ class Sandbox:
             random=self.random,
             faults=Faults.coerce(faults),
             webhooks=self.webhooks,
+            stream_rate=stream_rate,
         )
         self._require_token = require_token
         if room is not None:
@@ -316,6 +324,7 @@ def start(
     room: Room | None = None,
     tls_cert: str | Path | None = None,
     tls_key: str | Path | None = None,
+    stream_rate: float = STREAM_RATE,
 ) -> Sandbox:
     """Start a sandbox in a background thread on 127.0.0.1 (a free port by default).
 
@@ -337,6 +346,8 @@ def start(
         room: serve a workshop room (`sandbox.room.Room`): one account per token, isolated.
         tls_cert: serve HTTPS with this certificate (PEM), with `tls_key`.
         tls_key: the certificate's private key (PEM).
+        stream_rate: tokens per second the language model streams (the default, 40, is about
+            what Replicate's Llama 3 8B streams; tests may pass a fast rate).
     """
     sandbox = Sandbox(
         host=host,
@@ -352,5 +363,6 @@ def start(
         room=room,
         tls_cert=tls_cert,
         tls_key=tls_key,
+        stream_rate=stream_rate,
     )
     return sandbox.start_in_thread()
