@@ -34,9 +34,9 @@ FINISHED_RUNS_BYTES = 64 * 2**20  # events of recent runs kept for streams; olde
 STREAM_RATE = 40.0
 """Tokens per second the language-model stand-in streams by default: a person can watch it.
 
-Replicate's own 8B chat models streamed 26 tokens/s (median) to 35 (p75) in the LLMPerf
-leaderboard (ray-project, December 2023, meta/llama-2-7b-chat); Llama 3 8B on newer serving is a
-little faster, hence 40.
+No public figure for Replicate's Llama 3 8B was found; the LLMPerf leaderboard (ray-project,
+December 2023) measured Replicate's meta/llama-2-7b-chat at 26 tokens/s median, 35 at p75.
+40 is a little above that, for newer serving; it is a sandbox option (`stream_rate`).
 """
 RESTART_ERROR = (
     "The sandbox stopped while this prediction was running, so it did not finish. "

@@ -346,8 +346,9 @@ def start(
         room: serve a workshop room (`sandbox.room.Room`): one account per token, isolated.
         tls_cert: serve HTTPS with this certificate (PEM), with `tls_key`.
         tls_key: the certificate's private key (PEM).
-        stream_rate: tokens per second the language model streams (the default, 40, is about
-            what Replicate's Llama 3 8B streams; tests may pass a fast rate).
+        stream_rate: tokens per second the language model streams (the default, 40, is a
+            little above what Replicate's 7B chat model streamed in public benchmarks, slow
+            enough to watch; tests may pass a fast rate).
     """
     sandbox = Sandbox(
         host=host,
