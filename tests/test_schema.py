@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import copy
+import importlib.util
 import json
 import pickle
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -611,3 +613,20 @@ def test_json_schema_is_standalone_with_defs():
     assert js["$defs"]["PredictionRequest"]["properties"]["input"]["$ref"] == "#/$defs/Input"
     validator = jsonschema.Draft202012Validator(js)
     assert validator.is_valid({"scheduler": "DDIM"}) and not validator.is_valid({"nope": 1})
+
+
+def test_loading_skips_jsonschemas_iri_checker_and_leaves_it_importable():
+    # rfc3987-syntax (installed with Jupyter) builds Earley parsers for seconds at import; no
+    # input schema is checked for formats, so loading the schema module must not pay for it.
+    if importlib.util.find_spec("rfc3987_syntax") is None:
+        pytest.skip("rfc3987-syntax is not installed here")
+    code = (
+        "import sys, replicate_nb.schema as s\n"
+        "assert s.jsonschema.FormatChecker\n"
+        "print('rfc3987_syntax' in sys.modules)\n"
+        "import rfc3987_syntax\n"
+        "print(rfc3987_syntax.is_valid_syntax('iri', 'https://example.com/a'))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "True"]
