@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any
+from typing import TypeGuard
 from urllib.parse import unquote_to_bytes
 
 PREFIX = "data:"
+OCTET_STREAM = "application/octet-stream"
+"""The media type of bytes of no known kind."""
 
 
 def encode(data: bytes, mime: str) -> str:
@@ -18,7 +20,7 @@ def encode(data: bytes, mime: str) -> str:
     return f"{PREFIX}{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 
-def is_data_uri(value: Any) -> bool:
+def is_data_uri(value: object) -> TypeGuard[str]:
     """Whether `value` is a str that looks like a `data:` URI (has the prefix and a comma)."""
     return isinstance(value, str) and value.startswith(PREFIX) and "," in value
 

@@ -28,9 +28,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import replicate
-from replicate.identifier import ModelVersionIdentifier
 from replicate.pagination import Page
 from replicate.prediction import Prediction
+
+from ._terms import ModelRef
 
 log = logging.getLogger("replicate_nb.batch")
 
@@ -69,9 +70,9 @@ class Send:
 class Claims:
     """Which predictions belong to the batch's inputs, and the creates still unaccounted for."""
 
-    def __init__(self, client: replicate.Client, ref: ModelVersionIdentifier) -> None:
+    def __init__(self, client: replicate.Client, ref: ModelRef) -> None:
         self._client = client
-        self._model = f"{ref.owner}/{ref.name}"
+        self._model = ref.model
         self._version = ref.version
         self.known: set[str] = set()  # ids held by an input of the batch
         self.in_flight: list[Send] = []

@@ -34,11 +34,11 @@ import httpx
 import replicate
 from replicate.exceptions import ReplicateError
 from replicate.helpers import async_encode_json
-from replicate.identifier import ModelVersionIdentifier
 from replicate.prediction import Prediction
 
 from . import _sdk
 from ._lost import Claims, Send
+from ._terms import TERMINAL, ModelRef, parse_ref
 from .aio import run_sync
 from .connection import current_client
 from .costs import estimate
@@ -64,7 +64,6 @@ HOLD = 2
 instead of a create and polls, and has no polling lag. Short, so that a slow prediction soon gives
 its connection back (the pool has 100) and falls back to polling at the client's poll_interval."""
 
-_TERMINAL = frozenset({"succeeded", "failed", "canceled"})
 _SAFE_STATUSES = frozenset({429, 503})  # the server refused before doing any work
 _AMBIGUOUS_STATUSES = frozenset({500, 502, 504})  # a gateway may have passed the request on
 _SAFE_TRANSPORT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)  # never sent
@@ -99,11 +98,11 @@ def _batch_client(client: replicate.Client) -> replicate.Client:
     return clone
 
 
-def _parse_ref(ref: str) -> ModelVersionIdentifier:
-    try:
-        return ModelVersionIdentifier.parse(ref)
-    except (TypeError, ValueError):
-        raise InvalidModelRef(ref) from None
+def _parse_ref(ref: str) -> ModelRef:
+    parsed = parse_ref(ref)
+    if parsed is None:
+        raise InvalidModelRef(ref)
+    return parsed
 
 
 def _backoff(attempt: int, retry_after: float | None) -> float:
@@ -153,7 +152,7 @@ class _Batch:
     def __init__(
         self,
         client: replicate.Client,
-        ref: ModelVersionIdentifier,
+        ref: ModelRef,
         *,
         timeout: float | None,
         retries: int,
@@ -178,7 +177,7 @@ class _Batch:
                 prediction, sent_at = await self._create(payload, attempts)
                 timed_out = await self._follow(prediction, sent_at)
             except Exception as exc:  # any failure of this input is this input's result
-                if prediction is not None and prediction.status not in _TERMINAL:
+                if prediction is not None and prediction.status not in TERMINAL:
                     await self._cancel(prediction)
                 return RunResult(
                     input=item,
@@ -271,13 +270,13 @@ class _Batch:
             self.claims.unanswered(send, lost=exc is not None and _ambiguous(exc))
 
     def _track(self, prediction: Prediction) -> None:
-        if prediction.status not in _TERMINAL:
+        if prediction.status not in TERMINAL:
             self.running[prediction.id] = prediction
 
     async def _follow(self, prediction: Prediction, sent_at: float) -> bool:
         """Poll until finished; at the deadline cancel it remotely. Returns whether it timed out."""
         deadline = None if self.timeout is None else sent_at + self.timeout
-        while prediction.status not in _TERMINAL:
+        while prediction.status not in TERMINAL:
             if deadline is not None and time.monotonic() >= deadline:
                 await self._cancel(prediction, settle=True)
                 self.running.pop(prediction.id, None)
@@ -330,7 +329,7 @@ class _Batch:
         give_up = time.monotonic() + CANCEL_GRACE
         try:
             await self._cleanup(prediction.async_cancel)
-            while settle and prediction.status not in _TERMINAL and time.monotonic() < give_up:
+            while settle and prediction.status not in TERMINAL and time.monotonic() < give_up:
                 await asyncio.sleep(min(self.client.poll_interval, give_up - time.monotonic()))
                 await self._request(prediction.async_reload, tries=_CLEANUP_TRIES, until=give_up)
         except (ReplicateError, httpx.HTTPError, TimeoutError) as exc:
@@ -338,7 +337,7 @@ class _Batch:
                 "run_many could not cancel prediction %s (%s)", prediction.id, _describe(exc)
             )
             return
-        if prediction.status in _TERMINAL:
+        if prediction.status in TERMINAL:
             self.running.pop(prediction.id, None)
 
     async def finish(self, tasks: list[asyncio.Task[RunResult]], *, aborted: bool) -> None:

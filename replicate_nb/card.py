@@ -21,13 +21,15 @@ import replicate
 from IPython.display import display
 from replicate.prediction import Prediction
 
+from replicate_nb import _sdk
+from replicate_nb._terms import TERMINAL
 from replicate_nb.aio import loop_client, run_sync
 from replicate_nb.connection import current_client
 from replicate_nb.display import render_prediction
-from replicate_nb.forms.runview import TERMINAL, RunView
+from replicate_nb.forms.layout import backend_of
+from replicate_nb.forms.runview import RunView
 from replicate_nb.schema import OutputSpec
 
-POLL = 0.25  # seconds between polls (the SDK's default is 0.5): a card should look live
 _FIELDS = ("status", "output", "logs", "error", "metrics", "started_at", "completed_at", "urls")
 _cards: set[PredictionCard] = set()  # cards still following, for the interrupt hook
 
@@ -46,7 +48,7 @@ class PredictionCard(widgets.VBox):
         self.cancel_button = widgets.Button(description="Cancel", icon="stop")
         self.cancel_button.on_click(lambda _: self._schedule_cancel())
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._cancel: asyncio.Event | None = None
+        self._cancel_wanted = False
         self.task: asyncio.Future | None = None
         ref = prediction.model or prediction.version or "prediction"
         title = widgets.HTML(f"<b>{escape(ref)}</b>")
@@ -76,40 +78,25 @@ class PredictionCard(widgets.VBox):
     async def follow(self) -> Prediction:
         """Follow the prediction to its end, live; cancelled (Ctrl-C), it cancels the prediction."""
         client = loop_client(self._client if self._client is not None else current_client())
-        self._loop, self._cancel = asyncio.get_running_loop(), asyncio.Event()
+        self._loop, self._cancel_wanted = asyncio.get_running_loop(), False
         _cards.add(self)
         started = time.monotonic()
         self.view.start_clock()
-        current, reader = self.prediction, None
         try:
             current = await client.predictions.async_get(self.prediction.id)  # on this loop
-            if "stream" in (current.urls or {}) and not self.done:
-                reader = asyncio.ensure_future(self.view.read_stream(current))
-            while True:
-                self._copy(current)
-                self.view.show_progress(current, time.monotonic() - started, live=reader is None)
-                if current.status in TERMINAL:
-                    break
-                if self._cancel.is_set():
-                    self._cancel.clear()
-                    await client.predictions.async_cancel(current.id)
-                try:
-                    await asyncio.wait_for(self._cancel.wait(), POLL)
-                except TimeoutError:
-                    pass
-                await current.async_reload()
-        except asyncio.CancelledError:  # Ctrl-C or the task cancelled: leave nothing running
-            if current.status not in TERMINAL:
-                await asyncio.shield(client.predictions.async_cancel(current.id))
-            raise
+            self._copy(current)
+            await self.view.follow(
+                client,
+                current,
+                sandbox=backend_of(str(_sdk.api_url(client))) == "sandbox",
+                started=started,
+                cancel_wanted=self._take_cancel,
+                reloaded=self._copy,
+            )
         finally:
             _cards.discard(self)
             self.view.stop_clock()
             self.cancel_button.disabled = True
-            if reader is not None:
-                reader.cancel()
-                await asyncio.gather(reader, return_exceptions=True)
-        await self.view.show_output(current)
         return self.prediction
 
     def _copy(self, current: Prediction) -> None:
@@ -118,8 +105,16 @@ class PredictionCard(widgets.VBox):
             setattr(self.prediction, name, getattr(current, name))
 
     def _schedule_cancel(self) -> None:
-        if self._loop is not None and self._cancel is not None:
-            self._loop.call_soon_threadsafe(self._cancel.set)
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._ask_cancel)
+
+    def _ask_cancel(self) -> None:
+        self._cancel_wanted = True
+        self.view.nudge()
+
+    def _take_cancel(self) -> bool:
+        wanted, self._cancel_wanted = self._cancel_wanted, False
+        return wanted
 
 
 async def async_watch(

@@ -25,6 +25,7 @@ import replicate
 from replicate.exceptions import ReplicateError
 
 from replicate_nb import _sdk
+from replicate_nb._terms import GREEN, RED
 from replicate_nb.errors import BackendError, InvalidArgument, InvalidArgumentType
 from replicate_nb.spending import Budget, Meter
 
@@ -98,7 +99,7 @@ class Connection:
         )
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
-        colour = "#cf222e" if self.problem else "#1a7f37"
+        colour = RED if self.problem else GREEN
         html = f'<div><span style="color:{colour}">&#9679;</span> {escape(self.status)}</div>'
         return {"text/plain": self.status, "text/html": html}
 

@@ -26,6 +26,7 @@ from replicate.prediction import Prediction
 from replicate.stream import ServerSentEvent
 
 from replicate_nb import _datauri
+from replicate_nb._terms import RED, status_colour
 from replicate_nb.aio import loop_client, run_sync
 from replicate_nb.connection import current_client
 from replicate_nb.outputs import is_file_ref, read_output, text
@@ -46,7 +47,6 @@ _EXTENSIONS = {
     "application/pdf": ".pdf",
     "application/zip": ".zip",
 }
-_STATUS_COLOURS = {"succeeded": "#1a7f37", "failed": "#cf222e", "canceled": "#6e7781"}
 _TIMES = "\N{MULTIPLICATION SIGN}"
 _PRETTY_LIMIT = 50
 _LOG_LINES = 10
@@ -304,7 +304,7 @@ def _prediction(p: Prediction) -> _Shown:
     if progress is not None:
         facts.append(f"{round(progress.percentage * 100)}% ({progress.current}/{progress.total})")
     lines = [f"Prediction {p.status}: " + ", ".join(facts)]
-    colour = _STATUS_COLOURS.get(p.status, "#0969da")
+    colour = status_colour(p.status)
     head = f'<b style="color:{colour}">{escape(p.status)}</b> <code>{escape(ref)}</code> ' + escape(
         " · ".join(facts[1:])
     )
@@ -313,7 +313,7 @@ def _prediction(p: Prediction) -> _Shown:
     body = [f"<div>{head}</div>"]
     if p.error:
         lines.append(f"error: {p.error}")
-        body.append(f'<div style="color:{_STATUS_COLOURS["failed"]}">{escape(str(p.error))}</div>')
+        body.append(f'<div style="color:{RED}">{escape(str(p.error))}</div>')
     logs = [line for line in (p.logs or "").splitlines() if line.strip()][-_LOG_LINES:]
     if logs:
         lines += [f"logs (last {len(logs)} lines):", *(f"  {line}" for line in logs)]

@@ -23,11 +23,11 @@ from replicate.helpers import FileOutput
 from replicate.prediction import Prediction
 
 from replicate_nb import schema
+from replicate_nb._terms import ModelRef, parse_ref
 from replicate_nb.connection import connect, current_client
 from replicate_nb.display import render_file_output, render_prediction, show, stream_text
 from replicate_nb.errors import BackendError, InvalidModelRef
 
-_REF = re.compile(r"^[^/\s]+/[^/:\s]+(:\S+)?$")  # the SDK's owner/name[:version] shape
 _KEY_LINE = re.compile(r"^([A-Za-z_]\w*)\s*:\s?(.*)$")
 _PROMPT_FIELDS = ("prompt", "text", "prompts", "input", "query", "question", "message")
 _TRUE = frozenset({"true", "yes", "on", "1"})
@@ -94,10 +94,11 @@ class ReplicateMagics(Magics):
     def replicate(self, line: str, cell: str) -> None:
         """Run a model; the cell body is its input (JSON, `key: value` lines, or a prompt)."""
         args = parse_argstring(self.replicate, line)
-        if not _REF.match(args.ref):
+        ref = parse_ref(args.ref)
+        if ref is None:
             raise UsageError(str(InvalidModelRef(args.ref)))
         client = current_client()
-        model_input = parse_input(cell, lambda: _input_schema(client, args.ref), ref=args.ref)
+        model_input = parse_input(cell, lambda: _input_schema(client, ref), ref=args.ref)
         if args.stream:
             result: Any = stream_text(args.ref, model_input, client=client)
         else:
@@ -191,10 +192,9 @@ def _prompt_field(fields: dict[str, schema.Field], ref: str) -> schema.Field:
     )
 
 
-def _input_schema(client: replicate.Client, ref: str) -> schema.InputSchema:
-    name, _, version_id = ref.partition(":")
-    model = client.models.get(name)
-    version = model.versions.get(version_id) if version_id else model.latest_version
+def _input_schema(client: replicate.Client, ref: ModelRef) -> schema.InputSchema:
+    model = client.models.get(ref.model)
+    version = model.versions.get(ref.version) if ref.version else model.latest_version
     if version is None:
-        raise UsageError(f"{name} publishes no input schema; write its input as a JSON object")
+        raise UsageError(f"{ref.model} publishes no input schema; write its input as a JSON object")
     return schema.parse(version.openapi_schema, cog_version=version.cog_version)

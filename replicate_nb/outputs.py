@@ -20,7 +20,7 @@ from replicate_nb import _datauri, _sdk
 from replicate_nb.aio import run_sync
 from replicate_nb.errors import InvalidArgument, InvalidArgumentType
 
-OCTET_STREAM = "application/octet-stream"
+OCTET_STREAM = _datauri.OCTET_STREAM
 _RENAMES = {"audio/x-wav": "audio/wav", "audio/x-flac": "audio/flac"}
 _CONTROL = frozenset(range(32)) - {9, 10, 12, 13}  # bytes that never occur in text
 _FETCH_TIMEOUT = httpx.Timeout(10.0, read=60.0)

@@ -38,11 +38,11 @@ import httpx
 
 from . import _datauri, _sdk
 from . import replay_format as _format
+from ._terms import TERMINAL, split_name
 from .outputs import download
 
 DEFAULT_MAX_INLINE_BYTES = 256 * 1024
 """Output files up to this size are embedded as `data:` URIs; larger ones are stored beside."""
-_TERMINAL = ("succeeded", "failed", "canceled")
 _MODEL = re.compile(r"^/v1/models/([^/]+)/([^/]+)$")
 _VERSIONS = re.compile(r"^/v1/models/([^/]+)/([^/]+)/versions(?:/([^/]+))?$")
 _CREATE = re.compile(r"^/v1/(?:predictions|(?:models|deployments)/[^/]+/[^/]+/predictions)$")
@@ -212,7 +212,7 @@ class Recorder:
         if not isinstance(body, dict) or not body.get("id") or "status" not in body:
             return
         old = self._predictions.get(body["id"])
-        if old is None or old.get("status") not in _TERMINAL or body["status"] in _TERMINAL:
+        if old is None or old.get("status") not in TERMINAL or body["status"] in TERMINAL:
             self._predictions[body["id"]] = body
 
     # saving
@@ -260,20 +260,20 @@ class Recorder:
     def _finish(self, wait: float) -> None:
         deadline = time.monotonic() + wait
         for prediction_id in [
-            i for i, p in self._predictions.items() if p.get("status") not in _TERMINAL
+            i for i, p in self._predictions.items() if p.get("status") not in TERMINAL
         ]:
             while True:
                 body = self._get(f"/v1/predictions/{prediction_id}")
                 if body is not None:
                     self._add_prediction(body)
-                if body is None or body.get("status") in _TERMINAL or time.monotonic() > deadline:
+                if body is None or body.get("status") in TERMINAL or time.monotonic() > deadline:
                     break
                 time.sleep(max(0.05, float(getattr(self._client, "poll_interval", 0.5))))
 
     def _fetch_models(self) -> None:
         for prediction in list(self._predictions.values()):
             ref, version = prediction.get("model"), prediction.get("version")
-            if not isinstance(ref, str) or "/" not in ref:
+            if not isinstance(ref, str) or split_name(ref) is None:
                 continue
             if ref not in self._models and (body := self._get(f"/v1/models/{ref}")):
                 self._add_model(body)
@@ -375,14 +375,14 @@ class Recorder:
             data = _datauri.decode(url)
             if len(data) <= self._max_inline:
                 return url  # kept exactly as the API sent it
-            content_type = _datauri.media_type(url) or "application/octet-stream"
+            content_type = _datauri.media_type(url) or _datauri.OCTET_STREAM
         else:
             try:
                 data, declared = download(url, transport=_sdk.plain_transport(self._client))
             except httpx.HTTPError:
                 return url  # kept as is: a replay then hands out the original URL
             content_type = (
-                declared or mimetypes.guess_type(url.split("?")[0])[0] or "application/octet-stream"
+                declared or mimetypes.guess_type(url.split("?")[0])[0] or _datauri.OCTET_STREAM
             )
         if len(data) <= self._max_inline:
             return _datauri.encode(data, content_type)

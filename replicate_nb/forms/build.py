@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import replicate
 from replicate.exceptions import ReplicateError
-from replicate.identifier import ModelVersionIdentifier
 from replicate.model import Model
 from replicate.version import Version
 
+from replicate_nb._terms import parse_ref
 from replicate_nb.connection import current_client
 from replicate_nb.errors import FormError, InvalidModelRef
 from replicate_nb.forms.form import ModelForm
@@ -46,11 +46,11 @@ def form(
         )
     pinned = None
     if isinstance(model, str):
-        try:
-            owner, name, pinned = ModelVersionIdentifier.parse(model)
-        except ValueError:
-            raise InvalidModelRef(model) from None
-        model = (client if client is not None else current_client()).models.get(f"{owner}/{name}")
+        ref = parse_ref(model)
+        if ref is None:
+            raise InvalidModelRef(model)
+        pinned = ref.version
+        model = (client if client is not None else current_client()).models.get(ref.model)
     elif not isinstance(model, Model):
         raise FormError(
             f"form() takes 'owner/name[:version]', a Model, a Version or an "

@@ -12,6 +12,8 @@ import json
 from collections.abc import Collection, Mapping
 from typing import Any
 
+from replicate_nb import _datauri
+
 _INDENT = "    "
 
 
@@ -174,9 +176,9 @@ def curl(
         if name in secrets:
             holes[name] = f'"${_env_name(name)}"'
         elif files and name in files:
-            mime = value[5:].partition(";")[0] if isinstance(value, str) else ""
+            mime = _datauri.media_type(value) if _datauri.is_data_uri(value) else ""
             encoded = f"$(base64 < {_shell(files[name])} | tr -d '\\n')"
-            holes[name] = f'"data:{mime or "application/octet-stream"};base64,{encoded}"'
+            holes[name] = f'"{_datauri.PREFIX}{mime or _datauri.OCTET_STREAM};base64,{encoded}"'
         else:
             body[name] = value
             continue

@@ -15,12 +15,11 @@ from typing import Any
 
 import ipywidgets as widgets
 
+from replicate_nb._terms import GREY, RED
 from replicate_nb.errors import FormError
 from replicate_nb.forms.markdown import render_markdown
 from replicate_nb.schema import MISSING, Field
 
-RED = "#cf222e"
-GREY = "#57606a"  # 5.9:1 on white: readable small text (WCAG AA)
 _LAYOUTS = {
     "wide": {"width": "100%"},
     "narrow": {"width": "12em"},

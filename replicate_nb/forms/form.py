@@ -25,6 +25,7 @@ from replicate.exceptions import ReplicateError
 from replicate.prediction import Prediction
 
 from replicate_nb import _sdk
+from replicate_nb._terms import TERMINAL
 from replicate_nb.aio import loop_client
 from replicate_nb.connection import current_client
 from replicate_nb.errors import FormError
@@ -39,7 +40,6 @@ from replicate_nb.forms.private_fields import SecretField, UriField
 from replicate_nb.forms.runview import RunView
 from replicate_nb.schema import MISSING, parse
 
-_TERMINAL = ("succeeded", "failed", "canceled")
 _DETAIL_LINE = re.compile(r"^- input(?:\.(\w+)\S*)?: (.+)$", re.MULTILINE)
 _REQUIRED = re.compile(r"^(\w+) is required$")
 _GOT = re.compile(r" \(got .*\)$")  # the value quoted at the end of a validation message
@@ -240,7 +240,14 @@ class ModelForm(widgets.VBox):
             run = Run(prediction, value, datetime.now(), secrets=self._secrets)
             self.history.append(run)
             self._list_history()
-            await self._follow(client, prediction, started)
+            await self.view.follow(
+                client,
+                prediction,
+                sandbox=self.backend == "sandbox",
+                started=started,
+                cancel_wanted=self._take_cancel,
+                reloaded=lambda p: scrub(p, self._secrets),  # a reload echoes the input back
+            )
             run.seconds = time.monotonic() - started
             return prediction
         except ReplicateError as e:
@@ -314,9 +321,16 @@ class ModelForm(widgets.VBox):
         """Cancel the running prediction on the server; does nothing when no run is going."""
         self._cancel_requested = self._running
         prediction = self._current
-        if prediction is not None and prediction.status not in _TERMINAL:
+        if prediction is not None and prediction.status not in TERMINAL:
             client = loop_client(self._client if self._client is not None else current_client())
             await client.predictions.async_cancel(prediction.id)
+            self._cancel_requested = False
+            self.view.nudge()  # show "canceled" as soon as the API says it
+
+    def _take_cancel(self) -> bool:
+        """Whether a cancel was asked before the prediction existed (then it is sent once)."""
+        wanted, self._cancel_requested = self._cancel_requested, False
+        return wanted
 
     @property
     def _name(self) -> str:
@@ -386,32 +400,6 @@ class ModelForm(widgets.VBox):
         self.tabs.selected_index = 0
         self.view.say("starting", "creating the prediction")
         self.view.start_clock()
-
-    async def _follow(
-        self, client: replicate.Client, prediction: Prediction, started: float
-    ) -> None:
-        streams = self.schema.output.is_concatenate and "stream" in (prediction.urls or {})
-        reader = asyncio.ensure_future(self.view.read_stream(prediction)) if streams else None
-        try:
-            while True:
-                if self._cancel_requested and prediction.status not in _TERMINAL:
-                    self._cancel_requested = False
-                    await client.predictions.async_cancel(prediction.id)
-                self.view.show_progress(prediction, time.monotonic() - started, live=not streams)
-                if prediction.status in _TERMINAL:
-                    break
-                await asyncio.sleep(client.poll_interval)
-                await prediction.async_reload()
-                scrub(prediction, self._secrets)  # a reload brings the echoed input back
-        except asyncio.CancelledError:  # the task was cancelled: leave nothing running remotely
-            if prediction.status not in _TERMINAL:
-                await asyncio.shield(client.predictions.async_cancel(prediction.id))
-            raise
-        finally:
-            if reader is not None:
-                reader.cancel()
-                await asyncio.gather(reader, return_exceptions=True)
-        await self.view.show_output(prediction)
 
     def _rejected(self, e: ReplicateError) -> None:
         if e.status == 422 and e.detail:

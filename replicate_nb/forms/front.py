@@ -14,6 +14,8 @@ from typing import Any
 import anywidget
 import traitlets
 
+from replicate_nb._terms import GREY
+
 _COPY_ESM = """
 function render({ model, el }) {
   const button = document.createElement("button");
@@ -73,7 +75,7 @@ function render({ model, el }) {
   zone.textContent = model.get("label");
   zone.tabIndex = -1;
   zone.style.cssText = "border:1px dashed #8c959f;border-radius:4px;padding:4px 8px;" +
-    "color:#57606a;font-size:smaller;";
+    "color:GREY;font-size:smaller;";
   const over = (on) => { zone.style.background = on ? "#ddf4ff" : ""; };
   zone.addEventListener("dragover", (e) => { e.preventDefault(); over(true); });
   zone.addEventListener("dragleave", () => over(false));
@@ -88,7 +90,7 @@ function render({ model, el }) {
   el.appendChild(zone);
 }
 export default { render };
-"""
+""".replace("GREY", GREY)
 
 
 class CopyButton(anywidget.AnyWidget):

@@ -15,6 +15,8 @@ from typing import Any
 import ipywidgets as widgets
 from replicate.prediction import Prediction
 
+from replicate_nb import _datauri
+
 SECURE = "[secure]"
 
 
@@ -109,9 +111,14 @@ def _thumbnail(output: Any) -> str:
     """A 48 px thumbnail of the first image in an output (an `<img>`), or nothing."""
     first = output[0] if isinstance(output, list) and output else output
     url = getattr(first, "url", first)
-    if not isinstance(url, str) or not url.startswith(("data:image/", "https://")):
-        return ""
-    if url.startswith("https://") and not url.lower().endswith((".png", ".jpg", ".jpeg", ".webp")):
+    if _datauri.is_data_uri(url):
+        if not _datauri.media_type(url).startswith("image/"):
+            return ""
+    elif not (
+        isinstance(url, str)
+        and url.startswith("https://")
+        and url.lower().endswith((".png", ".jpg", ".jpeg", ".webp"))
+    ):
         return ""
     return (
         f'<img src="{escape(url)}" alt="output of this run" '

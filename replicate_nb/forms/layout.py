@@ -19,22 +19,23 @@ from urllib.parse import urlsplit
 
 import ipywidgets as widgets
 
-from replicate_nb.forms.field import GREY, FieldWidget
+from replicate_nb._terms import BLUE, GREY, RED
+from replicate_nb.forms.field import FieldWidget
 
 ALL_OPEN = 6
 FIRST_OPEN = 4
 _LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
-STYLE = """<style>
-.rnb-form .rnb-stale { opacity: .45; }
-.rnb-form .rnb-output img { max-height: 70vh; max-width: 100%; }
-.rnb-form .rnb-columns { gap: 8px 24px; }
-.rnb-form .rnb-code-tabs .widget-hbox, .rnb-form .rnb-actions { gap: 6px; }
-.rnb-form .rnb-json pre, .rnb-form .rnb-code pre { font-size: 12px; }
-.rnb-form .rnb-description p { margin: 0; }
-.rnb-form .rnb-reason { color: #cf222e; font-size: smaller; }
-.rnb-form .rnb-actions { padding: 6px 0; border-top: 1px solid var(--jp-border-color2, #ddd); }
-.rnb-form .rnb-code pre { white-space: pre; }
-.rnb-form .widget-button:focus-visible { outline: 2px solid #0969da; }
+STYLE = f"""<style>
+.rnb-form .rnb-stale {{ opacity: .45; }}
+.rnb-form .rnb-output img {{ max-height: 70vh; max-width: 100%; }}
+.rnb-form .rnb-columns {{ gap: 8px 24px; }}
+.rnb-form .rnb-code-tabs .widget-hbox, .rnb-form .rnb-actions {{ gap: 6px; }}
+.rnb-form .rnb-json pre, .rnb-form .rnb-code pre {{ font-size: 12px; }}
+.rnb-form .rnb-description p {{ margin: 0; }}
+.rnb-form .rnb-reason {{ color: {RED}; font-size: smaller; }}
+.rnb-form .rnb-actions {{ padding: 6px 0; border-top: 1px solid var(--jp-border-color2, #ddd); }}
+.rnb-form .rnb-code pre {{ white-space: pre; }}
+.rnb-form .widget-button:focus-visible {{ outline: 2px solid {BLUE}; }}
 </style>"""
 
 

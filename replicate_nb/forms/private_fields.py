@@ -6,7 +6,6 @@ are therefore moved into Python attributes the moment they arrive, and the widge
 
 from __future__ import annotations
 
-import base64
 import io
 import mimetypes
 import os
@@ -15,6 +14,7 @@ from typing import Any
 
 import ipywidgets as widgets
 
+from replicate_nb import _datauri
 from replicate_nb.forms.field import FieldWidget, layout
 from replicate_nb.forms.front import FileDrop
 from replicate_nb.outputs import sniff
@@ -80,11 +80,11 @@ class UriField(FieldWidget):
         return self._uri or self.url.value.strip()
 
     def _write(self, value: Any) -> None:
-        if value is MISSING or (isinstance(value, str) and not value.startswith("data:")):
+        if value is MISSING or (isinstance(value, str) and not _datauri.is_data_uri(value)):
             self._keep(None, None, "")
             self.url.value = value or ""
         elif isinstance(value, str):
-            mime = value[5:].partition(",")[0].partition(";")[0] or "application/octet-stream"
+            mime = _datauri.media_type(value) or _datauri.OCTET_STREAM
             self.url.value = ""
             self._keep(
                 value,
@@ -118,7 +118,7 @@ class UriField(FieldWidget):
                 "urls['get'] of client.files.create(open(path, 'rb'))",
             )
         else:
-            uri = f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+            uri = _datauri.encode(data, mime)
             self._keep(uri, name, "", f"{name}, {size}, sent as a data: URI")
 
     def _keep(self, uri: str | None, name: str | None, problem: str, note: str = "") -> None:
@@ -149,16 +149,16 @@ class UriField(FieldWidget):
 
 def _thumbnail(uri: str) -> str:
     """A 96 px thumbnail `<img>` of an image `data:` URI, or "" for other files."""
-    if not uri.startswith("data:image/"):
+    if not _datauri.media_type(uri).startswith("image/"):
         return ""
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(io.BytesIO(base64.b64decode(uri.partition(",")[2]))) as image:
+        with Image.open(io.BytesIO(_datauri.decode(uri))) as image:
             image.thumbnail((96, 96))
             buffer = io.BytesIO()
             image.convert("RGB").save(buffer, "JPEG", quality=70)
     except (UnidentifiedImageError, OSError, ValueError):
         return ""
-    data = base64.b64encode(buffer.getvalue()).decode("ascii")
-    return f'<img src="data:image/jpeg;base64,{data}" alt="preview of the file" height="48">'
+    src = _datauri.encode(buffer.getvalue(), "image/jpeg")
+    return f'<img src="{src}" alt="preview of the file" height="48">'

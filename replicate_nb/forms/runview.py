@@ -1,14 +1,23 @@
 """What a run shows while it goes: phase and a ticking clock, progress, logs, streamed text, output.
 
 Kept apart from `forms.ModelForm`, which owns the inputs and the lifecycle, so the view of a
-prediction can be read (and reused) on its own: every method here only renders a `Prediction`
-into widgets. The clock ticks on its own task between polls, streamed text and log events are
-shown as they arrive, and logs are drawn as a terminal draws them (`display.terminal_text`).
+prediction can be read (and reused) on its own: the form and the card both follow a prediction
+with `RunView.follow`. The clock ticks on its own task between polls, streamed text and log
+events are shown as they arrive, and logs are drawn as a terminal draws them
+(`display.terminal_text`).
+
+How often it polls (`poll_every`): a model that streams is followed through its stream URL
+(tokens and logs as server-sent events, and a poll at once when the stream ends), so polls only
+refresh the status meanwhile. Otherwise the sandbox, on this machine, is polled every 0.1 s;
+the real API every 0.25 s for a prediction's first 5 s and then every 0.5 s (the SDK's own
+`wait()` pace), far below Replicate's limit of 3,000 GETs a minute. A client whose
+`poll_interval` is lower than that is polled at its own pace.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import Callable
@@ -17,24 +26,21 @@ from typing import Any
 
 import httpx
 import ipywidgets as widgets
+import replicate
 from replicate.exceptions import ReplicateError
 from replicate.prediction import Prediction
 from replicate.stream import ServerSentEvent
 
+from replicate_nb import _datauri
+from replicate_nb._terms import RED, TERMINAL, status_colour
 from replicate_nb.display import render_parts, terminal_text
 from replicate_nb.outputs import text
 from replicate_nb.schema import OutputSpec
 
-RED = "#cf222e"
-TERMINAL = ("succeeded", "failed", "canceled")
-_COLOURS = {
-    "succeeded": "#1a7f37",
-    "failed": RED,
-    "canceled": "#57606a",
-    "not sent": RED,
-    "error": RED,
-}
 TICK = 0.1  # seconds between clock updates while a run goes
+SANDBOX_POLL = 0.1  # seconds between polls of a sandbox prediction that does not stream
+API_POLLS = ((5.0, 0.25), (float("inf"), 0.5))  # the real API: (until this age, poll every)
+STREAMING_POLL = 0.25, 0.5  # sandbox, real API: status polls while the stream brings the rest
 _TEXT_EVERY = 0.05  # seconds between refreshes of streamed text
 _LOG_CHARS = 20_000
 _JSON_CHARS = 20_000
@@ -48,11 +54,20 @@ def hidden() -> widgets.Layout:
     return widgets.Layout(display="none")
 
 
+def poll_every(age: float, *, sandbox: bool, streaming: bool, client_interval: float) -> float:
+    """Seconds to the next poll of a prediction `age` seconds old (see the module docstring)."""
+    if streaming:
+        ours = STREAMING_POLL[0] if sandbox else STREAMING_POLL[1]
+    else:
+        ours = SANDBOX_POLL if sandbox else next(every for until, every in API_POLLS if age < until)
+    return min(ours, client_interval)
+
+
 def _short_json(value: Any) -> str:
     """The output as indented JSON, long `data:` URIs cut to their head (the JSON view)."""
 
     def cut(v: Any) -> Any:
-        if isinstance(v, str) and v.startswith("data:") and len(v) > 80:
+        if _datauri.is_data_uri(v) and len(v) > 80:
             return f"{v[:60]}… ({len(v):,} characters)"
         if isinstance(v, list):
             return [cut(i) for i in v]
@@ -90,6 +105,7 @@ class RunView:
         self._started: float | None = None
         self._clock: asyncio.Task | None = None
         self._streamed_logs = ""
+        self._wake: asyncio.Event | None = None
 
     @property
     def parts(self) -> list[widgets.Widget]:
@@ -128,7 +144,7 @@ class RunView:
         self._render()
 
     def _render(self) -> None:
-        colour = _COLOURS.get(self.phase, "#0969da")
+        colour = status_colour(self.phase)
         detail = self._detail
         if self._clock is not None and self._started is not None:
             detail = f"{time.monotonic() - self._started:.1f} s"
@@ -165,15 +181,75 @@ class RunView:
             self._render()
             await asyncio.sleep(TICK)
 
+    async def follow(
+        self,
+        client: replicate.Client,
+        prediction: Prediction,
+        *,
+        sandbox: bool,
+        started: float,
+        cancel_wanted: Callable[[], bool],
+        reloaded: Callable[[Prediction], object] = lambda _: None,
+    ) -> Prediction:
+        """Follow `prediction` to its end, live, then show its output; returns it, reloaded.
+
+        Streamed when the model streams, polled at `poll_every` otherwise. `cancel_wanted()` is
+        asked before every poll (True: cancel it on the server); `nudge()` polls at once;
+        `reloaded` sees each reload. Cancelled itself (Ctrl-C), it cancels the prediction.
+        """
+        self._wake = asyncio.Event()
+        streams = self._spec.is_concatenate and "stream" in (prediction.urls or {})
+        reader = None
+        if streams and prediction.status not in TERMINAL:
+            reader = asyncio.ensure_future(self._stream_then_poll(prediction))
+        try:
+            while True:
+                if cancel_wanted() and prediction.status not in TERMINAL:
+                    await client.predictions.async_cancel(prediction.id)
+                self.show_progress(prediction, time.monotonic() - started, live=not streams)
+                if prediction.status in TERMINAL:
+                    break
+                pause = poll_every(
+                    time.monotonic() - started,
+                    sandbox=sandbox,
+                    streaming=reader is not None and not reader.done(),
+                    client_interval=client.poll_interval,
+                )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), pause)
+                self._wake.clear()
+                await prediction.async_reload()
+                reloaded(prediction)
+        except asyncio.CancelledError:  # Ctrl-C or the task cancelled: leave nothing running
+            if prediction.status not in TERMINAL:
+                await asyncio.shield(client.predictions.async_cancel(prediction.id))
+            raise
+        finally:
+            self._wake = None
+            if reader is not None:
+                reader.cancel()
+                await asyncio.gather(reader, return_exceptions=True)
+        await self.show_output(prediction)
+        return prediction
+
+    def nudge(self) -> None:
+        """Poll now rather than at the next interval (a cancel was asked; the stream ended)."""
+        if self._wake is not None:
+            self._wake.set()
+
+    async def _stream_then_poll(self, prediction: Prediction) -> None:
+        await self.read_stream(prediction)
+        self.nudge()  # the stream ended: the prediction has too, or is about to
+
     async def read_stream(self, prediction: Prediction) -> None:
         """Show streamed text and logs as they arrive; polling reports the end."""
         pieces: list[str] = []
         shown = 0.0
         try:
             async for event in prediction.async_stream():
+                if self.phase == "starting" and event.event in (_OUTPUT, _LOGS):
+                    self.say("processing", self._detail, prediction)  # the model is running
                 if event.event is _OUTPUT:
-                    if not pieces and self.phase == "starting":
-                        self.say("processing", self._detail, prediction)
                     pieces.append(str(event.data))
                     if time.monotonic() - shown >= _TEXT_EVERY:
                         self.show_text("".join(pieces))

@@ -13,6 +13,7 @@ import threading
 from typing import Any
 
 from .. import schema as cog_schema
+from .._terms import parse_ref
 from .errors import (
     Conflict,
     Forbidden,
@@ -180,12 +181,13 @@ class Catalog:
         by name (see `by_name`).
         """
         if "/" in ref:
-            base, _, version_id = ref.partition(":")
-            owner, _, name = base.partition("/")
-            if not version_id:
-                return self.by_name(owner, name), False
-            model = self.model(owner, name)
-            found = self._by_version.get(version_id)
+            parsed = parse_ref(ref)
+            if parsed is None:
+                raise InvalidVersion(ref)
+            if parsed.version is None:
+                return self.by_name(parsed.owner, parsed.name), False
+            model = self.model(parsed.owner, parsed.name)
+            found = self._by_version.get(parsed.version)
             if found is None or found.ref != model.ref:
                 raise InvalidVersion(ref)
             return found, True

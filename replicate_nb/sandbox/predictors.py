@@ -31,6 +31,7 @@ from typing import Any
 import filetype
 
 from .. import _datauri
+from .._terms import split_name
 from ..inputs import Secret
 from ..schema import SECRET_MASK
 from . import capture
@@ -49,12 +50,13 @@ def build_model(ref: str, target: Any, *, description: str | None = None) -> Mod
         ValueError: `ref` is not `owner/name`, or a default breaks its own constraints.
         TypeError: `target` has no usable signature (missing or unsupported annotation).
     """
-    if not isinstance(ref, str) or not _NAME.match(ref):
+    parts = split_name(ref)
+    if parts is None or not _NAME.match(ref):
         raise ValueError(
             f"model name {ref!r} must look like 'owner/name' (letters, digits, "
             "'-', '_' and '.'), e.g. 'me/my-model'"
         )
-    owner, name = ref.split("/")
+    owner, name = parts
     fn, setup, label = _callable(target)
     try:
         signature = inspect.signature(fn, eval_str=True)

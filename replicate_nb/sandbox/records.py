@@ -10,7 +10,7 @@ import dataclasses
 import datetime as _dt
 from typing import Any
 
-TERMINAL_STATUSES = frozenset({"succeeded", "failed", "canceled"})
+from .._terms import TERMINAL
 
 
 def now() -> str:
@@ -63,7 +63,7 @@ class Prediction:
     @property
     def done(self) -> bool:
         """Whether the prediction reached a terminal status."""
-        return self.status in TERMINAL_STATUSES
+        return self.status in TERMINAL
 
     def to_json(self, base_url: str) -> dict[str, Any]:
         """The API's prediction object (urls carry only strings: the SDK rejects nulls)."""

@@ -23,6 +23,7 @@ from typing import Any
 
 from .. import _datauri
 from .. import schema as cog_schema
+from .._terms import TERMINAL, split_name
 from ..replay_format import FORMAT, VERSION, canonical, secret_fields
 from ..replay_format import input_key as _key
 from .catalog import Catalog
@@ -34,7 +35,6 @@ MAX_REPLAY_SECONDS = 2.0
 """A replay takes as long as the recorded prediction ran, but never longer than this."""
 FALLBACKS = (None, "stand-in")
 _FILE_URL = re.compile(r"/v1/files/([^/?#]+)")
-_TERMINAL = ("succeeded", "failed", "canceled")
 
 
 class ReplayedFailure(Exception):
@@ -239,7 +239,7 @@ def _resolve_files(value: Any, folder: Path) -> Any:
     if isinstance(value, dict):
         if isinstance(value.get("$file"), str):
             data = (folder / value["$file"]).read_bytes()
-            return _datauri.encode(data, value.get("content_type") or "application/octet-stream")
+            return _datauri.encode(data, value.get("content_type") or _datauri.OCTET_STREAM)
         return {k: _resolve_files(v, folder) for k, v in value.items()}
     return value
 
@@ -267,10 +267,10 @@ def install(
         for model in data.get("models") or []:
             models[f"{model['owner']}/{model['name']}"] = model
         predictions += [
-            (p, path.parent) for p in data.get("predictions") or [] if p.get("status") in _TERMINAL
+            (p, path.parent) for p in data.get("predictions") or [] if p.get("status") in TERMINAL
         ]
     for ref in {p["model"] for p, _ in predictions} - set(models):
-        owner, _, name = ref.partition("/")
+        owner, name = split_name(ref) or (ref, "")
         models[ref] = {"owner": owner, "name": name, "versions": []}
     served = []
     existing = {m.ref: m for m in catalog.models()}

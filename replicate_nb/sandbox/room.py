@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from .. import _datauri
 from ..costs import estimate
 from .control import new_api_token, session_id
 from .engine import TokenBucket
@@ -150,7 +151,7 @@ def first_image(output: Any) -> str | None:
     """The first `data:image/...` URI in an output (a thumbnail for the live view), or None."""
     items = output if isinstance(output, list) else [output]
     for item in items:
-        if isinstance(item, str) and item.startswith("data:image/"):
+        if _datauri.is_data_uri(item) and _datauri.media_type(item).startswith("image/"):
             return item
     return None
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from .. import _datauri
 from .. import schema as cog_schema
+from .._terms import split_name
 from .catalog import ACCOUNT, Catalog
 from .engine import Engine
 from .errors import Forbidden, InvalidRequest, NotFound
@@ -60,11 +61,12 @@ def start(
             f"Version {trainer.version_id} of {trainer.ref} cannot be trained: it has no "
             "train(). Train a trainer such as ostris/flux-dev-lora-trainer."
         )
-    if not isinstance(destination, str) or destination.count("/") != 1:
+    parts = split_name(destination)
+    if parts is None:
         raise InvalidRequest(
             f'"destination" must be the model to train into, as "owner/name"; got {destination!r}.'
         )
-    dest_owner, dest_name = destination.split("/")
+    dest_owner, dest_name = parts
     try:
         target = engine.catalog.model(dest_owner, dest_name)
     except NotFound:
@@ -78,7 +80,7 @@ def start(
             f"You can only train into models of your own account ({account!r}), "
             f"not {destination!r}."
         )
-    runner = dataclasses.replace(trainer, predict=_training(engine.catalog, trainer, target.ref))
+    runner = dataclasses.replace(trainer, predict=_training(engine.catalog, trainer, target))
     return engine.create(
         model=runner,
         input=input,
@@ -104,17 +106,19 @@ def get(engine: Engine, training_id: str) -> Prediction:
     return found
 
 
-def _training(catalog: Catalog, trainer: ModelSpec, destination: str) -> Predict:
+def _training(catalog: Catalog, trainer: ModelSpec, target: ModelSpec) -> Predict:
     assert trainer.trainer is not None
     train = trainer.trainer.train
 
     async def run(ctx: PredictContext, inputs: dict[str, Any]) -> dict[str, Any]:
         weights = await train(ctx, inputs)
+        destination = target.ref
         version_id = schema_version_id(
             {"destination": destination, "trainer": trainer.version_id, "weights": weights}
         )
-        owner, name = destination.split("/")
-        catalog.add_version(owner, name, version_id=version_id, source=trainer, weights=weights)
+        catalog.add_version(
+            target.owner, target.name, version_id=version_id, source=trainer, weights=weights
+        )
         ctx.log(f"Created version {destination}:{version_id}")
         encoded = json.dumps(weights, sort_keys=True).encode("utf-8")
         return {

@@ -36,6 +36,14 @@ def test_resolve_by_name_by_versioned_ref_and_by_bare_version(catalog):
         catalog.model("nobody", "nothing")
 
 
+@pytest.mark.parametrize("ref", ["replicate/hello-world/x", f"replicate/hello world:{HELLO}"])
+def test_resolve__a_malformed_ref_is_an_invalid_version(catalog, ref):
+    """Parsed by `_terms.parse_ref`, as the helpers parse refs (before: a 404 for a model
+    named "hello-world/x")."""
+    with pytest.raises(InvalidVersion, match="does not exist"):
+        catalog.resolve(ref)
+
+
 def test_every_model_has_its_input_schema(catalog):
     for model in catalog.models():
         assert catalog.input_schema(model).validate({}) is not None

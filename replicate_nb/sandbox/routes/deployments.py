@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ..._terms import split_name
 from ..catalog import ACCOUNT, HARDWARE
 from ..errors import Conflict, InvalidRequest, NotFound
 from ..http import account_json, answer, api, check_owner, owner, read_json_object, state
@@ -63,10 +64,10 @@ async def create_deployment(request: Request) -> Response:
 
 
 def _split_ref(ref: str) -> tuple[str, str]:
-    owner, _, name = ref.partition("/")
-    if not owner or not name or "/" in name:
+    parts = split_name(ref)
+    if parts is None:
         raise InvalidRequest(f"model must look like 'owner/name', got {ref!r}.")
-    return owner, name
+    return parts
 
 
 def _check_hardware(sku: Any) -> None:

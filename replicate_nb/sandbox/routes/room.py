@@ -10,7 +10,6 @@ cross-site form can never send.
 from __future__ import annotations
 
 import asyncio
-import base64
 import io
 import json
 import urllib.parse
@@ -23,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from ... import _datauri
 from ..errors import Forbidden, InvalidRequest, NotFound
 from ..http import answer, read_body, state
 from ..room import Room, first_image
@@ -146,7 +146,7 @@ async def thumbnail(request: Request) -> Response:
 def _shrink(data_uri: str) -> bytes:
     from PIL import Image
 
-    raw = base64.b64decode(data_uri.partition(",")[2])
+    raw = _datauri.decode(data_uri)
     with Image.open(io.BytesIO(raw)) as picture:
         picture.thumbnail((_THUMB_SIZE, _THUMB_SIZE))
         out = io.BytesIO()
