@@ -3,9 +3,10 @@
 Run with `.venv/bin/python benchmarks/forms.py` (or `--quick` for fewer samples).
 
 Card overhead: the same sandbox predictions (sdxl at 64x64: 51 log lines, a progress bar, an
-image) followed bare (`predictions.create` + `wait()`, polling every 0.25 s like the card) and
-with a live card (`PredictionCard.follow()`: clock, progress, terminal logs, output render),
-alternating; the aim is a card at most 10% slower per prediction.
+image) followed bare (`predictions.create` + `wait()`, polling at the card's sandbox pace,
+`runview.SANDBOX_POLL`, so both wait alike) and with a live card (`PredictionCard.follow()`:
+clock, progress, terminal logs, output render), alternating; the aim is a card at most 10%
+slower per prediction.
 
 For every schema in `tests/data/schemas/` it times `ModelForm(schema)`: parsing the schema (a
 fresh copy each time, as a fetched version would be), one widget per field, validation of the
@@ -44,28 +45,31 @@ SDXL = "stability-ai/sdxl:7762fd07cf82c948538e41f63f77d685e02b063e37e496e96eefd4
 
 
 def card_overhead(rounds: int) -> tuple[float, float]:
-    """Median seconds per prediction, bare and with a card (alternating, same sandbox)."""
-    import asyncio
+    """Median seconds per prediction, bare and with a card (alternating, same sandbox).
 
+    The card follows on the helpers' background loop, as `watch()` does (in a kernel, the
+    kernel's own loop): one loop for every card, as in a notebook session.
+    """
     import replicate
 
     from replicate_nb import sandbox
+    from replicate_nb.aio import run_sync
     from replicate_nb.card import PredictionCard
+    from replicate_nb.forms.runview import SANDBOX_POLL
 
     version = SDXL.partition(":")[2]
     bare, carded = [], []
     with sandbox.start() as sb:
         client = replicate.Client(base_url=sb.base_url)
-        client.poll_interval = 0.25  # the card's poll, so both wait the same
+        client.poll_interval = SANDBOX_POLL  # the card's poll, so both wait the same
         for i in range(rounds + 1):
             payload = {"prompt": f"p{i}", "width": 64, "height": 64, "seed": i}
             started = time.perf_counter()
             client.predictions.create(version=version, input=payload).wait()
             bare.append(time.perf_counter() - started)
             started = time.perf_counter()
-            card = PredictionCard(client.predictions.create(version=version, input=payload))
-            card._client = client
-            asyncio.run(card.follow())
+            prediction = client.predictions.create(version=version, input=payload)
+            run_sync(PredictionCard(prediction, client=client).follow())
             carded.append(time.perf_counter() - started)
             widgets.Widget.close_all()
     return statistics.median(bare[1:]), statistics.median(carded[1:])

@@ -47,6 +47,14 @@ RetryTransport = _sdk_client.RetryTransport
 Observer = Callable[[httpx.Request, httpx.Response], None]
 
 
+def bound(prediction: Any, client: replicate.Client) -> Any:
+    """A copy of a `Prediction` whose reload, stream and cancel go through `client` (no request:
+    a card follows the caller's prediction on its own loop's client)."""
+    copy = prediction.copy()  # the SDK models are pydantic.v1 ones
+    copy._client = client
+    return copy
+
+
 def api_token(client: replicate.Client) -> str | None:
     """The token the client was given (None when the SDK falls back to its environment)."""
     return client._api_token

@@ -20,7 +20,6 @@ from typing import Any, ParamSpec, TypeVar, overload
 
 import replicate
 
-from . import _sdk
 from .errors import EventLoopError, InvalidArgumentType
 
 P = ParamSpec("P")
@@ -187,6 +186,8 @@ def loop_client(client: replicate.Client) -> replicate.Client:
         if entry is None:
             if any(clone is client for clone, _ in per_loop.values()):
                 return client
+            from . import _sdk  # here: the 1.x adapter, so run_sync works beside replicate 2.x
+
             clone = _sdk.clone(client)
             entry = per_loop[client] = (clone, _closer(clone))
     entry[0].poll_interval = client.poll_interval
@@ -206,6 +207,8 @@ def _closer(clone: replicate.Client) -> AsyncGenerator[None, None]:
             yield
         finally:
             _forget(asyncio.get_running_loop(), clone)
+            from . import _sdk
+
             await _sdk.aclose(clone)
 
     agen = close_at_exit()

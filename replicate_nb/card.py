@@ -26,6 +26,7 @@ from replicate_nb._terms import TERMINAL
 from replicate_nb.aio import loop_client, run_sync
 from replicate_nb.connection import current_client
 from replicate_nb.display import render_prediction
+from replicate_nb.forms.field import layout, style
 from replicate_nb.forms.layout import backend_of
 from replicate_nb.forms.runview import RunView
 from replicate_nb.schema import OutputSpec
@@ -51,7 +52,9 @@ class PredictionCard(widgets.VBox):
         self._cancel_wanted = False
         self.task: asyncio.Future | None = None
         ref = prediction.model or prediction.version or "prediction"
-        title = widgets.HTML(f"<b>{escape(ref)}</b>")
+        title = widgets.HTML(
+            f"<b>{escape(ref)}</b>", layout=layout("head"), style=style(widgets.HTML)
+        )
         super().__init__(
             [widgets.HBox([title, self.cancel_button]), *self.view.parts, self.view.logs],
             layout=widgets.Layout(border="1px solid #8886", padding="4px 8px"),
@@ -77,18 +80,18 @@ class PredictionCard(widgets.VBox):
 
     async def follow(self) -> Prediction:
         """Follow the prediction to its end, live; cancelled (Ctrl-C), it cancels the prediction."""
-        client = loop_client(self._client if self._client is not None else current_client())
+        given = self._client if self._client is not None else current_client()
+        client = loop_client(given)
         self._loop, self._cancel_wanted = asyncio.get_running_loop(), False
         _cards.add(self)
         started = time.monotonic()
         self.view.start_clock()
         try:
-            current = await client.predictions.async_get(self.prediction.id)  # on this loop
-            self._copy(current)
+            current = _sdk.bound(self.prediction, client)  # followed on this loop's client
             await self.view.follow(
                 client,
                 current,
-                sandbox=backend_of(str(_sdk.api_url(client))) == "sandbox",
+                sandbox=backend_of(str(_sdk.api_url(given))) == "sandbox",  # its http is built
                 started=started,
                 cancel_wanted=self._take_cancel,
                 reloaded=self._copy,

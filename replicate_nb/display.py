@@ -11,25 +11,22 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import AsyncIterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from html import escape
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
-import replicate
 from IPython.display import display
 from IPython.lib.pretty import pretty
-from replicate.helpers import FileOutput
-from replicate.prediction import Prediction
-from replicate.stream import ServerSentEvent
 
 from replicate_nb import _datauri
 from replicate_nb._terms import RED, status_colour
-from replicate_nb.aio import loop_client, run_sync
-from replicate_nb.connection import current_client
-from replicate_nb.outputs import is_file_ref, read_output, text
+from replicate_nb.outputs import File, Items, Node, Table, Text, tree
+
+if TYPE_CHECKING:
+    import replicate
+    from replicate.prediction import Prediction
+    from replicate.stream import ServerSentEvent
 
 INLINE_LIMIT = 10_000_000
 """Bytes above which a file with an http(s) URL is shown from that URL instead of being embedded
@@ -41,16 +38,9 @@ _BROWSER = {
     "audio": frozenset({"wav", "mpeg", "ogg", "flac", "aac", "mp4"}),
     "video": frozenset({"mp4", "webm"}),
 }
-_EXTENSIONS = {
-    "application/json": ".json",
-    "text/plain": ".txt",
-    "application/pdf": ".pdf",
-    "application/zip": ".zip",
-}
 _TIMES = "\N{MULTIPLICATION SIGN}"
 _PRETTY_LIMIT = 50
 _LOG_LINES = 10
-_OUTPUT_EVENT = ServerSentEvent.EventType.OUTPUT
 _PROGRESS_BAR = re.compile(r"^(.*?)\s*\d+%\|.*\|\s*\d+/\d+")  # a tqdm line: its prefix, then 5%|█ |
 
 
@@ -90,7 +80,17 @@ def render_parts(output: Any) -> list[dict[str, Any]]:
     For widgets: an `Output` widget takes them as
     `out.outputs = tuple({"output_type": "display_data", "data": b, "metadata": {}} for b in ...)`.
     """
-    shown = _render(output)
+    return render_tree(read(output))
+
+
+def read(output: Any) -> Node:
+    """`outputs.tree(output)` with files past `INLINE_LIMIT` left at their URL (read once)."""
+    return tree(output, limit=INLINE_LIMIT)
+
+
+def render_tree(node: Node) -> list[dict[str, Any]]:
+    """The mime bundles of an output already read by `read()` (what `render_parts` shows)."""
+    shown = _render(node)
     return [part.data() for part in shown.parts or (shown,)]
 
 
@@ -101,10 +101,14 @@ def describe(data: bytes, mime: str) -> str:
     return f"<{mime} {dims[0]}{_TIMES}{dims[1]}, {size}>" if dims else f"<{mime}, {size}>"
 
 
-def render_file_output(output: FileOutput) -> dict[str, Any]:
-    """The mime bundle of a FileOutput, with text/plain like `FileOutput(<image/png …>)`."""
-    shown = _render(output)
-    return {**shown.data(), "text/plain": f"FileOutput({shown.plain})"}
+def render_file_output(output: Any) -> dict[str, Any]:
+    """The mime bundle of a file output, with text/plain like `FileOutput(<image/png …>)`.
+
+    For the 1.x and 2.x `FileOutput` and the 2.x `URLPath`: read once from its URL (never by
+    `str()`, which makes a URLPath download itself to a temporary file).
+    """
+    shown = _render(read(output))
+    return {**shown.data(), "text/plain": f"{type(output).__name__}({shown.plain})"}
 
 
 def render_prediction(prediction: Prediction) -> dict[str, Any]:
@@ -137,6 +141,8 @@ def stream_text(
     Tokens go to stdout without newlines (one stream output in the notebook), then a final
     newline. An `error` event raises the SDK's RuntimeError unchanged.
     """
+    from replicate_nb.connection import current_client  # the 1.x client
+
     client = client if client is not None else current_client()
     parts: list[str] = []
     try:
@@ -152,6 +158,9 @@ async def async_stream_text(
     ref: str, input: dict[str, Any] | None = None, *, client: replicate.Client | None = None
 ) -> str:
     """Like `stream_text`, awaited on the running event loop (with a client for that loop)."""
+    from replicate_nb.aio import loop_client
+    from replicate_nb.connection import current_client
+
     client = loop_client(client if client is not None else current_client())
     parts: list[str] = []
     try:
@@ -164,30 +173,37 @@ async def async_stream_text(
 
 
 def _print_token(event: ServerSentEvent, parts: list[str]) -> None:
-    if event.event is _OUTPUT_EVENT:
+    from replicate.stream import ServerSentEvent
+
+    if event.event is ServerSentEvent.EventType.OUTPUT:
         token = str(event.data)  # a token starting with https:/data: arrives as a FileOutput
         print(token, end="", flush=True)
         parts.append(token)
 
 
-def _render(value: Any) -> _Shown:
-    if isinstance(value, Prediction):
-        return _prediction(value)
-    if is_file_ref(value) or isinstance(value, (bytes, bytearray, memoryview)):
-        return _file(value)
-    if isinstance(value, str):
-        return _text(value)
-    if isinstance(value, Mapping) and value:
-        return _table(value)
-    if isinstance(value, AsyncIterable):
-        return _sequence(run_sync(_collect(value)))
-    if isinstance(value, (list, tuple, Iterator)):
-        return _sequence(list(value))
-    return _pretty(value)
+def _render(node: Node) -> _Shown:
+    if isinstance(node, File):
+        return _file(node)
+    if isinstance(node, Text):
+        return _text(node.text)
+    if isinstance(node, Table):
+        return _table(node)
+    if isinstance(node, Items):
+        return _sequence(node)
+    if _is_prediction(node.value):
+        return _prediction(node.value)
+    if isinstance(node.value, (list, tuple)):  # vectors read better on one line
+        return _pretty(node.value, width=10_000)
+    return _pretty(node.value)
 
 
-async def _collect(items: AsyncIterable[Any]) -> list[Any]:
-    return [item async for item in items]
+def _is_prediction(value: Any) -> bool:
+    """A 1.x `Prediction` (a card); other clients' objects show as themselves."""
+    try:
+        from replicate.prediction import Prediction
+    except ImportError:  # replicate 2.x
+        return False
+    return isinstance(value, Prediction)
 
 
 def _text(value: str) -> _Shown:
@@ -202,12 +218,8 @@ def _pretty(value: Any, *, width: int = 79) -> _Shown:
     )
 
 
-def _sequence(items: list[Any]) -> _Shown:
-    if items and all(isinstance(i, str) and not is_file_ref(i) for i in items):
-        return _text(text(items))
-    if _is_plain_data(items):  # vectors read better on one line than one number per line
-        return _pretty(items, width=10_000)
-    parts = tuple(_render(item) for item in items)
+def _sequence(node: Items) -> _Shown:
+    parts = tuple(_render(item) for item in node.items)
     multiline = any("\n" in p.plain for p in parts)
     plain = (
         "\n".join(p.plain for p in parts)
@@ -226,16 +238,9 @@ def _sequence(items: list[Any]) -> _Shown:
     return _Shown(plain, html, parts=parts)
 
 
-def _is_plain_data(value: Any) -> bool:
-    """Numbers, booleans and None, possibly in nested lists (embeddings, scores)."""
-    if isinstance(value, (list, tuple)):
-        return all(_is_plain_data(v) for v in value)
-    return value is None or isinstance(value, (bool, int, float))
-
-
-def _table(mapping: Mapping[Any, Any]) -> _Shown:
+def _table(node: Table) -> _Shown:
     rows, lines = [], []
-    for key, value in mapping.items():
+    for key, value in node.rows:
         shown = _render(value)
         rows.append(
             f'<tr><th style="text-align:left;vertical-align:top">{escape(str(key))}</th>'
@@ -245,17 +250,14 @@ def _table(mapping: Mapping[Any, Any]) -> _Shown:
     return _Shown("\n".join(lines), f"<table>{''.join(rows)}</table>")
 
 
-def _file(value: FileOutput | str | bytes) -> _Shown:
-    url = value.url if isinstance(value, FileOutput) else value if isinstance(value, str) else None
-    href = url if url and url.startswith(("https:", "http:")) else None
-    try:
-        data, mime = read_output(value, limit=INLINE_LIMIT if href else None)
-    except httpx.HTTPError as e:
-        label = f"<{href}: could not download ({type(e).__name__})>"
+def _file(node: File) -> _Shown:
+    href = node.url
+    if node.error is not None:
+        label = f"<{href}: could not download ({node.error})>"
         return _Shown(label, f'<a href="{escape(href or "")}">{escape(label)}</a>')
-    if href is not None and len(data) > INLINE_LIMIT:
-        return _by_url(mime, href)
-    return _media(data, mime, href)
+    if href is not None and node.truncated:
+        return _by_url(node.mime, href)
+    return _media(node)
 
 
 def _by_url(mime: str, href: str) -> _Shown:
@@ -273,12 +275,13 @@ def _by_url(mime: str, href: str) -> _Shown:
     return _Shown(label, f"{html}<br><small>{escape(label)}</small>", is_image=kind == "image")
 
 
-def _media(data: bytes, mime: str, href: str | None) -> _Shown:
+def _media(node: File) -> _Shown:
+    data, mime, href = node.data, node.mime, node.url
     label = describe(data, mime)
     kind, _, subtype = mime.partition("/")
     src = _datauri.encode(data, mime)
     if subtype not in _BROWSER.get(kind, ()):
-        name = "output" + _EXTENSIONS.get(mime, ".bin")
+        name = node.filename()
         html = (
             f'<a href="{escape(href or src)}" download="{name}">{name}</a> '
             f"({escape(mime)}, {_size(len(data))})"
@@ -321,7 +324,7 @@ def _prediction(p: Prediction) -> _Shown:
             f'<pre style="margin:4px 0;font-size:smaller">{escape(chr(10).join(logs))}</pre>'
         )
     if p.output is not None:
-        output = _render(p.output)
+        output = _render(read(p.output))
         lines.append("output: " + output.plain.replace("\n", "\n  "))
         body.append(f"<div>{output.html}</div>")
     html = (

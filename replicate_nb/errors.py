@@ -93,21 +93,34 @@ class PredictionTimeout(ReplicateNbError, TimeoutError):
 
 
 class BudgetExceeded(ReplicateNbError, RuntimeError):
-    """A new prediction was refused, before it was sent, because the budget is spent.
+    """A new prediction or training was refused, before it was sent, because the budget is spent.
 
-    `spent` is the estimated cost of this connection's predictions in dollars, `count` how many
-    it created, `budget` the `Budget` in force.
+    `spent` is the estimated cost of this connection's predictions and trainings in dollars,
+    `count` how many predictions it created, `trainings` how many trainings, `budget` the
+    `Budget` in force.
     """
 
-    def __init__(self, *, budget: Any, spent: float, count: int) -> None:
+    def __init__(
+        self,
+        *,
+        budget: Any,
+        spent: float,
+        count: int,
+        trainings: int = 0,
+        refused: str = "prediction",
+    ) -> None:
         from .costs import format_dollars
 
         self.budget = budget
         self.spent = spent
         self.count = count
+        self.trainings = trainings
+        made = f"{count} prediction{'' if count == 1 else 's'}"
+        if trainings:
+            made += f" and {trainings} training{'' if trainings == 1 else 's'}"
         super().__init__(
-            f"budget reached: no new prediction was created. This connection made {count} "
-            f"prediction{'' if count == 1 else 's'} that would cost an estimated "
+            f"budget reached: no new {refused} was created. This connection made {made} "
+            f"that would cost an estimated "
             f"{format_dollars(spent)} on the real API, against {budget.describe()}. See "
             "replicate_nb.usage() for the details, or connect again with a larger budget "
             "(replicate_nb.connect(budget=...))."

@@ -1,7 +1,10 @@
 """IPython glue: the `%replicate_connect` and `%%replicate` magics, and rich output formatters.
 
-`%load_ext replicate_nb` calls `load_ipython_extension`, which makes FileOutput and Prediction
-objects display richly and registers the magics. The cell magic turns its body into model input:
+`%load_ext replicate_nb` calls `load_ipython_extension`, which makes file outputs (1.x and 2.x
+`FileOutput`, 2.x `URLPath`), 2.x `OutputIterator`s and 1.x `Prediction`s display richly, and
+registers the magics. The formatters are registered by class name (nothing is imported, so either
+client generation works) and read a file by its URL, never by `str()`, which makes a 2.x
+`URLPath` download itself. The cell magic turns its body into model input:
 a JSON object, `key: value` lines coerced by the model's input schema, or plain text for the
 model's prompt field.
 """
@@ -9,9 +12,11 @@ model's prompt field.
 from __future__ import annotations
 
 import json
+import os
 import re
+import sys
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import replicate
 from IPython.core.error import UsageError
@@ -19,31 +24,65 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import display
-from replicate.helpers import FileOutput
-from replicate.prediction import Prediction
 
 from replicate_nb import schema
 from replicate_nb._terms import ModelRef, parse_ref
-from replicate_nb.connection import connect, current_client
-from replicate_nb.display import render_file_output, render_prediction, show, stream_text
+from replicate_nb.display import (
+    read,
+    render_file_output,
+    render_prediction,
+    render_tree,
+    show,
+    stream_text,
+)
 from replicate_nb.errors import BackendError, InvalidModelRef
+from replicate_nb.outputs import file_url
+
+if TYPE_CHECKING:
+    from replicate.prediction import Prediction
 
 _KEY_LINE = re.compile(r"^([A-Za-z_]\w*)\s*:\s?(.*)$")
 _PROMPT_FIELDS = ("prompt", "text", "prompts", "input", "query", "question", "message")
+_FILES = (  # (module, class) of each client's file outputs
+    ("replicate.helpers", "FileOutput"),  # 1.x
+    ("replicate", "FileOutput"),  # 2.x (its exported classes name `replicate` their module)
+    ("replicate", "AsyncFileOutput"),  # 2.x
+)
+_ITERATORS = (("replicate.lib._predictions_use", "SyncOutputIterator"),)  # 2.x use(); not exported
 _TRUE = frozenset({"true", "yes", "on", "1"})
 _FALSE = frozenset({"false", "no", "off", "0"})
 
 
 def load_ipython_extension(ipython: InteractiveShell) -> None:
-    """Register the FileOutput and Prediction formatters and the replicate magics."""
+    """Register the output and Prediction formatters and the replicate magics."""
     if ipython.display_formatter is None:
         raise UsageError("%load_ext replicate_nb needs an IPython shell with display formatters")
     formatter = ipython.display_formatter.mimebundle_formatter
-    formatter.for_type(FileOutput, render_file_output)
-    formatter.for_type(Prediction, _prediction_bundle)
+    for module, name in _FILES:
+        formatter.for_type_by_name(module, name, render_file_output)
+    for module, name in _ITERATORS:
+        formatter.for_type_by_name(module, name, _output_bundle)
+    formatter.for_type(os.PathLike, _path_bundle)  # 2.x URLPath subclasses os.PathLike
+    formatter.for_type_by_name("replicate.prediction", "Prediction", _prediction_bundle)  # 1.x
     if _cancel_on_interrupt not in ipython.events.callbacks["post_run_cell"]:
         ipython.events.register("post_run_cell", _cancel_on_interrupt)
     ipython.register_magics(ReplicateMagics)
+
+
+def _output_bundle(output: Any) -> dict[str, Any]:
+    """What `show(output)` shows, as one bundle (an iterator is read through once)."""
+    bundles = render_tree(read(output))
+    if len(bundles) == 1:
+        return bundles[0]
+    return {
+        "text/plain": "\n".join(b["text/plain"] for b in bundles),
+        "text/html": "".join(f"<div>{b.get('text/html', '')}</div>" for b in bundles),
+    }
+
+
+def _path_bundle(path: os.PathLike[str]) -> dict[str, Any] | None:
+    """A path with a URL (2.x `URLPath`) is shown as that file; None leaves other paths be."""
+    return render_file_output(path) if file_url(path) is not None else None
 
 
 def _prediction_bundle(prediction: Prediction) -> dict[str, Any]:
@@ -58,10 +97,9 @@ def _prediction_bundle(prediction: Prediction) -> dict[str, Any]:
 
 def _cancel_on_interrupt(result: Any) -> None:
     """A cell stopped by a kernel interrupt cancels every prediction a live card follows."""
-    if isinstance(getattr(result, "error_in_exec", None), KeyboardInterrupt):
-        from replicate_nb.card import cancel_watched
-
-        cancel_watched()
+    card = sys.modules.get("replicate_nb.card")  # not loaded: no card follows anything
+    if card is not None and isinstance(getattr(result, "error_in_exec", None), KeyboardInterrupt):
+        card.cancel_watched()
 
 
 @magics_class
@@ -80,6 +118,8 @@ class ReplicateMagics(Magics):
     def replicate_connect(self, line: str) -> None:
         """Connect to Replicate or to an offline sandbox, and show the status line."""
         args = parse_argstring(self.replicate_connect, line)
+        from replicate_nb.connection import connect  # the 1.x client
+
         try:
             client = connect(backend=args.backend)
         except BackendError as e:
@@ -97,6 +137,8 @@ class ReplicateMagics(Magics):
         ref = parse_ref(args.ref)
         if ref is None:
             raise UsageError(str(InvalidModelRef(args.ref)))
+        from replicate_nb.connection import current_client  # the 1.x client
+
         client = current_client()
         model_input = parse_input(cell, lambda: _input_schema(client, ref), ref=args.ref)
         if args.stream:

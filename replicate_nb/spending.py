@@ -1,9 +1,12 @@
 """This kernel's predictions and their estimated cost; a budget that stops creates past it.
 
 `connect()` gives each client it builds a `Meter`: a pair of httpx event hooks on every request the
-official client sends. The response hook notes each prediction this kernel creates or reads back
-(id, model, status, metrics) in one process-wide ledger; the request hook refuses a prediction
-create, before it is sent, once the connection's `Budget` is spent (`BudgetExceeded`). That works
+official client sends. The response hook notes each prediction and training this kernel creates or
+reads back (id, model, status, metrics) in one process-wide ledger; the request hook refuses a
+prediction or training create, before it is sent, once the connection's `Budget` is spent
+(`BudgetExceeded`). Trainings are billed by hardware time as predictions are, so they count
+against a dollar budget; a `predictions=` budget counts predictions, and once reached refuses
+trainings too. That works
 the same against the real API and a sandbox, and whatever made the request: `replicate.run`,
 `predictions.create`, `run_many` or a form. `usage()` summarises the ledger.
 
@@ -25,11 +28,12 @@ from typing import Any
 
 import httpx
 
-from .costs import ESTIMATE_LABEL, estimate, format_dollars
+from .costs import ESTIMATE_LABEL, _plural, estimate, format_dollars
 from .errors import BudgetExceeded
 
 _CREATE = re.compile(r"/v1/(?:predictions|(?:models|deployments)/[^/]+/[^/]+/predictions)$")
-_ONE = re.compile(r"/v1/predictions/[^/]+(?:/cancel)?$")
+_CREATE_TRAINING = re.compile(r"/v1/(?:trainings|models/[^/]+/[^/]+/versions/[^/]+/trainings)$")
+_ONE = re.compile(r"/v1/(?:predictions|trainings)/[^/]+(?:/cancel)?$")
 _KEPT = ("id", "model", "status", "metrics", "created_at")
 
 
@@ -97,17 +101,18 @@ _DONE = _Done()
 
 
 class Ledger:
-    """Every prediction this process saw through a metered client, latest state first seen."""
+    """Every prediction and training this process saw through a metered client (latest state)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._records: dict[str, dict[str, Any]] = {}
 
-    def note(self, body: Any) -> str | None:
-        """Record a prediction's JSON (only what pricing needs); returns its id."""
+    def note(self, body: Any, *, kind: str = "prediction") -> str | None:
+        """Record a prediction's or training's JSON (only what pricing needs); returns its id."""
         if not isinstance(body, dict) or not isinstance(body.get("id"), str):
             return None
         record = {key: body.get(key) for key in _KEPT}
+        record["kind"] = kind
         output = body.get("output")
         if isinstance(output, list):
             record["output"] = [None] * len(output)  # pricing counts outputs, never reads them
@@ -137,8 +142,8 @@ class Meter:
         self.budget = budget
         self.ledger = ledger
         self._lock = threading.Lock()
-        self._created: set[str] = set()
-        self._in_flight = 0  # creates sent and not answered yet; they count against the budget
+        self._created: dict[str, str] = {}  # id -> "prediction" or "training"
+        self._in_flight = 0  # prediction creates sent, not answered yet: they count already
 
     def event_hooks(self) -> dict[str, list[Any]]:
         """`event_hooks=` for `replicate.Client(...)` (works for its sync and async clients)."""
@@ -146,42 +151,63 @@ class Meter:
 
     @property
     def spent(self) -> float:
-        """The estimated cost of this connection's predictions so far, in dollars."""
+        """The estimated cost of this connection's predictions and trainings, in dollars."""
         with self._lock:
             return self._spent()
 
     def _spent(self) -> float:
-        return sum(estimate(r).dollars for r in self.ledger.records(self._created))
+        return sum(estimate(r).dollars for r in self.ledger.records(set(self._created)))
+
+    def _made(self, kind: str) -> int:
+        return sum(1 for k in self._created.values() if k == kind)
 
     @property
     def count(self) -> int:
         """How many predictions this connection created (answered creates)."""
         with self._lock:
-            return len(self._created)
+            return self._made("prediction")
+
+    @property
+    def trainings(self) -> int:
+        """How many trainings this connection created (answered creates)."""
+        with self._lock:
+            return self._made("training")
 
     def on_request(self, request: httpx.Request) -> _Done:
-        """Refuse a prediction create past the budget, before anything is sent."""
-        if request.method != "POST" or not _CREATE.search(request.url.path):
+        """Refuse a prediction or training create past the budget, before anything is sent."""
+        if request.method != "POST":
+            return _DONE
+        if _CREATE.search(request.url.path):
+            kind = "prediction"
+        elif _CREATE_TRAINING.search(request.url.path):
+            kind = "training"
+        else:
             return _DONE
         with self._lock:
             if self.budget is not None:
-                count = len(self._created) + self._in_flight
+                count = self._made("prediction") + self._in_flight
                 over_count = self.budget.predictions is not None and count >= (
                     self.budget.predictions
                 )
                 spent = self._spent()
                 over_dollars = self.budget.dollars is not None and spent >= self.budget.dollars
                 if over_count or over_dollars:
-                    raise BudgetExceeded(budget=self.budget, spent=spent, count=count)
-            self._in_flight += 1
-        request.extensions["replicate_nb_create"] = True
+                    raise BudgetExceeded(
+                        budget=self.budget,
+                        spent=spent,
+                        count=count,
+                        trainings=self._made("training"),
+                        refused=kind,
+                    )
+            self._in_flight += kind == "prediction"
+        request.extensions["replicate_nb_create"] = kind
         return _DONE
 
     def on_response(self, response: httpx.Response) -> Any:
         """Note the prediction a create, get or cancel answered with."""
         request = response.request
-        create = bool(request.extensions.get("replicate_nb_create"))
-        if create:
+        create = request.extensions.get("replicate_nb_create")
+        if create == "prediction":
             with self._lock:
                 self._in_flight -= 1
         wanted = create or (request.method in ("GET", "POST") and _ONE.search(request.url.path))
@@ -194,24 +220,27 @@ class Meter:
         self._note(response, create)
         return _DONE
 
-    async def _note_async(self, response: httpx.Response, create: bool) -> None:
+    async def _note_async(self, response: httpx.Response, create: str | None) -> None:
         await response.aread()
         self._note(response, create)
 
-    def _note(self, response: httpx.Response, create: bool) -> None:
+    def _note(self, response: httpx.Response, create: str | None) -> None:
         try:
             body = json.loads(response.content)
         except ValueError:
             return
-        found = self.ledger.note(body)
+        path = response.request.url.path
+        kind = create or ("training" if "/trainings" in path else "prediction")
+        found = self.ledger.note(body, kind=kind)
         if create and found is not None:
             with self._lock:
-                self._created.add(found)
+                self._created[found] = kind
 
 
 @dataclasses.dataclass(frozen=True)
 class ModelUsage:
-    """One model's line in `Usage`: how many predictions, and their estimated cost."""
+    """One model's line in `Usage`: how many runs (predictions; a trainer's trainings), and their
+    estimated cost."""
 
     model: str
     predictions: int
@@ -220,7 +249,8 @@ class ModelUsage:
 
 @dataclasses.dataclass(frozen=True)
 class Usage:
-    """This kernel's predictions seen through `connect()`'s clients, and their estimated cost."""
+    """This kernel's predictions and trainings seen through `connect()`'s clients, and their
+    estimated cost (`statuses` and `models` cover both)."""
 
     predictions: int
     statuses: Mapping[str, int]
@@ -229,11 +259,13 @@ class Usage:
     budget: Budget | None = None
     budget_spent: float = 0.0
     budget_count: int = 0
+    trainings: int = 0
 
     def __repr__(self) -> str:
         statuses = ", ".join(f"{n} {s}" for s, n in sorted(self.statuses.items())) or "none"
+        trained = f", {_plural(self.trainings, 'training')}" if self.trainings else ""
         text = (
-            f"<Usage: {self.predictions} predictions ({statuses}); would cost "
+            f"<Usage: {self.predictions} predictions{trained} ({statuses}); would cost "
             f"~{format_dollars(self.dollars)} on the real API ({ESTIMATE_LABEL})"
         )
         if self.budget is not None:
@@ -256,7 +288,8 @@ class Usage:
             else ""
         )
         return (
-            "<div><table><caption>Predictions of this kernel, and what they would cost on the "
+            "<div><table><caption>Predictions and trainings of this kernel, and what they would "
+            "cost on the "
             f"real API ({ESTIMATE_LABEL})</caption><thead><tr><th>Model</th><th>Predictions</th>"
             f"<th>Cost ({ESTIMATE_LABEL})</th></tr></thead><tbody>{rows}</tbody><tfoot><tr>"
             f"<th>Total</th><th>{self.predictions}</th><th>~{format_dollars(self.dollars)}</th>"
@@ -271,8 +304,10 @@ def summarise(records: list[dict[str, Any]], meter: Meter | None = None) -> Usag
     for record in records:
         per_model.setdefault(str(record.get("model")), []).append(estimate(record).dollars)
     models = tuple(ModelUsage(m, len(d), sum(d)) for m, d in sorted(per_model.items()))
+    trainings = sum(1 for r in records if r.get("kind") == "training")
     return Usage(
-        predictions=len(records),
+        predictions=len(records) - trainings,
+        trainings=trainings,
         statuses=dict(statuses),
         models=models,
         dollars=sum(m.dollars for m in models),

@@ -126,3 +126,29 @@ def test_the_interrupt_hook_cancels_background_cards(client, monkeypatch):
     card = asyncio.run(scenario())
     assert prediction.status == "canceled" and "canceled" in card.view.status.value
     assert background_card(prediction) is None  # an ended prediction gets the static card
+
+
+def test_a_card_is_cheap_to_build_and_starts_without_a_request(client, monkeypatch):
+    # The card's cost per prediction (benchmarks/forms.py): its widgets (each Style and Layout is
+    # a widget too, so shared ones count once) and no GET before its first poll.
+    from ipywidgets.widgets.widget import _instances
+    from replicate.prediction import Predictions
+
+    prediction = client.predictions.create(
+        version=SDXL_VERSION, input={"prompt": "a kite", "width": 64, "height": 64}
+    )
+    prediction.wait()
+    w.Widget.close_all()
+    card = PredictionCard(prediction, client=client)
+    assert len(_instances) <= 30, sorted(type(x).__name__ for x in _instances.values())
+    gets: list[str] = []
+    get = Predictions.async_get
+
+    async def counting(self, id):
+        gets.append(id)
+        return await get(self, id)
+
+    monkeypatch.setattr(Predictions, "async_get", counting)
+    asyncio.run(card.follow())  # it has ended: shown as it is
+    assert gets == [] and "succeeded" in card.view.status.value
+    assert card.view.output.outputs

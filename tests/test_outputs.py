@@ -13,7 +13,21 @@ import pytest
 from PIL import Image
 from replicate.helpers import FileOutput
 
-from replicate_nb.outputs import async_text, is_file_ref, read_output, sniff, text
+from replicate_nb.outputs import (
+    File,
+    Items,
+    Table,
+    Text,
+    Value,
+    async_text,
+    files,
+    is_file_ref,
+    read_output,
+    sniff,
+    text,
+    tree,
+)
+from tests.conftest import HELLO_VERSION
 
 SDXL = "stability-ai/sdxl:7762fd07cf82c948538e41f63f77d685e02b063e37e496e96eefd46c929f9bdc"
 LLAMA = "meta/meta-llama-3-8b-instruct"
@@ -215,3 +229,115 @@ def test_is_file_ref(client):
     assert is_file_ref(FileOutput("https://example.com/a.png", client))
     assert not is_file_ref("hello")
     assert not is_file_ref(b"bytes")
+
+
+# tree: any output read once into one small value tree
+
+
+def files_client(seen: list[str], content: bytes = b"", status: int = 200):
+    """A 1.x client whose file downloads go to a mock transport that records each URL."""
+    import replicate
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        return httpx.Response(status, content=content)
+
+    return replicate.Client(
+        "t", base_url="https://api.example", transport=httpx.MockTransport(handle)
+    )
+
+
+def test_tree__every_kind_of_output_becomes_one_tree():
+    seen: list[str] = []
+    png = image()
+    remote = FileOutput("https://files.example/out/a.png", files_client(seen, png))
+    output = {
+        "images": [remote, data_uri(png, "image/png")],
+        "caption": iter(["a ", "red ", "square"]),
+        "score": 0.5,
+        "vector": [1, 2.5],
+        "none": {},
+    }
+    node = tree(output)
+    assert node == Table(
+        (
+            (
+                "images",
+                Items(
+                    (
+                        File(png, "image/png", "https://files.example/out/a.png"),
+                        File(png, "image/png"),
+                    )
+                ),
+            ),
+            ("caption", Text("a red square")),
+            ("score", Value(0.5)),
+            ("vector", Value([1, 2.5])),
+            ("none", Value({})),
+        )
+    )
+    assert [f.url for f in files(node)] == ["https://files.example/out/a.png", None]
+    assert seen == ["https://files.example/out/a.png"]
+
+
+def test_tree__reads_each_file_once_and_rendering_it_reads_nothing():
+    from replicate_nb.display import read, render_tree
+
+    seen: list[str] = []
+    client = files_client(seen, image())
+    output = [FileOutput(f"https://files.example/{i}.png", client) for i in range(3)]
+    node = read(output)
+    assert len(seen) == 3
+    first = render_tree(node)
+    assert render_tree(node) == first and files(node) and len(seen) == 3  # no second trip
+    assert first[0]["text/plain"].startswith("[<image/png 64")
+
+
+def test_tree__a_failed_download_is_a_file_that_says_why():
+    seen: list[str] = []
+    node = tree(FileOutput("https://files.example/gone.png", files_client(seen, status=404)))
+    assert node == File(b"", "application/octet-stream", "https://files.example/gone.png",
+                        error="HTTPStatusError")  # fmt: skip
+
+
+def test_tree__a_large_download_stops_at_the_limit_and_keeps_its_url():
+    seen: list[str] = []
+    client = files_client(seen, MP4 + bytes(5000))
+    node = tree(FileOutput("https://files.example/v.mp4", client), limit=1000)
+    assert isinstance(node, File) and node.truncated and node.url == "https://files.example/v.mp4"
+    assert tree(data_uri(MP4 + bytes(5000), "video/mp4"), limit=1000).truncated is False
+
+
+class Stream:
+    """Iterable with no length, as replicate 2.x's OutputIterator is."""
+
+    def __init__(self, items):
+        self.items = items
+
+    def __iter__(self):
+        return iter(self.items)
+
+
+def test_tree__a_lengthless_iterable_is_read_as_a_stream_and_a_prediction_is_a_value(client):
+    assert tree(Stream(["to", "ken"])) == Text("token")
+    assert tree(Stream([1, 2])) == Value([1, 2])
+    prediction = client.predictions.create(version=HELLO_VERSION, input={"text": "x"})
+    assert tree(prediction) == Value(
+        prediction
+    )  # a pydantic model iterates its fields: not a stream
+    assert tree({1, 2}) == Value({1, 2})
+
+
+@pytest.mark.parametrize(
+    ("file", "index", "name"),
+    [
+        (File(b"", "image/png", "https://x.example/o/out-0.png?sig=1"), 0, "out-0.png"),
+        (File(b"", "image/png", "https://x.example/o/"), 2, "output-2.png"),
+        (File(b"", "image/jpeg"), 0, "output.jpg"),
+        (File(b"", "application/json"), 1, "output-1.json"),
+        (File(b"", "application/x-thing"), 0, "output.bin"),
+        (File(b"", "audio/wav"), 0, "output.wav"),
+    ],
+)
+def test_file_filename(file, index, name):
+    assert file.filename(index) == name

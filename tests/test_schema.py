@@ -18,10 +18,9 @@ from replicate_nb.schema import (
     MISSING,
     Field,
     InputSchema,
-    InvalidField,
     parse,
-    problem_detail,
 )
+from replicate_nb.schema_errors import InvalidField
 
 SAMPLES = Path(__file__).resolve().parent / "data" / "schemas"
 SAMPLE_FILES = sorted(SAMPLES.glob("*.json"))
@@ -527,26 +526,6 @@ def test_every_error_is_reported_sorted_and_deterministic():
 def test_long_values_are_shortened_in_messages():
     (error,) = sample("stability-ai__sdxl").validate({"image": "x" * 500})
     assert len(error.description) < 120 and error.description.endswith("…)")
-
-
-def test_problem_detail_matches_replicate_format():
-    invalid = [
-        InvalidField("required", "input", "prompt is required"),
-        InvalidField("number_lte", "input.num_inference_steps", "Must be less than or equal to 4"),
-    ]
-    assert problem_detail(invalid) == (
-        "- input: prompt is required\n"
-        "- input.num_inference_steps: Must be less than or equal to 4\n"
-    )
-    assert problem_detail([]) == ""
-    assert invalid[1].to_json() == {
-        "type": "number_lte",
-        "field": "input.num_inference_steps",
-        "description": "Must be less than or equal to 4",
-    }
-
-
-# --- output kinds and legacy cog -------------------------------------------------------------
 
 
 def test_legacy_cog_array_output_is_iterator():

@@ -6,6 +6,8 @@
 from __future__ import annotations
 
 import asyncio
+import io
+import time
 
 import pytest
 import replicate
@@ -156,3 +158,45 @@ def test_usage__keeps_no_outputs():
     replicate_nb.connect(backend="sandbox")
     replicate.run("black-forest-labs/flux-schnell", input={"prompt": "x"})
     assert all(r.get("output") == [None] for r in LEDGER.records())
+
+
+def _train(client: replicate.Client, destination: str) -> replicate.training.Training:
+    from tests.sandbox.test_trainings import TRAINER, TRAINER_VERSION, style_zip
+
+    return client.trainings.create(
+        model=TRAINER,
+        version=TRAINER_VERSION,
+        input={"input_images": io.BytesIO(style_zip()), "trigger_word": "ZXQ", "steps": 50},
+        destination=destination,
+    )
+
+
+def _finished(training: replicate.training.Training) -> None:
+    deadline = time.monotonic() + 30
+    while training.status not in ("succeeded", "failed", "canceled"):
+        assert time.monotonic() < deadline, training.status
+        time.sleep(0.05)
+        training.reload()
+
+
+def test_budget__trainings_are_billed_and_stop_past_the_budget():
+    """A training costs hardware time as a prediction does: it spends the budget, and once the
+    budget is spent no training is created (nothing is sent)."""
+    client = replicate_nb.connect(backend="sandbox", budget=0.0001)
+    client.models.create(owner="sandbox", name="budget-style", visibility="private", hardware="cpu")
+    training = _train(client, "sandbox/budget-style")
+    _finished(training)
+    assert training.status == "succeeded"
+    meter = client.meter
+    assert meter.trainings == 1 and meter.spent > 0.0001  # H100 time: past the budget
+    with pytest.raises(BudgetExceeded, match="no new training was created") as caught:
+        _train(client, "sandbox/budget-style")
+    assert caught.value.trainings == 1 and "1 training" in str(caught.value)
+    with pytest.raises(BudgetExceeded, match="no new prediction"):
+        replicate.run(HELLO, input={"text": "after"})
+    assert len(client.trainings.list().results) == 1  # the refused one was never sent
+    summary = replicate_nb.usage()
+    assert summary.trainings == 1 and summary.predictions == 0
+    trainer = {m.model: m for m in summary.models}["ostris/flux-dev-lora-trainer"]
+    assert trainer.dollars == pytest.approx(meter.spent) and summary.dollars == trainer.dollars
+    assert "0 predictions, 1 training" in repr(summary)

@@ -27,6 +27,7 @@ _LAYOUTS = {
     "head": {},
 }
 _shared: dict[str, widgets.Layout] = {}
+_styles: dict[type, widgets.Style] = {}
 Listener = Callable[[str], None]
 
 
@@ -35,6 +36,15 @@ def layout(kind: str) -> widgets.Layout:
     shared = _shared.get(kind)
     if shared is None or shared.comm is None:  # closed by Widget.close_all()
         shared = _shared[kind] = widgets.Layout(**_LAYOUTS[kind])
+    return shared
+
+
+def style(cls: type[widgets.DOMWidget]) -> widgets.Style:
+    """The default Style of widget class `cls`, shared by all its instances (never change it:
+    each Style is a widget too, and a form of 43 inputs built ~100 of them)."""
+    shared = _styles.get(cls)
+    if shared is None or shared.comm is None:  # closed by Widget.close_all()
+        shared = _styles[cls] = cls.class_traits()["style"].klass()
     return shared
 
 
@@ -103,7 +113,9 @@ class FieldWidget(widgets.VBox):
         self._listeners: list[Listener] = []
         self._description = render_markdown(field.description) if field.description else ""
         self.reset()
-        self.head = widgets.HTML(self._head_html(), layout=layout("head"))
+        self.head = widgets.HTML(
+            self._head_html(), layout=layout("head"), style=style(widgets.HTML)
+        )
         super().__init__(
             [self.head, body or control],
             layout=layout("row"),

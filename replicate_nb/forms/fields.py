@@ -13,7 +13,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from replicate_nb.errors import FormError
-from replicate_nb.forms.field import FieldWidget, layout, same_value, show_value
+from replicate_nb.forms.field import FieldWidget, layout, same_value, show_value, style
 from replicate_nb.schema import MISSING, Field
 
 SLIDER_MAX_STEPS = 10_000  # an integer range wider than this (seeds: 0..2**32-1) gets no slider
@@ -27,7 +27,9 @@ class EnumField(FieldWidget):
         choices = [(str(c), c) for c in field.choices or ()]
         defaulted = any(same_value(c, field.default) for _, c in choices)
         blank = [] if defaulted else [(_NOT_SET, MISSING)]
-        control = widgets.Dropdown(options=blank + choices, layout=layout("narrow"))
+        control = widgets.Dropdown(
+            options=blank + choices, layout=layout("narrow"), style=style(widgets.Dropdown)
+        )
         control.observe(self._changed, "value")
         super().__init__(field, control)
 
@@ -46,11 +48,14 @@ class BooleanField(FieldWidget):
 
     def __init__(self, field: Field) -> None:
         if field.has_default or field.required:
-            control: widgets.Widget = widgets.Checkbox(indent=False, layout=layout("narrow"))
+            control: widgets.Widget = widgets.Checkbox(
+                indent=False, layout=layout("narrow"), style=style(widgets.Checkbox)
+            )
         else:
             control = widgets.Dropdown(
                 options=[(_NOT_SET, MISSING), ("true", True), ("false", False)],
                 layout=layout("narrow"),
+                style=style(widgets.Dropdown),
             )
         control.observe(self._changed, "value")
         super().__init__(field, control)
@@ -106,7 +111,9 @@ class NumberField(FieldWidget):
     def __init__(self, field: Field, *, slider: bool) -> None:
         self.integer = field.type == "integer"
         self.entry = widgets.Text(
-            layout=layout("narrow"), placeholder="blank: not sent" if not field.required else ""
+            layout=layout("narrow"),
+            placeholder="blank: not sent" if not field.required else "",
+            style=style(widgets.Text),
         )
         self.slider: widgets.Widget | None = None
         low, high = field.minimum, field.maximum
@@ -166,9 +173,13 @@ class TextField(FieldWidget):
     def __init__(self, field: Field) -> None:
         if field.is_long_text:
             lines = field.default.count("\n") + 1 if isinstance(field.default, str) else 1
-            control = widgets.Textarea(rows=min(10, max(3, lines + 1)), layout=layout("wide"))
+            control = widgets.Textarea(
+                rows=min(10, max(3, lines + 1)),
+                layout=layout("wide"),
+                style=style(widgets.Text),
+            )
         else:
-            control = widgets.Text(layout=layout("wide"))
+            control = widgets.Text(layout=layout("wide"), style=style(widgets.Text))
         control.observe(self._changed, "value")
         super().__init__(field, control)
 

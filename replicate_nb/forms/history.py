@@ -16,6 +16,7 @@ import ipywidgets as widgets
 from replicate.prediction import Prediction
 
 from replicate_nb import _datauri
+from replicate_nb.outputs import file_url
 
 SECURE = "[secure]"
 
@@ -110,7 +111,7 @@ class HistoryView(widgets.VBox):
 def _thumbnail(output: Any) -> str:
     """A 48 px thumbnail of the first image in an output (an `<img>`), or nothing."""
     first = output[0] if isinstance(output, list) and output else output
-    url = getattr(first, "url", first)
+    url = file_url(first)  # by its URL: nothing is read or downloaded for a thumbnail
     if _datauri.is_data_uri(url):
         if not _datauri.media_type(url).startswith("image/"):
             return ""

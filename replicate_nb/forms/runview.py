@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 from collections.abc import Callable
 from html import escape
@@ -31,9 +30,11 @@ from replicate.exceptions import ReplicateError
 from replicate.prediction import Prediction
 from replicate.stream import ServerSentEvent
 
-from replicate_nb import _datauri
-from replicate_nb._terms import RED, TERMINAL, status_colour
-from replicate_nb.display import render_parts, terminal_text
+from replicate_nb import costs
+from replicate_nb._terms import GREY, RED, TERMINAL, status_colour
+from replicate_nb.display import terminal_text
+from replicate_nb.forms.field import layout, style
+from replicate_nb.forms.outputview import OutputView
 from replicate_nb.outputs import text
 from replicate_nb.schema import OutputSpec
 
@@ -43,7 +44,6 @@ API_POLLS = ((5.0, 0.25), (float("inf"), 0.5))  # the real API: (until this age,
 STREAMING_POLL = 0.25, 0.5  # sandbox, real API: status polls while the stream brings the rest
 _TEXT_EVERY = 0.05  # seconds between refreshes of streamed text
 _LOG_CHARS = 20_000
-_JSON_CHARS = 20_000
 _OUTPUT = ServerSentEvent.EventType.OUTPUT
 _LOGS = ServerSentEvent.EventType.LOGS
 _STALE = "rnb-stale"
@@ -63,20 +63,17 @@ def poll_every(age: float, *, sandbox: bool, streaming: bool, client_interval: f
     return min(ours, client_interval)
 
 
-def _short_json(value: Any) -> str:
-    """The output as indented JSON, long `data:` URIs cut to their head (the JSON view)."""
-
-    def cut(v: Any) -> Any:
-        if _datauri.is_data_uri(v) and len(v) > 80:
-            return f"{v[:60]}… ({len(v):,} characters)"
-        if isinstance(v, list):
-            return [cut(i) for i in v]
-        if isinstance(v, dict):
-            return {k: cut(i) for k, i in v.items()}
-        return v
-
-    shown = json.dumps(cut(value), indent=2, ensure_ascii=False, default=str)
-    return shown if len(shown) <= _JSON_CHARS else shown[:_JSON_CHARS] + "\n…"
+def cost_html(p: Prediction) -> str:
+    """What an ended run would cost on Replicate, labelled an estimate; for a model the price
+    table does not know, a short "no price" line instead of a made-up figure."""
+    if not costs.priced(p.model):
+        line = "Cost on Replicate: no price on record for this model (no estimate)"
+        return f'<div class="rnb-cost" style="color:{GREY};font-size:smaller">{line}</div>'
+    cost = costs.estimate(p)
+    return (
+        f'<div class="rnb-cost" style="color:{GREY};font-size:smaller" '
+        f'title="{escape(cost.source)}">Cost on Replicate: {escape(str(cost))}</div>'
+    )
 
 
 class RunView:
@@ -85,20 +82,19 @@ class RunView:
     def __init__(self, output_spec: OutputSpec, redact: Callable[[str], str]) -> None:
         self._spec = output_spec
         self._redact = redact
-        self.status = widgets.HTML(_dom_classes=("rnb-status",))
+        _html = style(widgets.HTML)  # shared: every Style and Layout is a widget of its own
+        _plain = {"layout": layout("head"), "style": _html}
+        self.status = widgets.HTML(**_plain, _dom_classes=("rnb-status",))
         self.progress = widgets.FloatProgress(min=0, max=1, layout=hidden())
-        self.notice = widgets.HTML(layout=hidden(), _dom_classes=("rnb-notice",))
-        self.text = widgets.HTML(layout=hidden(), _dom_classes=("rnb-stream",))
-        self.output = widgets.Output(_dom_classes=("rnb-output",))
-        self.json = widgets.HTML(layout=hidden(), _dom_classes=("rnb-json",))
-        self.mode = widgets.ToggleButtons(
-            options=["Preview", "JSON"],
-            layout=hidden(),
-            style={"button_width": "6em"},
-            tooltips=["The output as it looks", "The output as the API returned it"],
+        self.notice = widgets.HTML(layout=hidden(), style=_html, _dom_classes=("rnb-notice",))
+        self.text = widgets.HTML(layout=hidden(), style=_html, _dom_classes=("rnb-stream",))
+        self.outputs = OutputView(self.text)
+        self.output, self.json, self.mode = (
+            self.outputs.output,
+            self.outputs.json,
+            self.outputs.mode,
         )
-        self.mode.observe(self._switch, "value")
-        self.logs = widgets.HTML(_dom_classes=("rnb-logs",))
+        self.logs = widgets.HTML(**_plain, _dom_classes=("rnb-logs",))
         self.phase = ""
         self._detail = ""
         self._prediction: Prediction | None = None
@@ -111,17 +107,16 @@ class RunView:
     def parts(self) -> list[widgets.Widget]:
         """The view's widgets, top to bottom (logs apart: the form places them)."""
         row = widgets.HBox([self.status, self.progress], layout=widgets.Layout(flex_flow="wrap"))
-        return [row, self.notice, self.mode, self.text, self.output, self.json]
+        return [row, self.notice, self.mode, self.text, self.output, self.outputs.files, self.json]
 
     def clear(self) -> None:
         """Forget the previous run."""
         self.progress.layout.display = self.text.layout.display = "none"
-        self.notice.layout.display = self.mode.layout.display = self.json.layout.display = "none"
-        self.text.value = self.logs.value = self.json.value = self.notice.value = ""
-        self.output.outputs = ()
+        self.notice.layout.display = "none"
+        self.text.value = self.logs.value = self.notice.value = ""
+        self.outputs.clear()
         self.output.remove_class(_STALE)
         self.text.remove_class(_STALE)
-        self.mode.value = "Preview"
         self._streamed_logs = ""
         self._prediction = None
 
@@ -160,6 +155,8 @@ class RunView:
                 html += f' <a href="{escape(web)}" target="_blank" rel="noopener">web</a>'
             if p.error:
                 html += f'<div style="color:{RED}">{escape(self._redact(str(p.error)))}</div>'
+            if p.status in TERMINAL:
+                html += cost_html(p)
         self.status.value = html
 
     def start_clock(self) -> None:
@@ -298,22 +295,11 @@ class RunView:
         )
 
     async def show_output(self, p: Prediction) -> None:
-        """Show the final output: text, or the display bundles `show()` would use; and its JSON."""
+        """Show the final output: text, or what `show()` would show with file actions; its JSON."""
         if p.output is None:
             return
-        self.json.value = f'<pre style="margin:0">{escape(_short_json(p.output))}</pre>'
-        self.mode.layout.display = ""
+        self.outputs.show_json(p.output)
         if self.is_text(p.output):
             self.show_text(text(p.output))
             return
-        bundles = await asyncio.to_thread(render_parts, p.output)
-        self.output.outputs = tuple(
-            {"output_type": "display_data", "data": b, "metadata": {}} for b in bundles
-        )
-
-    def _switch(self, change: dict) -> None:
-        preview = change["new"] == "Preview"
-        self.json.layout.display = "none" if preview else ""
-        self.output.layout.display = "" if preview else "none"
-        if self.text.value:
-            self.text.layout.display = "" if preview else "none"
+        await self.outputs.show(p.output)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
-import socket
 import sys
 from pathlib import Path
 
 from .control import Faults
 from .engine import STREAM_RATE
 from .errors import StartupError
+from .http import WILDCARDS, machine_names
 from .room import INSTRUCTOR, LOW_CREDIT, Limits, Room, Roster
 from .server import Sandbox
 
@@ -181,15 +181,10 @@ def _room(args: argparse.Namespace) -> tuple[Room | None, Path | None]:
 
 def _shown_hosts(host: str, port: int, scheme: str) -> list[str]:
     """Addresses to tell people: the bound one, or this machine's names for 0.0.0.0 / ::."""
-    if host not in ("0.0.0.0", "::"):
+    if host not in WILDCARDS:
         return [f"{scheme}://{f'[{host}]' if ':' in host else host}:{port}"]
-    names = [socket.gethostname(), socket.getfqdn()]
-    try:
-        names += socket.gethostbyname_ex(socket.gethostname())[2]
-    except OSError:
-        pass
-    unique = list(dict.fromkeys(n for n in names if n and n not in _LOOPBACK))
-    return [f"{scheme}://{n}:{port}" for n in unique] or [f"{scheme}://127.0.0.1:{port}"]
+    shown = [f"[{n}]" if ":" in n else n for n in machine_names()]
+    return [f"{scheme}://{n}:{port}" for n in shown] or [f"{scheme}://127.0.0.1:{port}"]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,9 +1,10 @@
 """The sandbox's Starlette application: its routes, the control plane, and one error renderer.
 
 Every error leaves as `application/problem+json`; nothing a client sends can produce a 500. A
-bug that does is logged once with its traceback and answered as a problem+json 500 on a
-connection that stays open for the next request. Every route is wrapped by `http.api` (token, or a
-declared capability URL) and every request passes `http.RequestGuard` first (Host and Origin).
+bug that does is logged once with its traceback under an error id, and answered as a problem+json
+500 that names only that id (never the exception's text), on a connection that stays open for the
+next request. Every route is wrapped by `http.api` (token, or a declared capability URL) and every
+request passes `http.RequestGuard` first (Host and Origin).
 """
 
 from __future__ import annotations
@@ -90,8 +91,9 @@ class _ContainErrors:
     error after the response started cannot be answered: it still propagates.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, state: State) -> None:
         self.app = app
+        self.state = state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -106,11 +108,12 @@ class _ContainErrors:
 
         try:
             await self.app(scope, receive, tracking)
-        except Exception as exc:
+        except Exception:
             if started:
                 raise
-            log.exception("unexpected error on %s %s", scope["method"], scope["path"])
-            await problem_response(InternalError(exc))(scope, receive, send)
+            error_id = self.state.engine.random.error_id()
+            log.exception("unexpected error %s on %s %s", error_id, scope["method"], scope["path"])
+            await problem_response(InternalError(error_id))(scope, receive, send)
 
 
 async def _problem(request: Request, exc: Exception) -> Response:
@@ -151,7 +154,10 @@ def build_app(state: State, *, keepalive: float = KEEPALIVE_SECONDS) -> Starlett
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        middleware=[Middleware(_ContainErrors), Middleware(RequestGuard, state=state)],
+        middleware=[
+            Middleware(_ContainErrors, state=state),
+            Middleware(RequestGuard, state=state),
+        ],
         exception_handlers={HTTPException: _problem, ProblemError: _problem},
     )
     app.state.sandbox = state

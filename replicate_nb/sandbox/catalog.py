@@ -10,6 +10,7 @@ import contextvars
 import dataclasses
 import re
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from .. import schema as cog_schema
@@ -31,6 +32,21 @@ ACCOUNT = {
     "name": "replicate-nb sandbox",
     "github_url": "https://github.com/replicate/replicate-python",
 }
+
+_SAVED_FIELDS = (
+    "owner",
+    "name",
+    "description",
+    "visibility",
+    "hardware",
+    "github_url",
+    "paper_url",
+    "license_url",
+    "cover_image_url",
+    "readme",
+    "weights_url",
+    "created_at",
+)
 
 VIEWER: contextvars.ContextVar[str | None] = contextvars.ContextVar("sandbox_viewer", default=None)
 """The room account a request comes from (set by the routes' wrapper; None outside a room)."""
@@ -80,6 +96,9 @@ class Catalog:
         self._collections: dict[str, list[str]] = {}
         self._schemas: dict[str, cog_schema.InputSchema] = {}
         self.private_owners: frozenset[str] = frozenset()  # a room's accounts: theirs to see
+        self._created: set[str] = set()  # refs made with models.create (kept across restarts)
+        self.on_change: Callable[[str, dict[str, Any] | None], None] | None = None
+        """Called with a created model's ref and `snapshot` (None once deleted) on each change."""
         for model in models:
             self.add(model, collection=BUILTIN_COLLECTIONS.get(model.ref))
 
@@ -256,8 +275,57 @@ class Catalog:
             created_at=stamp,
             version_created_at=stamp,
         )
-        self.add(model)
+        with self._lock:
+            self.add(model)
+            self._created.add(model.ref)
+            self._changed(model.ref)
         return model
+
+    def _changed(self, ref: str) -> None:
+        if ref in self._created and self.on_change is not None:
+            self.on_change(ref, self.snapshot(ref))
+
+    def snapshot(self, ref: str) -> dict[str, Any] | None:
+        """What `restore` needs to serve a created model again: its metadata and, for each
+        version a training made, the trainer's version id and the weights (None: no such model)."""
+        with self._lock:
+            model = self._models.get(ref)
+            if model is None:
+                return None
+            return {
+                "model": {field: getattr(model, field) for field in _SAVED_FIELDS},
+                "versions": [
+                    {
+                        "version_id": v.version_id,
+                        "trainer": v.trained_by,
+                        "weights": v.weights,
+                        "created_at": v.version_created_at,
+                    }
+                    for v in self._versions[ref]
+                ],
+            }
+
+    def restore(self, saved: dict[str, Any]) -> list[str]:
+        """Serve again a created model that `snapshot` described; the version ids it could not
+        rebuild (their trainer is not served)."""
+        model = ModelSpec(**saved["model"], version_id="", openapi_schema={}, predict=_no_version)
+        with self._lock:
+            self.add(model)
+            self._created.add(model.ref)
+            lost = []
+            for version in saved["versions"]:
+                source = self._by_version.get(version["trainer"] or "")
+                if source is None or source.trainer is None:
+                    lost.append(version["version_id"])
+                    continue
+                self._add_version(
+                    model.ref,
+                    version_id=version["version_id"],
+                    source=source,
+                    weights=version["weights"],
+                    created_at=version["created_at"],
+                )
+        return lost
 
     def update(self, owner: str, name: str, **meta: Any) -> ModelSpec:
         """Change a model's metadata (`models.update`): description, URLs, readme."""
@@ -271,6 +339,7 @@ class Catalog:
             self._models[model.ref] = (
                 versions[-1] if versions else dataclasses.replace(model, **meta)
             )
+            self._changed(model.ref)
             return self._models[model.ref]
 
     def delete(self, owner: str, name: str) -> None:
@@ -289,29 +358,48 @@ class Catalog:
             for refs in self._collections.values():
                 if model.ref in refs:
                     refs.remove(model.ref)
+            self._changed(model.ref)
+            self._created.discard(model.ref)
 
     def add_version(
         self, owner: str, name: str, *, version_id: str, source: ModelSpec, weights: dict[str, Any]
     ) -> ModelSpec:
         """A new latest version of a model, running `source`'s code with these weights."""
         model = self.model(owner, name)
+        with self._lock:
+            version = self._add_version(
+                model.ref, version_id=version_id, source=source, weights=weights
+            )
+            self._changed(model.ref)
+        return version
+
+    def _add_version(
+        self,
+        ref: str,
+        *,
+        version_id: str,
+        source: ModelSpec,
+        weights: dict[str, Any],
+        created_at: str | None = None,
+    ) -> ModelSpec:
         if source.trainer is None:
             raise InvalidRequest(f"{source.ref} cannot train; it has no train().")
         version = dataclasses.replace(
-            model,
+            self._models[ref],
             version_id=version_id,
             openapi_schema=source.openapi_schema,
             predict=source.trainer.predictor(weights),
             cog_version=source.cog_version,
-            version_created_at=now(),
+            version_created_at=created_at or now(),
             trainer=None,
             weights=weights,
+            trained_by=source.version_id,
             official=False,
         )
         with self._lock:
             old = self._by_version.get(version_id)
-            if old is not None and old.ref == model.ref:  # the same training again
-                self._versions[model.ref].remove(old)
+            if old is not None and old.ref == ref:  # the same training again
+                self._versions[ref].remove(old)
             self._push(version)
         return version
 
@@ -330,6 +418,7 @@ class Catalog:
                     version, version_id="", openapi_schema={}, predict=_no_version
                 )
             )
+            self._changed(version.ref)
 
     def readme(self, owner: str, name: str) -> str:
         """A model's README (Markdown)."""

@@ -2,8 +2,8 @@
 
 Every random id, secret and drawn seed in the sandbox comes from a `RandomSource`, so a sandbox
 started with `seed=` is reproducible end to end; credentials (a room's API tokens, the live view's
-session cookie, the capability part of a stream URL) come from the OS CSPRNG instead, so that no
-seed can predict them. `Faults` groups the fault-injection options.
+session cookie, the capability part of a stream URL, webhook signing secrets) come from the OS
+CSPRNG instead, so that no seed can predict them. `Faults` groups the fault-injection options.
 """
 
 from __future__ import annotations
@@ -49,11 +49,17 @@ class RandomSource:
         """
         return "".join(secrets.choice(_ID_ALPHABET) for _ in range(CAPABILITY_CHARS))
 
+    def error_id(self) -> str:
+        """An id for an unexpected error, shared by its 500 answer and its log record."""
+        return secrets.token_hex(6)
+
     def secret_key(self) -> str:
-        """A webhook signing secret in Replicate's `whsec_<base64>` form."""
-        with self._lock:
-            raw = self._rng.getrandbits(24 * 8).to_bytes(24, "big")
-        return "whsec_" + base64.b64encode(raw).decode()
+        """A webhook signing secret in Replicate's `whsec_<base64>` form, from the OS CSPRNG.
+
+        Never from the seed: whoever knows a sandbox's seed must not be able to forge its
+        webhooks.
+        """
+        return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
 
     def seed(self) -> int:
         """A seed for a prediction whose `seed` input was left blank."""

@@ -20,7 +20,9 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from .. import _datauri
-from ..schema import SECRET_MASK, InputSchema, problem_detail
+from .._terms import SECRET_MASK
+from ..schema import InputSchema
+from ..schema_errors import problem_detail
 from .catalog import Catalog
 from .control import CAPABILITY_CHARS, Faults, RandomSource
 from .errors import InjectedFault, InvalidInput, ModelOutputError, NotFound, RateLimited

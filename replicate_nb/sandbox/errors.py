@@ -111,10 +111,18 @@ class Conflict(ProblemError):
 
 
 class PayloadTooLarge(ProblemError):
-    """A request body or file over the size limit."""
+    """A request body or file over the size limit.
+
+    The rest of such a body is not read, so the answer closes the connection
+    (`Connection: close`) instead of leaving the server to drain it.
+    """
 
     status = 413
     title = "Payload too large"
+
+    def headers(self) -> dict[str, str]:
+        """`Connection: close`: the unread rest of the body ends with the connection."""
+        return {"Connection": "close"}
 
 
 class UnsupportedMediaType(ProblemError):
@@ -189,15 +197,21 @@ class InjectedFault(ProblemError):
 
 
 class InternalError(ProblemError):
-    """An unexpected error inside the sandbox: a bug, answered as problem+json, never a crash."""
+    """An unexpected error inside the sandbox: a bug, answered as problem+json, never a crash.
+
+    The answer names only an error id; the exception and its traceback go to the sandbox's log
+    under that id (as Jupyter Server does), since an exception's text can quote what it should
+    not (paths, inputs, other accounts' data).
+    """
 
     status = 500
     title = "Internal error"
 
-    def __init__(self, exc: BaseException) -> None:
+    def __init__(self, error_id: str) -> None:
         super().__init__(
-            f"The sandbox hit an unexpected error ({type(exc).__name__}: {exc}). The connection "
-            "stays usable; please report this with the sandbox's log."
+            f"The sandbox hit an unexpected error (error id {error_id}). The connection stays "
+            "usable; please report this with the sandbox's log, which has the details under "
+            "that id."
         )
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import json
+import socket
 import urllib.parse
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -39,6 +40,7 @@ from .errors import (
 if TYPE_CHECKING:
     from .room import Account, Room
 
+WILDCARDS = ("0.0.0.0", "::")
 MAX_FILE_BYTES = 100 * 1024 * 1024
 MAX_JSON_BYTES = 50 * 1024 * 1024
 Handler = Callable[[Request], Awaitable[Response]]
@@ -49,21 +51,20 @@ class AllowedHosts:
 
     Always `localhost` and every loopback address (127.0.0.0/8, `[::1]`), as Jupyter Server's
     `local_hostnames` check does; plus the names given (the address the server is bound to, and
-    any `allowed_hosts`). `"*"` accepts every Host, as Jupyter's `allow_remote_access` does.
+    any `allowed_hosts`). A wildcard address (`0.0.0.0`, `::`: serving a room) adds this
+    machine's own names and addresses (`machine_names`), which attendees connect by. `"*"`
+    accepts every Host, as Jupyter's `allow_remote_access` does.
     """
 
     def __init__(self, *names: str) -> None:
-        self.names = frozenset(_hostname(n) for n in ("localhost", *names) if n)
+        wildcard = any(n in WILDCARDS for n in names)
+        found = (*names, *machine_names()) if wildcard else names
+        self.names = frozenset(_hostname(n) for n in ("localhost", *found) if n)
 
     def allows(self, host: str) -> bool:
         """Whether a `Host` header value (`name`, `name:port`, `[v6]:port`) is one of ours."""
         name = _hostname(host)
-        if "*" in self.names or name in self.names:
-            return True
-        try:
-            return ipaddress.ip_address(name).is_loopback
-        except ValueError:
-            return False
+        return "*" in self.names or name in self.names or _is_loopback(name)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, AllowedHosts) and other.names == self.names
@@ -73,6 +74,42 @@ class AllowedHosts:
 
     def __repr__(self) -> str:
         return f"AllowedHosts({', '.join(repr(n) for n in sorted(self.names))})"
+
+
+def machine_names() -> list[str]:
+    """This machine's names and addresses other machines may reach it by (loopback left out).
+
+    Its hostname and FQDN, the addresses the hostname resolves to, and the address of the
+    interface that routes outward, for IPv4 and IPv6 (found by a UDP `connect`, which sends no
+    packet). Addresses of further interfaces need `--allow-host` (the standard library cannot
+    list them, and no dependency is added for it).
+    """
+    hostname = socket.gethostname()
+    names = [hostname, socket.getfqdn()]
+    try:
+        names += [str(info[4][0]).partition("%")[0] for info in socket.getaddrinfo(hostname, None)]
+    except OSError:
+        pass
+    for family, documentation_address in (
+        (socket.AF_INET, "192.0.2.1"),
+        (socket.AF_INET6, "2001:db8::1"),
+    ):
+        try:
+            with socket.socket(family, socket.SOCK_DGRAM) as probe:
+                probe.connect((documentation_address, 9))  # picks a route; nothing is sent
+                names.append(probe.getsockname()[0])
+        except OSError:
+            pass
+    return [n for n in dict.fromkeys(names) if n and not _is_loopback(_hostname(n))]
+
+
+def _is_loopback(name: str) -> bool:
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 def _hostname(value: str) -> str:

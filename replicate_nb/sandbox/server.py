@@ -13,6 +13,7 @@ from typing import Any
 import uvicorn
 
 from . import replay as replaying
+from . import saved
 from .app import KEEPALIVE_SECONDS, build_app
 from .catalog import Catalog
 from .connections import GuardedH11Protocol
@@ -116,6 +117,7 @@ class Sandbox:
         host, room, (tls_cert, tls_key) = self.host, self.room, tls
         self.random = RandomSource(seed)
         self.catalog = Catalog(builtin_models())
+        saved.restore(self.store, self.catalog)  # models made with models.create, trained
         if replay is not None:
             replaying.install(self.catalog, replay, store=self.store, fallback=replay_fallback)
         self.webhooks = WebhookSender(self.store, self.random)

@@ -36,6 +36,8 @@ CREATE TABLE IF NOT EXISTS predictions (
 CREATE TABLE IF NOT EXISTS files (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE NOT NULL, body TEXT NOT NULL,
     content BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS file_chunks (
+    file_id TEXT NOT NULL, seq INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (file_id, seq));
 CREATE TABLE IF NOT EXISTS deployments (
     owner TEXT NOT NULL, name TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (owner, name));
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -134,10 +136,17 @@ class Store:
         self._lock = threading.Lock()
         self._repair()
         self._prediction_bytes = self._sum("predictions", "LENGTH(body)")
-        self._file_bytes = self._sum("files", "LENGTH(content)")
+        self._file_bytes = self._sum("file_chunks", "LENGTH(data)")
 
     def _repair(self) -> None:
-        """Rewrite rows an older sandbox stored with NaN or infinity, which SQL cannot read."""
+        """Rewrite rows an older sandbox stored with NaN or infinity, which SQL cannot read, and
+        move files it stored in one piece (`files.content`) to `file_chunks`."""
+        with _transaction(self._db.cursor()) as cur:
+            cur.execute(
+                "INSERT OR IGNORE INTO file_chunks SELECT id, 0, content FROM files "
+                "WHERE LENGTH(content) > 0"
+            )
+            cur.execute("UPDATE files SET content = x'' WHERE LENGTH(content) > 0")
         broken = self._db.execute(
             "SELECT seq, body FROM predictions WHERE NOT json_valid(body)"
         ).fetchall()
@@ -277,16 +286,29 @@ class Store:
             return cur.execute("SELECT COUNT(*) FROM predictions").fetchone()[0]
 
     # files
-    def save_file(self, file: File, content: bytes) -> bool:
-        """Store a file's metadata and bytes; False (nothing stored) when over the total bound."""
+    def save_file(self, file: File, chunks: list[bytes]) -> bool:
+        """Store a file's metadata and bytes; False (nothing stored) when over the total bound.
+
+        The bytes are stored piece by piece as they came (`chunks`), and each piece is dropped
+        from the list once stored: an upload is never held twice, in the list and in SQLite.
+        """
+        size = sum(map(len, chunks))
         with self._cursor() as cur:
-            if self._file_bytes + len(content) > self.max_file_bytes:
+            if self._file_bytes + size > self.max_file_bytes:
                 return False
-            cur.execute(
-                "INSERT INTO files (id, body, content) VALUES (?, ?, ?)",
-                (file.id, dumps(file.__dict__), content),
-            )
-            self._file_bytes += len(content)
+            with _transaction(cur):  # all of the file or none of it
+                cur.execute(
+                    "INSERT INTO files (id, body, content) VALUES (?, ?, x'')",
+                    (file.id, dumps(file.__dict__)),
+                )
+                for seq, chunk in enumerate(chunks):
+                    chunks[seq] = b""
+                    cur.execute(
+                        "INSERT INTO file_chunks (file_id, seq, data) VALUES (?, ?, ?)",
+                        (file.id, seq, chunk),
+                    )
+                    del chunk
+            self._file_bytes += size
         return True
 
     def get_file(self, file_id: str) -> File | None:
@@ -298,8 +320,12 @@ class Store:
     def file_content(self, file_id: str) -> bytes | None:
         """A file's bytes, or None."""
         with self._cursor() as cur:
-            row = cur.execute("SELECT content FROM files WHERE id = ?", (file_id,)).fetchone()
-        return bytes(row[0]) if row else None
+            if cur.execute("SELECT 1 FROM files WHERE id = ?", (file_id,)).fetchone() is None:
+                return None
+            rows = cur.execute(
+                "SELECT data FROM file_chunks WHERE file_id = ? ORDER BY seq", (file_id,)
+            ).fetchall()
+        return b"".join(data for (data,) in rows)
 
     def list_files(self, *, owner: str | None = None) -> list[File]:
         """All files (or a room account's), newest first."""
@@ -314,13 +340,14 @@ class Store:
     def delete_file(self, file_id: str) -> bool:
         """Delete a file; False when there was none."""
         with self._cursor() as cur:
-            row = cur.execute(
-                "SELECT LENGTH(content) FROM files WHERE id = ?", (file_id,)
-            ).fetchone()
-            if row is None:
+            if cur.execute("DELETE FROM files WHERE id = ?", (file_id,)).rowcount == 0:
                 return False
-            cur.execute("DELETE FROM files WHERE id = ?", (file_id,))
-            self._file_bytes -= row[0]
+            size = cur.execute(
+                "SELECT COALESCE(SUM(LENGTH(data)), 0) FROM file_chunks WHERE file_id = ?",
+                (file_id,),
+            ).fetchone()[0]
+            cur.execute("DELETE FROM file_chunks WHERE file_id = ?", (file_id,))
+            self._file_bytes -= size
         return True
 
     # deployments
@@ -373,6 +400,18 @@ class Store:
                 "INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)",
                 (key, json.dumps(value)),
             )
+
+
+@contextmanager
+def _transaction(cur: sqlite3.Cursor) -> Iterator[sqlite3.Cursor]:
+    """One transaction on an autocommit connection: committed, or rolled back on any error."""
+    cur.execute("BEGIN")
+    try:
+        yield cur
+    except BaseException:
+        cur.execute("ROLLBACK")
+        raise
+    cur.execute("COMMIT")
 
 
 def _lock_dir(data_dir: Path) -> filelock.BaseFileLock:

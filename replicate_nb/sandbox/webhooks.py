@@ -112,13 +112,17 @@ class WebhookSender:
         self._last_delivery: dict[str, asyncio.Task[None]] = {}
         self._warned: set[str] = set()  # predictions whose dropped intermediate event was logged
 
-    @property
-    def secret(self) -> str:
-        """This sandbox's signing secret (`whsec_…`), kept across restarts with a data dir."""
-        value = self._store.setting("webhook_secret")
+    def secret(self, owner: str | None = None) -> str:
+        """The signing secret (`whsec_…`) of a room account, or the sandbox's own (`None`).
+
+        As on Replicate, each account has its own, and its predictions' webhooks are signed with
+        it; each is drawn once and kept across restarts with a data dir.
+        """
+        key = "webhook_secret" if owner is None else f"webhook_secret:{owner}"
+        value = self._store.setting(key)
         if value is None:
             value = self._random.secret_key()
-            self._store.set_setting("webhook_secret", value)
+            self._store.set_setting(key, value)
         return value
 
     def notify(self, prediction: Prediction, event: str) -> None:
@@ -153,7 +157,9 @@ class WebhookSender:
         body = json.dumps(prediction.to_json(self.base_url))
         previous = self._last_delivery.get(prediction.id)
         task = asyncio.get_running_loop().create_task(
-            self._deliver_after(previous, prediction.id, event, prediction.webhook, body)
+            self._deliver_after(
+                previous, prediction.id, event, prediction.webhook, body, prediction.owner
+            )
         )
         self._last_delivery[prediction.id] = task
         self._tasks.add(task)
@@ -172,6 +178,7 @@ class WebhookSender:
         event: str,
         url: str,
         body: str,
+        owner: str | None,
     ) -> None:
         """Deliver after the prediction's previous delivery: receivers see events in order."""
         if previous is not None:
@@ -182,7 +189,7 @@ class WebhookSender:
             return
         receiver.users += 1
         try:
-            await self._deliver(receiver, prediction_id, event, url, body)
+            await self._deliver(receiver, prediction_id, event, url, body, self.secret(owner))
         finally:
             receiver.users -= 1
 
@@ -199,7 +206,13 @@ class WebhookSender:
         return found
 
     async def _deliver(
-        self, receiver: _Receiver, prediction_id: str, event: str, url: str, body: str
+        self,
+        receiver: _Receiver,
+        prediction_id: str,
+        event: str,
+        url: str,
+        body: str,
+        secret: str,
     ) -> None:
         message_id = "msg_" + self._random.token(18)
         delays = RETRY_DELAYS if event == "completed" else ()
@@ -210,7 +223,7 @@ class WebhookSender:
                 "content-type": "application/json",
                 "webhook-id": message_id,
                 "webhook-timestamp": str(timestamp),
-                "webhook-signature": sign(self.secret, message_id, timestamp, body),
+                "webhook-signature": sign(secret, message_id, timestamp, body),
             }
             async with receiver.gate:  # waiting here is not an attempt
                 try:

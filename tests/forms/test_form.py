@@ -112,6 +112,16 @@ HAND_MADE = {
 }
 
 
+def test_a_form_shares_styles_and_layouts_so_it_stays_cheap_to_build():
+    # Every Style and Layout is a widget of its own (a comm, its state): the 43-input
+    # disco-diffusion form built 321 widgets before its inputs shared them (benchmarks/forms.py).
+    schema = json.loads(next(p for p in SCHEMAS if "disco-diffusion" in p.stem).read_text())
+    w.Widget.close_all()
+    f = ModelForm(schema)
+    assert len(f.inputs) == 43
+    assert len(_instances) <= 250, len(_instances)
+
+
 def test_hand_made_schema_covers_unions_nullable_secret_enums_arrays_objects():
     f = ModelForm(HAND_MADE)
     assert f.fields == ["size", "words", "either", "maybe", "token", "options", "plain"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 
 import httpx
 import pytest
@@ -191,7 +192,9 @@ def test_unexpected_error_is_a_500_problem_on_a_connection_that_stays_usable(
     failed = connection.getresponse()
     body = json.loads(failed.read())
     assert failed.status == 500 and failed.getheader("content-type") == "application/problem+json"
-    assert "KeyError" in body["detail"] and failed.getheader("connection") != "close"
+    assert failed.getheader("connection") != "close"
+    error_id = re.search(r"error id ([0-9a-f]{12})", body["detail"]).group(1)
+    assert "KeyError" not in body["detail"] and "a bug" not in body["detail"]  # only in the log
     first_socket = connection.sock
     for _ in range(200):
         connection.request("GET", "/v1/account")
@@ -200,6 +203,8 @@ def test_unexpected_error_is_a_500_problem_on_a_connection_that_stays_usable(
         assert reply.status == 200
     assert connection.sock is first_socket  # the same connection all along
     connection.close()
-    assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == [
-        "unexpected error on GET /v1/predictions/boom"
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert [r.getMessage() for r in errors] == [
+        f"unexpected error {error_id} on GET /v1/predictions/boom"
     ]
+    assert "KeyError: 'a bug'" in caplog.text  # the traceback, under the id

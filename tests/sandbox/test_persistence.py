@@ -14,6 +14,7 @@ import time
 
 import httpx
 import pytest
+import replicate
 
 from replicate_nb import sandbox
 from replicate_nb.sandbox.engine import RESTART_ERROR
@@ -153,3 +154,49 @@ def test_rows_json_cannot_carry_never_break_a_read(tmp_path, make_client):
         assert got.status_code == 200 and got.json()["output"] == [None, None, "?"]
         listed = httpx.get(f"{second.base_url}/v1/predictions")
         assert listed.status_code == 200 and listed.json()["results"][0]["id"] == done.id
+
+
+def test_restart_keeps_created_models_and_trained_versions(tmp_path, make_client):
+    """Created, updated and deleted models and the versions trainings made survive a restart,
+    and a trained version still runs by `owner/name:version`, drawing what it learned."""
+    from .test_trainings import (
+        PINK,
+        SMALL,
+        TEAL,
+        TRAINER,
+        TRAINER_VERSION,
+        colours,
+        near,
+        style_zip,
+    )
+
+    with sandbox.start(data_dir=tmp_path) as first:
+        client = make_client(first.base_url)
+        client.models.create(owner="sandbox", name="kept", visibility="private", hardware="cpu")
+        client.models.create(owner="sandbox", name="gone", visibility="private", hardware="cpu")
+        api = f"{first.base_url}/v1/models/sandbox"
+        assert httpx.patch(f"{api}/kept", json={"readme": "# Kept"}).status_code == 200
+        assert httpx.delete(f"{api}/gone").status_code == 204
+        training = client.trainings.create(
+            model=TRAINER,
+            version=TRAINER_VERSION,
+            input={"input_images": io.BytesIO(style_zip()), "trigger_word": "ZXQ", "steps": 50},
+            destination="sandbox/kept",
+        )
+        while training.status not in ("succeeded", "failed", "canceled"):
+            time.sleep(0.05)
+            training.reload()
+        assert training.status == "succeeded", training.error
+        trained = training.output["version"]
+    with sandbox.start(data_dir=tmp_path) as second:
+        client = make_client(second.base_url)
+        model = client.models.get("sandbox/kept")
+        assert model.latest_version.id == trained.split(":")[1]
+        assert httpx.get(f"{second.base_url}/v1/models/sandbox/kept/readme").text == "# Kept"
+        with pytest.raises(replicate.exceptions.ReplicateError) as gone:
+            client.models.get("sandbox/gone")
+        assert gone.value.status == 404
+        output = client.run(trained, input={"prompt": "a ZXQ poster", **SMALL})
+        drawn = colours(output[0].read() if isinstance(output, list) else output.read())
+        assert near(PINK, drawn) or near(TEAL, drawn)
+        assert client.trainings.get(training.id).output["version"] == trained

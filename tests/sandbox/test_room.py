@@ -6,6 +6,7 @@ import io
 import os
 import shutil
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -423,3 +424,38 @@ def test_isolation__trainings_and_models_are_their_owners(room_sb, roster, make_
         )
     assert hidden.value.status == 404
     assert [t.id for t in a.trainings.list().results] == [training.id]
+
+
+def _global_ipv4() -> str | None:
+    """A non-loopback IPv4 address of this machine, as `ip` lists it (None when it has none)."""
+    try:
+        listed = subprocess.run(
+            ["ip", "-o", "-4", "addr", "show", "scope", "global"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    fields = listed.split()
+    return fields[fields.index("inet") + 1].partition("/")[0] if "inet" in fields else None
+
+
+def test_all_interfaces__the_machines_own_names_and_addresses_are_allowed_hosts(roster):
+    """Bound to 0.0.0.0, attendees come by the machine's hostname or address; others are 403.
+
+    Every request goes to 127.0.0.1: only its Host header names the machine."""
+    address = _global_ipv4()
+    hostname = socket.gethostname()
+    token = {"Authorization": f"Bearer {roster.token('attendee-01')}"}
+    with sandbox.start(host="0.0.0.0", room=Room(roster)) as server:
+        local = f"http://127.0.0.1:{server.port}/v1/account"
+        hosts = [hostname] + ([address] if address else [])
+        for host in hosts:
+            answer = httpx.get(local, headers={**token, "Host": f"{host}:{server.port}"})
+            assert answer.status_code == 200, (host, answer.text)
+            assert answer.json()["username"] == "attendee-01"
+        refused = httpx.get(local, headers={**token, "Host": f"evil.example:{server.port}"})
+        assert refused.status_code == 403 and "evil.example" in refused.json()["detail"]
+    if address is None:
+        pytest.skip("this machine has no non-loopback IPv4 address: only the hostname was tried")

@@ -76,11 +76,11 @@ def test_prediction_bytes_are_bounded_oldest_finished_data_removed_first():
 
 def test_file_bytes_are_bounded_and_deleting_frees_room():
     store = Store(max_file_bytes=100)
-    assert store.save_file(_file(1, 60), b"a" * 60)
-    assert not store.save_file(_file(2, 60), b"b" * 60)
+    assert store.save_file(_file(1, 60), [b"a" * 60])
+    assert not store.save_file(_file(2, 60), [b"b" * 60])
     assert store.get_file("f2") is None
     assert store.delete_file("f1")
-    assert store.save_file(_file(2, 60), b"b" * 60)
+    assert store.save_file(_file(2, 60), [b"b" * 60])
 
 
 def test_a_data_dir_has_one_store_at_a_time_naming_its_holder(tmp_path):

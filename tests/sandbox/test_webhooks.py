@@ -9,10 +9,13 @@ import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import httpx
 import pytest
-from replicate.webhook import WebhookSigningSecret
+from replicate.webhook import InvalidSignatureError, WebhookSigningSecret
 
+from replicate_nb import sandbox
 from replicate_nb.sandbox import webhooks
+from replicate_nb.sandbox.room import Room, Roster
 from replicate_nb.sandbox.webhooks import sign
 from tests.conftest import HELLO
 
@@ -92,8 +95,6 @@ def test_webhooks_are_delivered_and_validate(client, receiver):
 
 
 def test_tampered_body_fails_validation(client, receiver):
-    from replicate.webhook import InvalidSignatureError
-
     client.predictions.create(version=HELLO, input={"text": "a"}, webhook=receiver.url)
     receiver.wait_for("succeeded")
     secret = WebhookSigningSecret(key=client.webhooks.default.secret().key)
@@ -239,3 +240,45 @@ def test_completed_is_retried_then_dropped_with_a_warning_naming_it(
         assert "it answered 500 (3 attempts)" in dropped[1].getMessage()
     finally:
         failing.close()
+
+
+def test_signing_secrets_are_unpredictable_under_a_seed():
+    """Two sandboxes with one seed share ids, never the secret that authenticates webhooks."""
+    keys = []
+    for _ in range(2):
+        with sandbox.start(seed=7) as server:
+            keys.append(httpx.get(f"{server.base_url}/v1/webhooks/default/secret").json()["key"])
+    assert keys[0].startswith("whsec_") and keys[0] != keys[1]
+
+
+def test_each_room_account_has_its_own_secret_and_its_webhooks_are_signed_with_it(
+    receiver, make_client
+):
+    roster = Roster.generate(2)
+    with sandbox.start(room=Room(roster)) as server:
+        clients = {
+            name: make_client(server.base_url, api_token=roster.token(name))
+            for name in ("attendee-01", "attendee-02")
+        }
+        keys = {name: c.webhooks.default.secret().key for name, c in clients.items()}
+        assert keys["attendee-01"] != keys["attendee-02"]
+        assert clients["attendee-01"].webhooks.default.secret().key == keys["attendee-01"]
+        clients["attendee-01"].predictions.create(
+            version=HELLO, input={"text": "a"}, webhook=receiver.url
+        )
+        receiver.wait_for("succeeded")
+    for delivery in receiver.received:
+        validate = clients["attendee-01"].webhooks.validate
+        validate(
+            headers=delivery["headers"],
+            body=delivery["body"],
+            secret=WebhookSigningSecret(key=keys["attendee-01"]),
+            tolerance=60,
+        )
+        with pytest.raises(InvalidSignatureError):
+            validate(
+                headers=delivery["headers"],
+                body=delivery["body"],
+                secret=WebhookSigningSecret(key=keys["attendee-02"]),
+                tolerance=60,
+            )

@@ -85,6 +85,8 @@ class ModelSpec:
     trainer: Trainer | None = None
     weights: dict[str, Any] | None = None
     """What a training learned, for versions created by one (see `Trainer`)."""
+    trained_by: str | None = None
+    """The version id of the trainer whose training created this version (with `weights`)."""
 
     @property
     def has_version(self) -> bool:

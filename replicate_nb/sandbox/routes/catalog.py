@@ -8,7 +8,7 @@ from starlette.routing import Route
 
 from ..catalog import HARDWARE
 from ..errors import InvalidRequest, NotFound
-from ..http import account_json, answer, api, base_url, loads, read_body, state
+from ..http import account_json, answer, api, base_url, loads, owner, read_body, state
 
 
 async def list_models(request: Request) -> Response:
@@ -100,8 +100,8 @@ async def get_collection(request: Request) -> Response:
 
 
 async def webhook_secret(request: Request) -> Response:
-    """webhooks.default.secret.get: the key that signs webhooks."""
-    return answer({"key": state(request).engine.webhooks.secret})
+    """webhooks.default.secret.get: the key that signs this account's webhooks."""
+    return answer({"key": state(request).engine.webhooks.secret(owner(request))})
 
 
 ROUTES = [

@@ -24,7 +24,6 @@ from ..http import (
     check_owner,
     loads,
     owner,
-    read_body,
     state,
 )
 from ..records import File, now
@@ -33,6 +32,7 @@ _MIME = re.compile(r"^[\w!#$%&'*+.^`|~-]+/[\w!#$%&'*+.^`|~-]+$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _BRACKETS = re.compile(r"\[([^\[\]]*)\]")
 _MULTIPART_OVERHEAD = 64 * 1024
+_TOO_LARGE = "Files must be less than 100MB in size"
 
 
 async def create_file(request: Request) -> Response:
@@ -40,18 +40,13 @@ async def create_file(request: Request) -> Response:
     content_type = request.headers.get("content-type", "")
     if not content_type.startswith("multipart/form-data"):
         raise UnsupportedMediaType("Upload files as multipart/form-data with a 'content' part.")
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > MAX_FILE_BYTES + _MULTIPART_OVERHEAD:
-        raise PayloadTooLarge("Files must be less than 100MB in size")
-    try:
-        body = await read_body(request, MAX_FILE_BYTES + _MULTIPART_OVERHEAD)
-    except PayloadTooLarge:
-        raise PayloadTooLarge("Files must be less than 100MB in size") from None
-    parts = multipart.parse(body, content_type)
+    parts = await multipart.read(
+        request, limit=MAX_FILE_BYTES + _MULTIPART_OVERHEAD, too_large=_TOO_LARGE
+    )
     current = state(request)
-    file, data = _file_from_parts(current, parts)
+    file, chunks = _file_from_parts(current, parts)
     file.owner = owner(request)
-    if not current.engine.store.save_file(file, data):
+    if not current.engine.store.save_file(file, chunks):
         raise PayloadTooLarge(
             "The sandbox's file storage is full: delete files you no longer need "
             "(files.delete) and upload again."
@@ -59,12 +54,13 @@ async def create_file(request: Request) -> Response:
     return answer(file.to_json(base_url(request)), 201)
 
 
-def _file_from_parts(current: State, parts: dict[str, multipart.Part]) -> tuple[File, bytes]:
+def _file_from_parts(current: State, parts: dict[str, multipart.Part]) -> tuple[File, list[bytes]]:
     content = parts.get("content")
     if content is None or content.filename is None:
         raise InvalidRequest("The multipart body needs a file part named 'content'.")
-    if len(content.data) > MAX_FILE_BYTES:
-        raise PayloadTooLarge("Files must be less than 100MB in size")
+    size = content.size
+    if size > MAX_FILE_BYTES:
+        raise PayloadTooLarge(_TOO_LARGE)
     name = _text(parts.get("filename")) or content.filename or "file"
     if _CONTROL.search(name):
         raise InvalidRequest(f"The file name {name!r} contains control characters; rename it.")
@@ -74,24 +70,24 @@ def _file_from_parts(current: State, parts: dict[str, multipart.Part]) -> tuple[
     part_type = (content.content_type or "").split(";")[0].strip()
     kind = kind or (part_type if _MIME.match(part_type) else None)
     kind = kind or mimetypes.guess_type(name)[0] or "application/octet-stream"
-    data = content.data
+    md5, sha256 = hashlib.md5(), hashlib.sha256()
+    for chunk in content.chunks:
+        md5.update(chunk)
+        sha256.update(chunk)
     file = File(
         id=current.engine.random.token(24),
         name=name,
         content_type=kind,
-        size=len(data),
-        etag=hashlib.md5(data).hexdigest(),
-        checksums={
-            "sha256": hashlib.sha256(data).hexdigest(),
-            "md5": hashlib.md5(data).hexdigest(),
-        },
+        size=size,
+        etag=md5.hexdigest(),
+        checksums={"sha256": sha256.hexdigest(), "md5": md5.hexdigest()},
         metadata=_metadata(parts),
         created_at=now(),
         expires_at=(_dt.datetime.now(_dt.UTC) + _dt.timedelta(days=1))
         .isoformat(timespec="microseconds")
         .replace("+00:00", "Z"),
     )
-    return file, data
+    return file, content.chunks
 
 
 def _text(part: multipart.Part | None) -> str | None:
