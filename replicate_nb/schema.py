@@ -12,25 +12,12 @@ from __future__ import annotations
 
 import copy
 import re
-import sys
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, TypeGuard
 
-# jsonschema builds ~35 Earley parsers for its optional IRI format check when rfc3987-syntax is
-# installed (Jupyter pulls it in): seconds in every kernel that connects. No input schema here is
-# checked for formats (`_FORMATS` is empty), so that package stays hidden while jsonschema loads.
-_IRI_CHECKER = "rfc3987_syntax"
-_hide_iri_checker = _IRI_CHECKER not in sys.modules
-if _hide_iri_checker:
-    sys.modules[_IRI_CHECKER] = None  # type: ignore[assignment]  # import raises ImportError
-try:
-    import jsonschema
-finally:
-    if _hide_iri_checker:
-        del sys.modules[_IRI_CHECKER]
-
+from replicate_nb._jsonschema import jsonschema
 from replicate_nb._terms import SECRET_MASK
 from replicate_nb.schema_errors import InvalidField, invalid_fields, not_an_object, null_input
 

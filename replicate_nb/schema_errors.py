@@ -13,8 +13,7 @@ from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import jsonschema
-
+from replicate_nb._jsonschema import jsonschema
 from replicate_nb._terms import SECRET_MASK
 
 _NULL_MESSAGE = "null is not allowed; leave the input out to use the default"

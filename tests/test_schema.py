@@ -600,7 +600,7 @@ def test_loading_skips_jsonschemas_iri_checker_and_leaves_it_importable():
     if importlib.util.find_spec("rfc3987_syntax") is None:
         pytest.skip("rfc3987-syntax is not installed here")
     code = (
-        "import sys, replicate_nb.schema as s\n"
+        "import sys, replicate_nb.schema_errors, replicate_nb.schema as s\n"
         "assert s.jsonschema.FormatChecker\n"
         "print('rfc3987_syntax' in sys.modules)\n"
         "import rfc3987_syntax\n"
