@@ -35,10 +35,11 @@ from .._terms import split_name
 from ..inputs import Secret
 from ..schema import SECRET_MASK
 from . import capture
+from .cog_document import COG_VERSION
 from .models import schema_version_id
 from .models.base import ModelSpec, PredictContext
 from .records import now
-from .signatures import COG_VERSION, Param, describe
+from .signatures import Param, describe
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 
