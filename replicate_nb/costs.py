@@ -57,6 +57,12 @@ def price_table() -> dict[str, Any]:
     return json.loads(text)
 
 
+def priced(model: Any, *, prices: Mapping[str, Any] | None = None) -> bool:
+    """Whether the price table has a price for `model` (`owner/name`)."""
+    table = price_table() if prices is None else prices
+    return isinstance(model, str) and model in table.get("models", {})
+
+
 def _field(prediction: Any, name: str) -> Any:
     if isinstance(prediction, Mapping):
         return prediction.get(name)

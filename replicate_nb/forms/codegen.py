@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Mapping
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 from replicate_nb import _datauri
@@ -30,28 +31,53 @@ def literal(value: Any) -> str:
     return repr(value)
 
 
-def snippet(
-    inputs: Mapping[str, Any],
-    *,
-    model: str | None = None,
-    version: str | None = None,
-    files: Mapping[str, str] | None = None,
-    secrets: Collection[str] = (),
-    joins_text: bool = False,
-) -> str:
-    """The code that creates the same prediction as a form, ending with a newline.
+REAL_API = "https://api.replicate.com"
 
-    Args:
+
+@dataclass(frozen=True)
+class Call:
+    """The prediction a form would create, which each writer writes in its language.
+
+    Attributes:
         inputs: the input the form would send, in display order.
         model: `owner/name`, when known; with `version` the run is pinned to that version.
-        version: a version id; without `model` the snippet uses `predictions.create`.
-        files: input name → file name, for inputs that came from an upload: opened with
-            `open(name, "rb")` in a `with` block (the SDK uploads them; the block closes them).
-        secrets: names of secret inputs: read with `getpass` instead of written out.
-        joins_text: the model streams text pieces (`x-cog-array-display: concatenate`): print
-            them joined.
+        version: a version id; without `model` the code creates a prediction of that version.
+        files: input name → file name, for inputs that came from an upload.
+        secrets: names of secret inputs: never written out.
+        joins_text: the model streams text pieces (`x-cog-array-display: concatenate`).
+        base_url: the API's origin (another one, a sandbox's, is written out).
     """
-    files = files or {}
+
+    inputs: Mapping[str, Any]
+    _: KW_ONLY
+    model: str | None = None
+    version: str | None = None
+    files: Mapping[str, str] = field(default_factory=dict)
+    secrets: Collection[str] = ()
+    joins_text: bool = False
+    base_url: str = REAL_API
+
+    @property
+    def by_version(self) -> bool:
+        """Whether only a version is known (the code creates a prediction of it)."""
+        return self.model is None and self.version is not None
+
+    @property
+    def ref(self) -> str:
+        """What `run()` is given: `owner/name:version`, `owner/name`, or a placeholder."""
+        if self.model and self.version:
+            return f"{self.model}:{self.version}"
+        return self.model or "owner/name"
+
+
+def snippet(call: Call) -> str:
+    """The Python code that creates the same prediction as a form, ending with a newline.
+
+    Uploaded files are opened with `open(name, "rb")` in a `with` block (the SDK uploads them;
+    the block closes them), secret inputs are read with `getpass`, and text pieces are printed
+    joined.
+    """
+    inputs, files, secrets = call.inputs, call.files, call.secrets
     opened = {name: f"{name}_file" for name in inputs if name in files}
     lines = ["import replicate"]
     if any(name in secrets for name in inputs):
@@ -66,18 +92,17 @@ def snippet(
             )
             + ":"
         )
-    if model is None and version is not None:
+    if call.by_version:
         lines += [
             f"{pad}prediction = replicate.predictions.create(",
-            f"{pad}{_INDENT}version={literal(version)},",
+            f"{pad}{_INDENT}version={literal(call.version)},",
         ]
         tail = ["prediction.wait()", "print(prediction.status, prediction.output)"]
     else:
-        if model is None:
+        if call.model is None:
             lines.append(f"{pad}# This form came from a bare schema: put the model's name here.")
-        ref = f"{model}:{version}" if model and version else model or "owner/name"
-        lines += [f"{pad}output = replicate.run(", f"{pad}{_INDENT}{literal(ref)},"]
-        tail = ['print("".join(output))' if joins_text else "print(output)"]
+        lines += [f"{pad}output = replicate.run(", f"{pad}{_INDENT}{literal(call.ref)},"]
+        tail = ['print("".join(output))' if call.joins_text else "print(output)"]
     if not inputs:
         lines.append(f"{pad}{_INDENT}input={{}},")
     else:
@@ -93,23 +118,11 @@ def snippet(
     return "\n".join([*lines, f"{pad})", *tail, ""])
 
 
-REAL_API = "https://api.replicate.com"
-
-
 def _env_name(name: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in name).upper()
 
 
-def javascript(
-    inputs: Mapping[str, Any],
-    *,
-    model: str | None = None,
-    version: str | None = None,
-    files: Mapping[str, str] | None = None,
-    secrets: Collection[str] = (),
-    joins_text: bool = False,
-    base_url: str = REAL_API,
-) -> str:
+def javascript(call: Call) -> str:
     """The same prediction with the official JavaScript client (`npm install replicate`).
 
     Files are read with `readFile` (the client uploads them), secrets come from environment
@@ -117,8 +130,9 @@ def javascript(
     `REPLICATE_API_TOKEN`, which the client reads itself. Another `base_url` (the sandbox) is
     written out as the client's `baseUrl`.
     """
+    inputs, files, secrets, base_url = call.inputs, call.files, call.secrets, call.base_url
     lines = ['import Replicate from "replicate";']
-    if any(files and name in files for name in inputs):
+    if any(name in files for name in inputs):
         lines.append('import { readFile } from "node:fs/promises";')
     options = "" if base_url == REAL_API else f"{{ baseUrl: {literal(base_url + '/v1')} }}"
     lines += ["", f"const replicate = new Replicate({options});"]
@@ -126,28 +140,28 @@ def javascript(
     for name, value in inputs.items():
         if name in secrets:
             code = f"process.env.{_env_name(name)}"
-        elif files and name in files:
+        elif name in files:
             code = f"await readFile({literal(files[name])})"
         else:
             code = json.dumps(value, ensure_ascii=False)
         body.append(f"    {json.dumps(name)}: {code},")
     if inputs:
         body.append("  },")
-    if model is None and version is not None:
+    if call.by_version:
         lines += [
             "let prediction = await replicate.predictions.create({",
-            f"  version: {literal(version)},",
+            f"  version: {literal(call.version)},",
             *body,
             "});",
             "prediction = await replicate.wait(prediction);",
             "console.log(prediction.status, prediction.output);",
         ]
     else:
-        if model is None:
+        if call.model is None:
             lines.append("// This form came from a bare schema: put the model's name here.")
-        ref = f"{model}:{version}" if model and version else model or "owner/name"
-        lines += [f"const output = await replicate.run({literal(ref)}, {{", *body, "});"]
-        lines.append('console.log(output.join(""));' if joins_text else "console.log(output);")
+        lines += [f"const output = await replicate.run({literal(call.ref)}, {{", *body, "});"]
+        joined = 'console.log(output.join(""));' if call.joins_text else "console.log(output);"
+        lines.append(joined)
     return "\n".join([*lines, ""])
 
 
@@ -156,15 +170,7 @@ def _shell(text: str) -> str:
     return "'" + text.replace("'", "'\\''") + "'"
 
 
-def curl(
-    inputs: Mapping[str, Any],
-    *,
-    model: str | None = None,
-    version: str | None = None,
-    files: Mapping[str, str] | None = None,
-    secrets: Collection[str] = (),
-    base_url: str = REAL_API,
-) -> str:
+def curl(call: Call) -> str:
     """The same prediction as one cURL command against the HTTP API (`Prefer: wait`).
 
     The token is `$REPLICATE_API_TOKEN`; secrets are environment variables named after the
@@ -172,23 +178,23 @@ def curl(
     """
     holes: dict[str, str] = {}
     body: dict[str, Any] = {}
-    for name, value in inputs.items():
-        if name in secrets:
+    for name, value in call.inputs.items():
+        if name in call.secrets:
             holes[name] = f'"${_env_name(name)}"'
-        elif files and name in files:
+        elif name in call.files:
             mime = _datauri.media_type(value) if _datauri.is_data_uri(value) else ""
-            encoded = f"$(base64 < {_shell(files[name])} | tr -d '\\n')"
+            encoded = f"$(base64 < {_shell(call.files[name])} | tr -d '\\n')"
             holes[name] = f'"{_datauri.PREFIX}{mime or _datauri.OCTET_STREAM};base64,{encoded}"'
         else:
             body[name] = value
             continue
         body[name] = f"\0{name}\0"
     payload: dict[str, Any] = {"input": body}
-    if model is None or version is not None:
-        payload = {"version": version or "<version id>", **payload}
-        url = f"{base_url}/v1/predictions"
+    if call.model is None or call.version is not None:
+        payload = {"version": call.version or "<version id>", **payload}
+        url = f"{call.base_url}/v1/predictions"
     else:
-        url = f"{base_url}/v1/models/{model}/predictions"
+        url = f"{call.base_url}/v1/models/{call.model}/predictions"
     data = _shell(json.dumps(payload, ensure_ascii=False))
     for name, hole in holes.items():  # step out of the quotes for the shell's part
         data = data.replace(json.dumps(f"\0{name}\0"), f"\"'{hole}'\"")
@@ -203,3 +209,7 @@ def curl(
             "",
         ]
     )
+
+
+WRITERS = {"Python": snippet, "JavaScript": javascript, "HTTP": curl}
+"""Each language of the Code tabs and the function that writes it."""

@@ -14,9 +14,10 @@ from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import BashLexer, JavascriptLexer, PythonLexer
 
+from replicate_nb.forms.codegen import WRITERS
 from replicate_nb.forms.front import CopyButton
 
-LANGUAGES = ("Python", "JavaScript", "HTTP")
+LANGUAGES = tuple(WRITERS)
 _LEXERS = {"Python": PythonLexer, "JavaScript": JavascriptLexer, "HTTP": BashLexer}
 _HINTS = {
     "Python": "The official client, <code>pip install replicate</code>; it reads "

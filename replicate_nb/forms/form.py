@@ -187,28 +187,19 @@ class ModelForm(widgets.VBox):
             for name, w in self.inputs.items()
             if isinstance(w, UriField) and w.filename and name in value
         }
-        model, version, secrets = self.model, self.version, self._secrets
-        text = self.schema.output.is_concatenate
-        base = self._api_url()
-        if language == "Python":
-            return codegen.snippet(
-                value, model=model, version=version, files=files, secrets=secrets, joins_text=text
-            )
-        if language == "JavaScript":
-            return codegen.javascript(
-                value,
-                model=model,
-                version=version,
-                files=files,
-                secrets=secrets,
-                joins_text=text,
-                base_url=base,
-            )
-        if language == "HTTP":
-            return codegen.curl(
-                value, model=model, version=version, files=files, secrets=secrets, base_url=base
-            )
-        raise FormError(f"code() writes {', '.join(LANGUAGES)}, not {language!r}")
+        writer = codegen.WRITERS.get(language)
+        if writer is None:
+            raise FormError(f"code() writes {', '.join(LANGUAGES)}, not {language!r}")
+        call = codegen.Call(
+            value,
+            model=self.model,
+            version=self.version,
+            files=files,
+            secrets=self._secrets,
+            joins_text=self.schema.output.is_concatenate,
+            base_url=self._api_url(),
+        )
+        return writer(call)
 
     async def submit(self) -> Prediction:
         """Validate, create the prediction, follow it to the end and show it; returns it.

@@ -29,10 +29,12 @@ _JSON_CHARS = 20_000
 _ACTIONS_ESM = """
 function render({ model, el }) {
   el.classList.add("rnb-file-actions");
+  el.style.cssText = "display:flex;gap:4px;margin-right:4px;";
   const make = (label, title) => {
     const button = document.createElement("button");
     button.className = "jupyter-button widget-button";
     button.type = "button";
+    button.style.cssText = "width:auto;padding:0 10px;";
     button.textContent = label;
     button.title = title;
     el.appendChild(button);

@@ -30,7 +30,8 @@ from replicate.exceptions import ReplicateError
 from replicate.prediction import Prediction
 from replicate.stream import ServerSentEvent
 
-from replicate_nb._terms import RED, TERMINAL, status_colour
+from replicate_nb import costs
+from replicate_nb._terms import GREY, RED, TERMINAL, status_colour
 from replicate_nb.display import terminal_text
 from replicate_nb.forms.field import layout, style
 from replicate_nb.forms.outputview import OutputView
@@ -60,6 +61,19 @@ def poll_every(age: float, *, sandbox: bool, streaming: bool, client_interval: f
     else:
         ours = SANDBOX_POLL if sandbox else next(every for until, every in API_POLLS if age < until)
     return min(ours, client_interval)
+
+
+def cost_html(p: Prediction) -> str:
+    """What an ended run would cost on Replicate, labelled an estimate; for a model the price
+    table does not know, a short "no price" line instead of a made-up figure."""
+    if not costs.priced(p.model):
+        line = "Cost on Replicate: no price on record for this model (no estimate)"
+        return f'<div class="rnb-cost" style="color:{GREY};font-size:smaller">{line}</div>'
+    cost = costs.estimate(p)
+    return (
+        f'<div class="rnb-cost" style="color:{GREY};font-size:smaller" '
+        f'title="{escape(cost.source)}">Cost on Replicate: {escape(str(cost))}</div>'
+    )
 
 
 class RunView:
@@ -141,6 +155,8 @@ class RunView:
                 html += f' <a href="{escape(web)}" target="_blank" rel="noopener">web</a>'
             if p.error:
                 html += f'<div style="color:{RED}">{escape(self._redact(str(p.error)))}</div>'
+            if p.status in TERMINAL:
+                html += cost_html(p)
         self.status.value = html
 
     def start_clock(self) -> None:

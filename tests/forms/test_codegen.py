@@ -16,7 +16,7 @@ from PIL import Image
 
 from replicate_nb.connection import connect, disconnect
 from replicate_nb.forms import form
-from replicate_nb.forms.codegen import literal, snippet
+from replicate_nb.forms.codegen import Call, literal, snippet
 
 SDXL = "stability-ai/sdxl"
 SDXL_VERSION = "7762fd07cf82c948538e41f63f77d685e02b063e37e496e96eefd46c929f9bdc"
@@ -49,7 +49,7 @@ def test_literal_is_python_for_the_same_value(value):
 
 
 def test_snippet_lists_inputs_in_order_and_pins_the_version():
-    code = snippet({"prompt": "a cat", "seed": 7}, model=SDXL, version=SDXL_VERSION)
+    code = snippet(Call({"prompt": "a cat", "seed": 7}, model=SDXL, version=SDXL_VERSION))
     assert code == (
         "import replicate\n\n"
         "output = replicate.run(\n"
@@ -65,10 +65,12 @@ def test_snippet_lists_inputs_in_order_and_pins_the_version():
 
 def test_snippet_opens_uploaded_files_in_a_with_block_and_asks_for_secrets():
     code = snippet(
-        {"image": "data:image/png;base64,AAAA", "api_key": "s3cret"},
-        model="me/model",
-        files={"image": "cat.png"},
-        secrets={"api_key"},
+        Call(
+            {"image": "data:image/png;base64,AAAA", "api_key": "s3cret"},
+            model="me/model",
+            files={"image": "cat.png"},
+            secrets={"api_key"},
+        )
     )
     assert 'with open("cat.png", "rb") as image_file:\n    output = replicate.run(' in code
     assert '            "image": image_file,' in code
@@ -79,20 +81,20 @@ def test_snippet_opens_uploaded_files_in_a_with_block_and_asks_for_secrets():
 
 
 def test_snippet_for_official_model_runs_by_name_and_joins_text():
-    code = snippet({"prompt": "hi"}, model="meta/meta-llama-3-8b-instruct", joins_text=True)
+    code = snippet(Call({"prompt": "hi"}, model="meta/meta-llama-3-8b-instruct", joins_text=True))
     assert '"meta/meta-llama-3-8b-instruct",' in code
     assert code.endswith('print("".join(output))\n')
 
 
 def test_snippet_for_a_bare_version_uses_predictions_create():
-    code = snippet({}, version=SDXL_VERSION)
+    code = snippet(Call({}, version=SDXL_VERSION))
     assert f'version="{SDXL_VERSION}",' in code
     assert "input={}," in code and "prediction.wait()" in code
     compile(code, "<snippet>", "exec")
 
 
 def test_snippet_for_a_bare_schema_says_to_name_the_model():
-    code = snippet({"x": 1})
+    code = snippet(Call({"x": 1}))
     assert '"owner/name",' in code and "bare schema" in code
     compile(code, "<snippet>", "exec")
 
@@ -106,10 +108,12 @@ def test_snippet_runs_against_the_sandbox_with_a_file(tmp_path, monkeypatch, cap
     try:
         version = client.models.get(ESRGAN).latest_version.id
         code = snippet(
-            {"image": "data:…", "scale": 2},
-            model=ESRGAN,
-            version=version,
-            files={"image": "cat.png"},
+            Call(
+                {"image": "data:…", "scale": 2},
+                model=ESRGAN,
+                version=version,
+                files={"image": "cat.png"},
+            )
         )
         exec(compile(code, "<snippet>", "exec"), {})
     finally:

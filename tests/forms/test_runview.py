@@ -138,3 +138,66 @@ def test_the_elapsed_time_ticks_several_times_a_second(sdk_client):
     assert asyncio.run(scenario()).status == "succeeded"
     clock = {m.group(1) for v in seen if (m := re.search(r"· (\d+\.\d) s", v))}
     assert len(clock) >= 5, seen  # a 1 s run shows at least 5 readings of its clock
+
+
+# what it would cost on the real API (issue 14): shown once a run ends, labelled an estimate
+
+
+def cost_line(view: RunView) -> str:
+    [line] = re.findall(r'<div class="rnb-cost"[^>]*>(.*?)</div>', view.status.value)
+    return line
+
+
+def test_a_form_run_shows_its_estimated_cost_once_it_ends(client):
+    async def scenario():
+        f = form(SDXL, client=client)
+        f.set(prompt="a lighthouse", width=64, height=64)
+        f.button.click()
+        await asyncio.sleep(0)
+        assert "rnb-cost" not in f.view.status.value  # not while it runs
+        return f, await f.task
+
+    f, prediction = asyncio.run(scenario())
+    line = cost_line(f.view)
+    assert prediction.status == "succeeded"
+    assert line.startswith("Cost on Replicate: ~$") and "(estimate: " in line
+    assert "on Nvidia L40S GPU" in line  # sdxl is billed for its time on its hardware
+    assert 'title="Community model' in f.view.status.value  # where the price comes from
+
+
+def test_a_language_model_run_is_priced_per_token(client):
+    async def scenario():
+        f = form(LLAMA, client=client)
+        f.set(prompt="Tell me about the ocean", max_tokens=40)
+        return f, await f.submit()
+
+    f, prediction = asyncio.run(scenario())
+    tokens = prediction.metrics["output_token_count"]
+    assert f"{tokens:g} output tokens" in cost_line(f.view) and "estimate" in cost_line(f.view)
+
+
+def test_a_card_shows_the_estimated_cost(client):
+    prediction = client.predictions.create(
+        version=SDXL_VERSION, input={"prompt": "a kite", "width": 64, "height": 64}
+    )
+    card = PredictionCard(prediction, client=client)
+    asyncio.run(card.follow())
+    assert cost_line(card.view).startswith("Cost on Replicate: ~$")
+    assert "(estimate: " in cost_line(card.view)
+
+
+def test_a_model_without_a_price_says_so_instead_of_a_figure(fresh_sb, fresh_client):
+    def echo(text: str) -> str:
+        return text
+
+    fresh_sb.register("me/echo", echo)
+
+    async def scenario():
+        f = form("me/echo", client=fresh_client)
+        f.set(text="hi")
+        return f, await f.submit()
+
+    f, prediction = asyncio.run(scenario())
+    assert prediction.status == "succeeded"
+    assert cost_line(f.view) == "Cost on Replicate: no price on record for this model (no estimate)"
+    assert "$" not in f.view.status.value
