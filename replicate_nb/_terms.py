@@ -1,4 +1,4 @@
-"""Replicate's words, defined once for the helpers and the sandbox: statuses, their colours, refs.
+"""Replicate's words, defined once for the helpers and the sandbox: statuses, colours, refs, masks.
 
 Standard library only, so that the sandbox and the client side can both import it (as they
 import `_datauri`).
@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import re
 from typing import NamedTuple
+
+SECRET_MASK = "**********"
+"""What Cog shows for a `Secret`, and the API for a redacted input."""
 
 TERMINAL = frozenset({"succeeded", "failed", "canceled"})
 """The statuses a prediction or training never leaves."""

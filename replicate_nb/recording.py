@@ -20,7 +20,6 @@ format is described in `docs/replay-format.md`.
 
 from __future__ import annotations
 
-import codecs
 import contextlib
 import datetime as _dt
 import hashlib
@@ -30,7 +29,7 @@ import re
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +37,7 @@ import httpx
 
 from . import _datauri, _sdk
 from . import replay_format as _format
+from ._tap import EventParser, Tee
 from ._terms import TERMINAL, split_name
 from .outputs import download
 
@@ -142,7 +142,7 @@ class Recorder:
                     return  # the first complete read of a stream is the one kept
                 events: list[dict[str, str]] = []
                 self._streams[url] = events
-            response.stream = _Tee(response.stream, _EventParser(events.append).feed)
+            response.stream = Tee(response.stream, EventParser(events.append).feed)
             return
         target = request.url
         same_api = (target.scheme, target.host, target.port) == (
@@ -161,7 +161,7 @@ class Recorder:
                 body = httpx.Response(200, headers=response.headers, content=b"".join(chunks))
                 self._observe(request, body)
 
-            response.stream = _Tee(response.stream, chunks.append, done)
+            response.stream = Tee(response.stream, chunks.append, done)
 
     def _observe(self, request: httpx.Request, response: httpx.Response) -> None:
         path = request.url.path
@@ -398,64 +398,3 @@ class Recorder:
             "sha256": digest,
             "size": len(data),
         }
-
-
-class _EventParser:
-    """Incremental server-sent events parser: bytes in, `{"event", "data"}` dicts out."""
-
-    def __init__(self, emit: Callable[[dict[str, str]], None]) -> None:
-        self._emit = emit
-        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self._buffer = ""
-        self._event = ""
-        self._data: list[str] = []
-
-    def feed(self, chunk: bytes) -> None:
-        self._buffer += self._decoder.decode(chunk)
-        *lines, self._buffer = self._buffer.split("\n")
-        for line in (raw.removesuffix("\r") for raw in lines):
-            if not line:
-                if self._event and self._data:
-                    self._emit({"event": self._event, "data": "\n".join(self._data)})
-                self._event, self._data = "", []
-            elif not line.startswith(":"):
-                field, _, value = line.partition(":")
-                value = value[1:] if value.startswith(" ") else value
-                if field == "event":
-                    self._event = value
-                elif field == "data":
-                    self._data.append(value)
-
-
-class _Tee(httpx.SyncByteStream, httpx.AsyncByteStream):
-    """A response body that also feeds every chunk to `feed` as the client reads it.
-
-    `done` runs once the whole body has been read (not when the client stops early).
-    """
-
-    def __init__(
-        self, inner: Any, feed: Callable[[bytes], Any], done: Callable[[], None] | None = None
-    ) -> None:
-        self._inner = inner
-        self._feed = feed
-        self._done = done
-
-    def __iter__(self) -> Iterator[bytes]:
-        for chunk in self._inner:
-            self._feed(chunk)
-            yield chunk
-        if self._done is not None:
-            self._done()
-
-    async def __aiter__(self) -> Any:
-        async for chunk in self._inner:
-            self._feed(chunk)
-            yield chunk
-        if self._done is not None:
-            self._done()
-
-    def close(self) -> None:
-        self._inner.close()
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()

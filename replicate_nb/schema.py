@@ -2,60 +2,32 @@
 
 This is the one place that understands a version's `openapi_schema` as Cog generates it
 (enums behind `allOf`/`$ref`, `anyOf` unions, `nullable`, `x-order`, `x-cog-*` extensions). The
-sandbox validates prediction inputs with it, producing Replicate's 422 `invalid_fields`, and fills
-defaults; the form generator picks widgets from `InputSchema.fields`. Nothing here knows widgets or
-HTTP. Treat a parsed schema dict as immutable: `parse` caches by object identity.
+sandbox validates prediction inputs with it, producing Replicate's 422 `invalid_fields` (worded by
+`schema_errors`), and fills defaults; the form generator picks widgets from `InputSchema.fields`.
+Nothing here knows widgets or HTTP. Treat a parsed schema dict as immutable: `parse` caches by
+object identity.
 """
 
 from __future__ import annotations
 
 import copy
-import json
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeGuard
 
-import jsonschema
+from replicate_nb._jsonschema import jsonschema
+from replicate_nb._terms import SECRET_MASK
+from replicate_nb.schema_errors import InvalidField, invalid_fields, not_an_object, null_input
 
-SECRET_MASK = "**********"  # what Cog shows for a `Secret`, and the API for a redacted input
 _REF_PREFIX = "#/components/schemas/"
 _DEFAULT_ORDER = 999
 _LONG_TEXT_WORDS = ("prompt", "template", "system", "text")
 _URI_SCHEMES = ("http:", "https:", "data:")
-_NULL_MESSAGE = "null is not allowed; leave the input out to use the default"
 _COMBINERS = ("$ref", "allOf", "anyOf", "oneOf")
 _DATA_KEYS = frozenset({"default", "enum", "const", "example", "examples"})
 _LEGACY_BOUNDS = {"ge": "minimum", "le": "maximum"}  # pydantic v1 extras in old Cog schemas
-_TYPE_WORDS = {
-    "string": "a string",
-    "integer": "an integer",
-    "number": "a number",
-    "boolean": "a boolean",
-    "array": "an array",
-    "object": "an object",
-}
-_RENAMES = {
-    "minimum": "number_gte",
-    "maximum": "number_lte",
-    "minLength": "string_gte",
-    "maxLength": "string_lte",
-    "additionalProperties": "additional_property_not_allowed",
-}
-_MESSAGES = {
-    "type": "Must be {expected} (got {got})",
-    "anyOf": "Must be {expected} (got {got})",
-    "minimum": "Must be greater than or equal to {bound} (got {got})",
-    "maximum": "Must be less than or equal to {bound} (got {got})",
-    "enum": "Does not match one of: {choices} (got {got})",
-    "minLength": "Must be at least {bound} characters long (got {got}, {length} characters)",
-    "maxLength": "Must be at most {bound} characters long (got {got}, {length} characters)",
-    "pattern": "Must match the pattern {bound} (got {got})",
-    "format": "Must be a valid {bound} (got {got})",
-    "format:uri": "Expected a URL or data: URI (got {got})",
-}
 
 
 class _Missing:
@@ -137,19 +109,6 @@ class OutputSpec:
     is_concatenate: bool
     is_file: bool
     is_file_list: bool
-
-
-@dataclass(frozen=True)
-class InvalidField:
-    """One entry of Replicate's 422 `invalid_fields` list."""
-
-    type: str
-    field: str
-    description: str
-
-    def to_json(self) -> dict:
-        """The entry as Replicate serialises it."""
-        return {"type": self.type, "field": self.field, "description": self.description}
 
 
 _FORMATS = jsonschema.FormatChecker(formats=())
@@ -362,34 +321,6 @@ def _output_spec(components: dict, cog_version: str | None) -> OutputSpec:
     )
 
 
-def _show(value: Any, limit: int = 60) -> str:
-    """Quote a submitted value for an error message, shortened."""
-    text = repr(value) if isinstance(value, str) else json.dumps(value, default=str)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _describe(error: jsonschema.ValidationError, *, secret: bool = False) -> str:
-    """Human message for one jsonschema error, quoting the value (unless `secret`) and the rule."""
-    kind, bound, got = str(error.validator), error.validator_value, error.instance
-    if secret:
-        got = SECRET_MASK
-    template = _MESSAGES.get(f"{kind}:{bound}") or _MESSAGES.get(kind)
-    if template is None:
-        return error.message
-    if kind in ("anyOf", "oneOf"):
-        types = [m.get("type") for m in bound if isinstance(m, dict)]
-    else:
-        types = bound if isinstance(bound, list) else [bound]
-    words = [_TYPE_WORDS.get(t, "a value") if isinstance(t, str) else "a value" for t in types]
-    return template.format(
-        expected=" or ".join(dict.fromkeys(words)),
-        bound=int(bound) if isinstance(bound, float) and bound.is_integer() else bound,
-        got=_show(got),
-        choices=", ".join(str(c) for c in bound) if kind == "enum" else "",
-        length=len(got) if isinstance(got, str) else "",
-    )
-
-
 class InputSchema:
     """Parsed view of a version's openapi_schema (build once, reuse; validation is compiled).
 
@@ -436,13 +367,12 @@ class InputSchema:
     def validate(self, value: object) -> list[InvalidField]:
         """Every problem with a prediction's `input`, sorted by field then type ([] when valid)."""
         if not isinstance(value, dict):
-            message = f"Must be an object of inputs (got {_show(value)})"
-            return [InvalidField("type", "input", message)]
+            return [not_an_object(value)]
         nulls = {k for k, v in value.items() if v is None and k in self._by_name}
-        found = {InvalidField("type", f"input.{k}", _NULL_MESSAGE) for k in nulls}
+        found = {null_input(k) for k in nulls}
         for error in self._validator.iter_errors(value):
             if not (error.absolute_path and error.absolute_path[0] in nulls):
-                found.update(self._convert(error))
+                found.update(invalid_fields(error, inputs=self._by_name, secrets=self.secrets))
         return sorted(found, key=lambda e: (e.field, e.type, e.description))
 
     def with_defaults(self, value: dict) -> dict:
@@ -465,29 +395,6 @@ class InputSchema:
         items = [i for v in found for i in (v if isinstance(v, list) else [v])]
         return [i for i in items if isinstance(i, str) and i]
 
-    def _convert(self, error: jsonschema.ValidationError) -> Iterator[InvalidField]:
-        """Replicate's `invalid_fields` entries for one jsonschema error."""
-        field = ".".join(["input", *(str(p) for p in error.absolute_path)])
-        kind, got = str(error.validator), error.instance
-        name = _RENAMES.get(kind, kind)
-        if kind == "required" and isinstance(got, dict):
-            for prop in error.validator_value:
-                if prop not in got:  # one error per missing name; duplicates are merged
-                    yield InvalidField(name, field, f"{prop} is required")
-        elif kind == "additionalProperties" and isinstance(got, dict):
-            props = error.schema.get("properties", {})
-            patterns = error.schema.get("patternProperties", {})
-            known = ", ".join(self._by_name if field == "input" else props) or "none"
-            what = "inputs" if field == "input" else "properties"
-            for key in sorted(got, key=str):
-                if key not in props and not any(re.search(p, key) for p in patterns):
-                    message = f"Additional property {key} is not allowed; known {what}: {known}"
-                    yield InvalidField(name, field, message)
-        else:
-            path = error.absolute_path
-            secret = bool(path) and path[0] in self.secrets
-            yield InvalidField(name, field, _describe(error, secret=secret))
-
 
 def _mask(value: Any) -> Any:
     return [SECRET_MASK for _ in value] if isinstance(value, list) else SECRET_MASK
@@ -508,8 +415,3 @@ def parse(openapi_schema: dict, *, cog_version: str | None = None) -> InputSchem
         if len(_CACHE) > 64:
             _CACHE.popitem(last=False)
     return hit[1]
-
-
-def problem_detail(invalid: Iterable[InvalidField]) -> str:
-    """Replicate's 422 `detail` text: one `- field: description` line per problem."""
-    return "".join(f"- {e.field}: {e.description}\n" for e in invalid)

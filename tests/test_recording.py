@@ -55,7 +55,7 @@ class Workshop:
 def record_workshop(folder: Path) -> Workshop:
     """Run a small workshop against a token-protected sandbox while recording it."""
     path = folder / "workshop.replay.json"
-    with sandbox.start(require_token=TOKEN, keepalive=0.2) as real:
+    with sandbox.start(require_token=TOKEN, keepalive=0.2, stream_rate=2000) as real:
         keyed_ref = real.register("me/keyed", keyed).pinned_ref  # not official: by version
         client = replicate.Client(TOKEN, base_url=real.base_url)
         client.poll_interval = 0.02

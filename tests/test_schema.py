@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import copy
+import importlib.util
 import json
 import pickle
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,10 +18,9 @@ from replicate_nb.schema import (
     MISSING,
     Field,
     InputSchema,
-    InvalidField,
     parse,
-    problem_detail,
 )
+from replicate_nb.schema_errors import InvalidField
 
 SAMPLES = Path(__file__).resolve().parent / "data" / "schemas"
 SAMPLE_FILES = sorted(SAMPLES.glob("*.json"))
@@ -527,26 +528,6 @@ def test_long_values_are_shortened_in_messages():
     assert len(error.description) < 120 and error.description.endswith("…)")
 
 
-def test_problem_detail_matches_replicate_format():
-    invalid = [
-        InvalidField("required", "input", "prompt is required"),
-        InvalidField("number_lte", "input.num_inference_steps", "Must be less than or equal to 4"),
-    ]
-    assert problem_detail(invalid) == (
-        "- input: prompt is required\n"
-        "- input.num_inference_steps: Must be less than or equal to 4\n"
-    )
-    assert problem_detail([]) == ""
-    assert invalid[1].to_json() == {
-        "type": "number_lte",
-        "field": "input.num_inference_steps",
-        "description": "Must be less than or equal to 4",
-    }
-
-
-# --- output kinds and legacy cog -------------------------------------------------------------
-
-
 def test_legacy_cog_array_output_is_iterator():
     schema = make(output={"type": "array", "items": {"type": "string"}})
     assert InputSchema(schema, cog_version="0.3.8").output.is_iterator
@@ -611,3 +592,20 @@ def test_json_schema_is_standalone_with_defs():
     assert js["$defs"]["PredictionRequest"]["properties"]["input"]["$ref"] == "#/$defs/Input"
     validator = jsonschema.Draft202012Validator(js)
     assert validator.is_valid({"scheduler": "DDIM"}) and not validator.is_valid({"nope": 1})
+
+
+def test_loading_skips_jsonschemas_iri_checker_and_leaves_it_importable():
+    # rfc3987-syntax (installed with Jupyter) builds Earley parsers for seconds at import; no
+    # input schema is checked for formats, so loading the schema module must not pay for it.
+    if importlib.util.find_spec("rfc3987_syntax") is None:
+        pytest.skip("rfc3987-syntax is not installed here")
+    code = (
+        "import sys, replicate_nb.schema_errors, replicate_nb.schema as s\n"
+        "assert s.jsonschema.FormatChecker\n"
+        "print('rfc3987_syntax' in sys.modules)\n"
+        "import rfc3987_syntax\n"
+        "print(rfc3987_syntax.is_valid_syntax('iri', 'https://example.com/a'))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "True"]

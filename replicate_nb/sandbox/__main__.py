@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from .control import Faults
+from .engine import STREAM_RATE
 from .errors import StartupError
 from .http import WILDCARDS, machine_names
 from .room import INSTRUCTOR, LOW_CREDIT, Limits, Room, Roster
@@ -41,6 +42,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--seed", type=int, help="seed for ids and drawn seeds")
     parser.add_argument(
+        "--stream-rate",
+        type=float,
+        default=STREAM_RATE,
+        metavar="TOKENS_PER_SECOND",
+        help=f"how fast the language model streams (default {STREAM_RATE:g})",
+    )
+    parser.add_argument(
         "--model",
         action="append",
         default=[],
@@ -58,9 +66,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--replay-fallback",
-        action="store_const",
-        const="stand-in",
-        help="answer unrecorded inputs with the built-in stand-in, not a 422",
+        choices=["stand-in"],
+        help="stand-in: answer unrecorded inputs with the built-in stand-in of the same name, "
+        "not a 422",
     )
     room = parser.add_argument_group(
         "a workshop room (one account per attendee; attendees set REPLICATE_BASE_URL and "
@@ -97,7 +105,7 @@ def _parser() -> argparse.ArgumentParser:
     tls.add_argument("--tls-key", metavar="PEM", help="private key file")
     faults = parser.add_argument_group("fault injection (off by default)")
     faults.add_argument(
-        "--rate-limit",
+        "--create-rate-limit",
         type=float,
         metavar="PER_SECOND",
         help="prediction creates per second before 429 + Retry-After",
@@ -190,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
                 "FILE) or pass --require-token, so that every request needs a token"
             )
         faults = Faults(
-            create_rate_limit=args.rate_limit,
+            create_rate_limit=args.create_rate_limit,
             error_rate=args.error_rate,
             error_status=args.error_status,
             latency=args.latency,
@@ -209,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
             room=room,
             tls_cert=args.tls_cert,
             tls_key=args.tls_key,
+            stream_rate=args.stream_rate,
         )
         for spec in args.model:
             ref, target = _import_model(spec)
@@ -219,27 +228,31 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, TypeError, OSError, ImportError, AttributeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"Sandbox listening on {sandbox.base_url}", flush=True)
-    print(
-        f"  replicate 1.x: REPLICATE_BASE_URL={sandbox.base_url}\n"
-        f"  replicate 2.x and JavaScript: REPLICATE_BASE_URL={sandbox.api_url} (with /v1)",
-        flush=True,
-    )
-    if room is not None:
-        attendees = len(room.roster.accounts()) - 1
-        addresses = _shown_hosts(args.host, sandbox.port, sandbox.scheme)
+
+    def announce() -> None:  # once stop signals are handled: a signal sent on it stops cleanly
+        print(f"Sandbox listening on {sandbox.base_url}", flush=True)
         print(
-            f"Room of {attendees} attendees; their tokens are in {tokens_file} (hand each "
-            "attendee their row). Attendees set REPLICATE_BASE_URL and REPLICATE_API_TOKEN:",
+            f"  replicate 1.x: REPLICATE_BASE_URL={sandbox.base_url}\n"
+            f"  replicate 2.x and JavaScript: REPLICATE_BASE_URL={sandbox.api_url} (with /v1)",
             flush=True,
         )
-        for address in addresses:
-            print(f"  REPLICATE_BASE_URL={address}", flush=True)
-        print(
-            f"Instructor's live view: {addresses[0]}/_room/?token={room.roster.token(INSTRUCTOR)}",
-            flush=True,
-        )
-    sandbox.serve_forever()
+        if room is not None:
+            attendees = len(room.roster.accounts()) - 1
+            addresses = _shown_hosts(args.host, sandbox.port, sandbox.scheme)
+            print(
+                f"Room of {attendees} attendees; their tokens are in {tokens_file} (hand each "
+                "attendee their row). Attendees set REPLICATE_BASE_URL and REPLICATE_API_TOKEN:",
+                flush=True,
+            )
+            for address in addresses:
+                print(f"  REPLICATE_BASE_URL={address}", flush=True)
+            print(
+                f"Instructor's live view: {addresses[0]}/_room/"
+                f"?token={room.roster.token(INSTRUCTOR)}",
+                flush=True,
+            )
+
+    sandbox.serve_forever(ready=announce)
     return 0
 
 

@@ -31,9 +31,8 @@ from typing import Any
 import filetype
 
 from .. import _datauri
-from .._terms import split_name
+from .._terms import SECRET_MASK, split_name
 from ..inputs import Secret
-from ..schema import SECRET_MASK
 from . import capture
 from .cog_document import COG_VERSION
 from .models import schema_version_id

@@ -14,7 +14,8 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ..schema import SECRET_MASK, InputSchema
+from .._terms import SECRET_MASK
+from ..schema import InputSchema
 from .errors import ModelOutputError
 from .models.base import ModelSpec
 from .records import Prediction, parse_time
@@ -78,6 +79,7 @@ class RunContext:
         self.prediction_id = run.prediction.id
         self.sent_input = run.prediction.input  # as sent, before defaults; secrets masked
         self.metrics: dict[str, Any] = {}
+        self.stream_rate = engine.stream_rate
 
     def _on_loop(self, fn: Callable[[], None]) -> None:
         if threading.get_ident() == self._engine.loop_thread:

@@ -6,7 +6,7 @@ import asyncio
 import signal
 import socket
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ from .app import KEEPALIVE_SECONDS, build_app
 from .catalog import Catalog
 from .connections import GuardedH11Protocol
 from .control import Faults, RandomSource
-from .engine import Engine
+from .engine import STREAM_RATE, Engine
 from .http import AllowedHosts, State
 from .models import builtin_models, schema_version_id
 from .models.base import ModelSpec
@@ -68,7 +68,12 @@ class Sandbox:
         room: Room | None = None,
         tls_cert: str | Path | None = None,
         tls_key: str | Path | None = None,
+        stream_rate: float = STREAM_RATE,
     ) -> None:
+        if not (isinstance(stream_rate, int | float) and 0 < stream_rate < float("inf")):
+            raise ValueError(
+                f"stream_rate must be a positive number of tokens per second, not {stream_rate!r}"
+            )
         if (tls_cert is None) != (tls_key is None):
             raise ValueError("TLS needs both a certificate (tls_cert) and its key (tls_key)")
         if room is not None and require_token is not None:
@@ -89,6 +94,7 @@ class Sandbox:
                 replay_fallback=replay_fallback,
                 allowed_hosts=allowed_hosts,
                 tls=(tls_cert, tls_key),
+                stream_rate=stream_rate,
             )
         except BaseException:
             self.store.close()  # release the data directory for the next attempt
@@ -106,6 +112,7 @@ class Sandbox:
         replay_fallback: str | None,
         allowed_hosts: Sequence[str],
         tls: tuple[str | Path | None, str | Path | None],
+        stream_rate: float,
     ) -> None:
         host, room, (tls_cert, tls_key) = self.host, self.room, tls
         self.random = RandomSource(seed)
@@ -120,6 +127,7 @@ class Sandbox:
             random=self.random,
             faults=Faults.coerce(faults),
             webhooks=self.webhooks,
+            stream_rate=stream_rate,
         )
         self._require_token = require_token
         if room is not None:
@@ -263,16 +271,24 @@ class Sandbox:
     def _serve(self) -> None:
         asyncio.run(self._server.serve(sockets=[self._socket]))
 
-    def serve_forever(self) -> None:
+    def serve_forever(self, *, ready: Callable[[], None] | None = None) -> None:
         """Serve in this thread until SIGINT or SIGTERM (the CLI), then shut down cleanly.
 
+        `ready` runs once the stop signals are handled (the CLI prints its address there), so a
+        signal sent as soon as the address appears still stops the server cleanly.
         uvicorn re-raises the stop signal once it has shut down; the handlers installed here
         absorb it, so a requested stop exits with status 0 after the bookkeeping is done. They
         also ask uvicorn to exit, so a signal that arrives before uvicorn installs its own
         handlers (during startup) still stops the server instead of being lost.
         """
+
+        def stop_early(*_: object) -> None:  # before uvicorn's own handlers take over
+            self._server.should_exit = True
+
         for stop in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(stop, lambda *_: setattr(self._server, "should_exit", True))
+            signal.signal(stop, stop_early)
+        if ready is not None:
+            ready()
         self._server.run(sockets=[self._socket])
         self._close()
 
@@ -310,6 +326,7 @@ def start(
     room: Room | None = None,
     tls_cert: str | Path | None = None,
     tls_key: str | Path | None = None,
+    stream_rate: float = STREAM_RATE,
 ) -> Sandbox:
     """Start a sandbox in a background thread on 127.0.0.1 (a free port by default).
 
@@ -331,6 +348,9 @@ def start(
         room: serve a workshop room (`sandbox.room.Room`): one account per token, isolated.
         tls_cert: serve HTTPS with this certificate (PEM), with `tls_key`.
         tls_key: the certificate's private key (PEM).
+        stream_rate: tokens per second the language model streams (the default, 40, is a
+            little above what Replicate's 7B chat model streamed in public benchmarks, slow
+            enough to watch; tests may pass a fast rate).
     """
     sandbox = Sandbox(
         host=host,
@@ -346,5 +366,6 @@ def start(
         room=room,
         tls_cert=tls_cert,
         tls_key=tls_key,
+        stream_rate=stream_rate,
     )
     return sandbox.start_in_thread()

@@ -1,4 +1,5 @@
-"""The instructor guide's room rehearsal runs as written; its JupyterHub recipe is valid Python."""
+"""The instructor guide: its tutorial table is complete, its room rehearsal runs as written, and its
+JupyterHub recipe is valid Python."""
 
 from __future__ import annotations
 
@@ -8,12 +9,18 @@ import re
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
-GUIDE = Path(__file__).resolve().parents[2] / "notebooks" / "README.md"
+from tests.notebooks.kit import GUIDE, guide_table, tutorials
+
 TEXT = GUIDE.read_text(encoding="utf-8")
 REHEARSALS = re.findall(r"^```python\n(.*?)^```", TEXT, re.DOTALL | re.MULTILINE)
 RECIPES = re.findall(r"^  ```python\n(.*?)^  ```", TEXT, re.DOTALL | re.MULTILINE)
+
+
+def test_the_tutorial_table_lists_every_tutorial_once():
+    table = guide_table()
+    assert list(table) == [p.name for p in tutorials()]
+    assert all(needs.strip() for needs in table.values()), table
 
 
 def test_the_room_rehearsal_runs(tmp_path):

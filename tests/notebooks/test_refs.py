@@ -2,7 +2,8 @@
 
 Official models run by name; every other model needs `owner/name:version`. The rule is checked on
 every code cell and fenced Python block, with the sandbox catalog's knowledge of which stand-ins
-are official; models a notebook registers itself exist only in the sandbox and run by name.
+are official; models a notebook registers itself exist only in the sandbox and run by name. A
+cell tagged `raises-exception` shows a refusal on purpose, so its refs are not checked.
 """
 
 from __future__ import annotations
@@ -20,10 +21,19 @@ from tests.notebooks.kit import KIT, exercises, read, solutions, tutorials
 
 ROOT = KIT.parent
 DOCS = [ROOT / "README.md", KIT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-RUNNERS = {"run", "async_run", "stream", "async_stream", "run_many", "async_run_many",
-           "stream_text", "async_stream_text"}
+RUNNERS = {
+    "run",
+    "async_run",
+    "stream",
+    "async_stream",
+    "run_many",
+    "async_run_many",
+    "stream_text",
+    "async_stream_text",
+}
 CREATORS = {"create", "async_create"}
 REF = re.compile(r"^[\w.-]+/[\w.-]+(:[0-9a-f]{64})?$")
+RAISES = {"raises-exception", "nbval-raises-exception"}
 CATALOG = {m.ref: m for m in Catalog(builtin_models()).models()}
 
 
@@ -93,7 +103,10 @@ def _blocks(path: Path) -> list[str]:
         return _fenced(path.read_text(encoding="utf-8"))
     blocks = []
     for cell in read(path).cells:
-        blocks += [cell.source] if cell.cell_type == "code" else _fenced(cell.source)
+        if cell.cell_type != "code":
+            blocks += _fenced(cell.source)
+        elif not RAISES & set(cell.metadata.get("tags", [])):
+            blocks.append(cell.source)
     return blocks
 
 
@@ -124,8 +137,12 @@ def test_every_ref_is_one_the_real_api_accepts(path: Path):
         ("%%replicate replicate/hello-world\nbob", True),
         ('await replicate.async_run("andreasjansson/llama-2-13b-embeddings", input={})', True),
         ('replicate.run("replicate/hello-world:' + "0" * 64 + '")', True),
-        ('replicate.run("replicate/hello-world:' + CATALOG["replicate/hello-world"].version_id
-         + '", input={})', False),
+        (
+            'replicate.run("replicate/hello-world:'
+            + CATALOG["replicate/hello-world"].version_id
+            + '", input={})',
+            False,
+        ),
         ('replicate.run("meta/meta-llama-3-8b-instruct", input={})', False),
         ('replicate.models.get("replicate/hello-world")', False),
         ('sb.register("me/shout", shout)\nclient.run("me/shout", input={})', False),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import subprocess
 import sys
@@ -9,6 +10,8 @@ import sys
 import httpx
 import pytest
 
+from replicate_nb.sandbox.__main__ import _parser
+from replicate_nb.sandbox.control import Faults
 from tests.conftest import HELLO_VERSION
 
 
@@ -41,8 +44,23 @@ def test_serves_until_signal(stop):
         proc.stderr.close()
 
 
+@pytest.mark.parametrize("attempt", range(5))
+def test_a_signal_sent_as_the_address_appears_stops_it_cleanly(attempt):
+    proc, _ = _start()  # the signal races the server's start: it must be handled from the line on
+    try:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(15) == 0, proc.stderr.read()
+    finally:
+        proc.kill()
+        proc.wait(5)
+        proc.stdout.close()
+        proc.stderr.close()
+
+
 def test_flags_reach_the_server():
-    proc, base_url = _start("--require-token", "t0k", "--rate-limit", "1", "--latency", "0.01")
+    proc, base_url = _start(
+        "--require-token", "t0k", "--create-rate-limit", "1", "--latency", "0.01"
+    )
     try:
         assert httpx.get(f"{base_url}/v1/account").status_code == 401
         headers = {"Authorization": "Bearer t0k"}
@@ -55,6 +73,32 @@ def test_flags_reach_the_server():
         proc.wait(15)
         proc.stdout.close()
         proc.stderr.close()
+
+
+def test_replay_fallback_takes_the_value_the_python_option_takes(tmp_path):
+    path = tmp_path / "r.json"
+    path.write_text(
+        '{"format": "replicate-nb-replay", "version": 1, "models": [], "predictions": []}'
+    )
+    proc, base_url = _start("--replay", str(path), "--replay-fallback", "stand-in")
+    try:
+        reply = httpx.post(
+            f"{base_url}/v1/predictions",
+            json={"version": HELLO_VERSION, "input": {"text": "unrecorded"}},
+            headers={"Prefer": "wait"},
+        )
+        assert reply.json()["output"] == "hello unrecorded"
+    finally:
+        proc.terminate()
+        proc.wait(15)
+        proc.stdout.close()
+        proc.stderr.close()
+
+
+def test_fault_flags_are_the_faults_fields():
+    flags = {a.dest for a in _parser()._actions}
+    fields = {f.name for f in dataclasses.fields(Faults)}
+    assert fields <= flags, f"no flag for {fields - flags}: name each --{{field-with-dashes}}"
 
 
 def test_bad_flag_values_exit_with_a_message():

@@ -210,7 +210,9 @@ def fuzz() -> Iterator[Fuzz]:
         # One client, connections kept alive: what a request leaves behind on a connection
         # meets the next one. (It needs test_keep_alive_answers_are_not_delayed to hold.)
         with (
-            sandbox.start(require_token=TOKEN, keepalive=0.2, seed=1234) as server,
+            sandbox.start(
+                require_token=TOKEN, keepalive=0.2, seed=1234, stream_rate=2000
+            ) as server,
             httpx.Client(
                 base_url=server.base_url,
                 headers={"Authorization": f"Bearer {TOKEN}"},

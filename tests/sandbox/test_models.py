@@ -43,6 +43,7 @@ class FakeContext:
     def __init__(self, prediction_id: str = "test-prediction") -> None:
         self.prediction_id = prediction_id
         self.metrics: dict[str, Any] = {}
+        self.stream_rate = 40.0
         self.logs: list[str] = []
         self.items: list[Any] = []
 

@@ -179,7 +179,7 @@ def problem(response: httpx.Response, status: int) -> dict[str, Any]:
 # fixtures
 @pytest.fixture(scope="module")
 def server() -> Iterator[sandbox.Sandbox]:
-    with sandbox.start(keepalive=0.2) as running:
+    with sandbox.start(keepalive=0.2, stream_rate=2000) as running:
         yield running
 
 

@@ -48,7 +48,7 @@ def network_off(monkeypatch: pytest.MonkeyPatch):
 
 @pytest.fixture(scope="module")
 def replayed(workshop: Workshop):
-    with sandbox.start(replay=workshop.path, keepalive=0.2) as server:
+    with sandbox.start(replay=workshop.path, keepalive=0.2, stream_rate=2000) as server:
         yield server
 
 
@@ -251,6 +251,7 @@ def test_cli_replays_recordings(workshop, tmp_path):
             "--replay",
             str(workshop.path),
             "--replay-fallback",
+            "stand-in",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -9,6 +9,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from replicate_nb import sandbox
+
 LLAMA = "meta/meta-llama-3-8b-instruct"
 
 
@@ -198,3 +200,31 @@ def test_stop_with_an_open_stream_ends_it_first_promptly_and_silently(capfd):
     assert events[-2][0] == "error" and "stopped while this prediction was running" in events[-2][1]
     assert stopped_in < 2  # uvicorn's graceful-shutdown wait, which an open stream used to take
     assert "Exception in ASGI application" not in capfd.readouterr().err
+
+
+def test_stream_rate_paces_the_language_model(make_client):
+    with sandbox.start(stream_rate=20) as slow:
+        client = make_client(slow.base_url)
+        started = time.monotonic()
+        prediction = client.models.predictions.create(
+            model="meta/meta-llama-3-8b-instruct", input={"prompt": "Say hi", "max_tokens": 10}
+        )
+        prediction.wait()
+        elapsed = time.monotonic() - started
+    assert len(prediction.output) == 10
+    assert elapsed >= 10 / 20 * 0.9  # never faster than the rate (a loaded machine is slower)
+    assert prediction.metrics["tokens_per_second"] == 20
+
+
+def test_the_default_stream_rate_is_one_a_person_can_watch():
+    from replicate_nb.sandbox.engine import STREAM_RATE
+
+    assert 20 <= STREAM_RATE <= 100  # tokens/s: Replicate's 8B models, not the 330 it once was
+    with sandbox.start() as default:
+        assert default.engine.stream_rate == STREAM_RATE
+
+
+@pytest.mark.parametrize("rate", [0, -1, float("inf"), float("nan"), "fast"])
+def test_a_stream_rate_that_is_not_a_positive_number_is_refused(rate):
+    with pytest.raises(ValueError, match="stream_rate must be a positive number"):
+        sandbox.Sandbox(stream_rate=rate)

@@ -19,6 +19,8 @@ class PredictContext(Protocol):
 
     prediction_id: str
     metrics: dict[str, Any]
+    stream_rate: float
+    """Tokens per second a streaming text model emits (the sandbox's `stream_rate`)."""
 
     def log(self, text: str) -> None:
         """Append a line (a newline is added) to the prediction's logs."""
