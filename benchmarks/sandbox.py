@@ -107,10 +107,10 @@ def canned_prediction(base_url: str) -> bytes:
 
 def canned_version() -> bytes:
     """The version `run()` of an `owner/name:version` ref reads after creating (its second call)."""
-    from replicate_nb.sandbox.catalog import Catalog
+    from replicate_nb.sandbox.catalog_json import version_json
     from replicate_nb.sandbox.models.hello import HELLO_WORLD
 
-    return json.dumps(Catalog.version_json(HELLO_WORLD)).encode()
+    return json.dumps(version_json(HELLO_WORLD)).encode()
 
 
 def canned_app(prediction: bytes) -> Callable[..., Awaitable[None]]:

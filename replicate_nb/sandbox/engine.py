@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import datetime as _dt
 import hmac
-import json
 import re
 import threading
 import time
@@ -20,15 +19,15 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from .. import _datauri
-from .._terms import SECRET_MASK
 from ..schema import InputSchema
 from ..schema_errors import problem_detail
 from .catalog import Catalog
 from .control import CAPABILITY_CHARS, Faults, RandomSource
-from .errors import InjectedFault, InvalidInput, ModelOutputError, NotFound, RateLimited
+from .errors import InjectedFault, InvalidInput, NotFound, RateLimited
 from .models.base import ModelSpec
 from .records import Prediction, now, parse_time
-from .store import Store, dumps, printable
+from .runs import Run, RunContext, check_output, event_json
+from .store import Store, printable
 from .workers import Workers
 
 FINISHED_RUNS_KEPT = 1000
@@ -44,126 +43,6 @@ RESTART_ERROR = (
     "The sandbox stopped while this prediction was running, so it did not finish. "
     "Nothing was lost: run it again."
 )
-
-
-class Run:
-    """A prediction in flight: its record, its event log, its task and the secrets to scrub."""
-
-    def __init__(
-        self,
-        prediction: Prediction,
-        model: ModelSpec,
-        schema: InputSchema,
-        secrets: list[str] | None = None,
-    ) -> None:
-        self.prediction = prediction
-        self.model = model
-        self.schema = schema
-        self.secrets = sorted(set(secrets or ()), key=len, reverse=True)  # longest first
-        self.events: list[tuple[str, str, str]] = []  # (event, id, data)
-        self.emitted: list[Any] = []
-        self.task: asyncio.Task[None] | None = None
-        self.finished = asyncio.Event()
-        self.cancel_requested = False
-        self._changed = asyncio.Event()
-        self._epoch = int(parse_time(prediction.created_at).timestamp())
-        self.size = 0  # bytes of event data held
-
-    def scrub(self, text: str) -> str:
-        """`text` with the values of the prediction's secret inputs masked (logs and errors)."""
-        for secret in self.secrets:
-            text = text.replace(secret, SECRET_MASK)
-        return text
-
-    def add_event(self, event: str, data: str) -> None:
-        """Record an event and wake stream readers."""
-        self.size += len(data) + 32
-        self.events.append((event, f"{self._epoch}:{len(self.events)}", data))
-        self._changed.set()
-        self._changed = asyncio.Event()
-
-    async def changed(self, timeout: float) -> None:
-        """Wait for the next event, at most `timeout` seconds."""
-        waiter = self._changed
-        try:
-            await asyncio.wait_for(waiter.wait(), timeout)
-        except TimeoutError:
-            pass
-
-
-class _Context:
-    """The PredictContext a model runs with (see models/base.py)."""
-
-    def __init__(self, engine: Engine, run: Run) -> None:
-        self._engine = engine
-        self._run = run
-        self.prediction_id = run.prediction.id
-        self.sent_input = run.prediction.input  # as sent, before defaults; secrets masked
-        self.metrics: dict[str, Any] = {}
-        self.stream_rate = engine.stream_rate
-
-    def _on_loop(self, fn: Callable[[], None]) -> None:
-        if threading.get_ident() == self._engine.loop_thread:
-            fn()
-        else:
-            self._engine.loop.call_soon_threadsafe(fn)
-
-    def log(self, text: str) -> None:
-        text = printable(self._run.scrub(text))
-
-        def append() -> None:
-            self._run.prediction.logs += text + "\n"
-            self._run.add_event("logs", text)
-            self._engine.webhooks.notify(self._run.prediction, "logs")
-
-        self._on_loop(append)
-
-    def emit(self, item: Any) -> None:
-        _check_output(item, f"output item {len(self._run.emitted)}")
-
-        def append() -> None:
-            self._run.emitted.append(item)
-            self._run.prediction.output = list(self._run.emitted)
-            self._run.add_event("output", item if isinstance(item, str) else _json(item))
-            self._engine.webhooks.notify(self._run.prediction, "output")
-
-        self._on_loop(append)
-
-    def seed(self, value: int | None) -> int:
-        chosen = self._engine.random.seed() if value is None else int(value)
-        self.log(f"Using seed: {chosen}")
-        return chosen
-
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(seconds)
-
-    async def run_in_thread(self, fn: Callable[..., Any], *args: Any) -> Any:
-        return await self._engine.workers.run(fn, *args)
-
-    async def read_file(self, value: str) -> bytes:
-        return self._engine.read_file(value, owner=self._run.prediction.owner)
-
-
-def _json(value: Any) -> str:
-    return json.dumps(value)
-
-
-def _check_output(value: Any, what: str) -> None:
-    """Raise a clear error for an output a response could not carry (NaN, inf, surrogates)."""
-    try:
-        dumps(value)
-    except UnicodeEncodeError as exc:
-        why = f"it holds text with a lone surrogate: {printable(str(exc))}"
-    except ValueError:
-        why = "it holds NaN or an infinity, which JSON has no number for"
-    except RecursionError:
-        why = "it is nested too deeply"
-    else:
-        return
-    raise ModelOutputError(
-        f"The model's {what} cannot be sent as JSON ({why}). Return finite numbers and "
-        "valid Unicode text."
-    )
 
 
 class TokenBucket:
@@ -410,13 +289,15 @@ class Engine:
         epoch = int(parse_time(prediction.created_at).timestamp())
         events = [("logs", line) for line in prediction.logs.splitlines()]
         if isinstance(prediction.output, list):
-            events += [("output", o if isinstance(o, str) else _json(o)) for o in prediction.output]
+            events += [
+                ("output", o if isinstance(o, str) else event_json(o)) for o in prediction.output
+            ]
         events += _terminal_events(prediction)
         return [(name, f"{epoch}:{i}", data) for i, (name, data) in enumerate(events)]
 
     async def _execute(self, run: Run, inputs: dict[str, Any]) -> None:
         prediction = run.prediction
-        ctx = _Context(self, run)
+        ctx = RunContext(self, run)
         try:
             if self._faults.queue_delay:
                 await asyncio.sleep(self._faults.queue_delay)
@@ -424,7 +305,7 @@ class Engine:
             prediction.started_at = now()
             result = await run.model.predict(ctx, inputs)
             if not run.schema.output.is_iterator:
-                _check_output(result, "output")
+                check_output(result, "output")
             prediction.output = list(run.emitted) if run.schema.output.is_iterator else result
             prediction.status = "succeeded"
         except asyncio.CancelledError:
@@ -440,7 +321,7 @@ class Engine:
         finally:
             self._finish(run, ctx)
 
-    def _finish(self, run: Run, ctx: _Context) -> None:
+    def _finish(self, run: Run, ctx: RunContext) -> None:
         prediction = run.prediction
         prediction.completed_at = now()
         completed = parse_time(prediction.completed_at)
@@ -504,4 +385,4 @@ def _terminal_events(prediction: Prediction) -> list[tuple[str, str]]:
         return [("done", "{}")]
     if prediction.status == "canceled":
         return [("done", '{"reason": "canceled"}')]
-    return [("error", _json({"detail": prediction.error})), ("done", '{"reason": "error"}')]
+    return [("error", event_json({"detail": prediction.error})), ("done", '{"reason": "error"}')]

@@ -34,10 +34,11 @@ from .. import _datauri
 from .._terms import SECRET_MASK, split_name
 from ..inputs import Secret
 from . import capture
+from .cog_document import COG_VERSION
 from .models import schema_version_id
 from .models.base import ModelSpec, PredictContext
 from .records import now
-from .signatures import COG_VERSION, Param, describe
+from .signatures import Param, describe
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 

@@ -6,6 +6,7 @@ import pytest
 
 from replicate_nb.sandbox import catalog as catalog_module
 from replicate_nb.sandbox.catalog import Catalog
+from replicate_nb.sandbox.catalog_json import collection_json
 from replicate_nb.sandbox.errors import Conflict, InvalidVersion, ModelNeedsVersion, NotFound
 from replicate_nb.sandbox.models import builtin_models
 from replicate_nb.sandbox.predictors import build_model
@@ -79,5 +80,5 @@ def test_collections_list_their_models(
     catalog,
 ):
     assert "replicate/hello-world" in catalog.collections()["sandbox"]
-    body = catalog.collection_json("sandbox", "http://x", with_models=True)
+    body = collection_json(catalog, "sandbox", "http://x", with_models=True)
     assert {m["name"] for m in body["models"]} >= {"hello-world", "sleep", "fail"}

@@ -6,6 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from .. import catalog_json
 from ..catalog import HARDWARE
 from ..errors import InvalidRequest, NotFound
 from ..http import account_json, answer, api, base_url, loads, owner, read_body, state
@@ -19,7 +20,11 @@ async def list_models(request: Request) -> Response:
     if request.query_params.get("sort_direction") == "asc":
         models = list(reversed(models))
     return answer(
-        {"next": None, "previous": None, "results": [catalog.model_json(m, base) for m in models]}
+        {
+            "next": None,
+            "previous": None,
+            "results": [catalog_json.model_json(m, base) for m in models],
+        }
     )
 
 
@@ -37,7 +42,7 @@ async def search_models(request: Request) -> Response:
         {
             "next": None,
             "previous": None,
-            "results": [catalog.model_json(m, base) for m in catalog.search(query)],
+            "results": [catalog_json.model_json(m, base) for m in catalog.search(query)],
         }
     )
 
@@ -46,7 +51,7 @@ async def get_model(request: Request) -> Response:
     """models.get: a model with its latest version."""
     catalog = state(request).engine.catalog
     model = catalog.model(request.path_params["owner"], request.path_params["name"])
-    return answer(catalog.model_json(model, base_url(request)))
+    return answer(catalog_json.model_json(model, base_url(request)))
 
 
 async def list_versions(request: Request) -> Response:
@@ -60,7 +65,11 @@ async def list_versions(request: Request) -> Response:
         )
     versions = catalog.versions(model.owner, model.name)
     return answer(
-        {"next": None, "previous": None, "results": [catalog.version_json(v) for v in versions]}
+        {
+            "next": None,
+            "previous": None,
+            "results": [catalog_json.version_json(v) for v in versions],
+        }
     )
 
 
@@ -68,7 +77,7 @@ async def get_version(request: Request) -> Response:
     """models.versions.get: a version with its openapi_schema."""
     catalog = state(request).engine.catalog
     p = request.path_params
-    return answer(catalog.version_json(catalog.version(p["owner"], p["name"], p["version"])))
+    return answer(catalog_json.version_json(catalog.version(p["owner"], p["name"], p["version"])))
 
 
 async def get_account(request: Request) -> Response:
@@ -86,7 +95,8 @@ async def list_collections(request: Request) -> Response:
     catalog = state(request).engine.catalog
     base = base_url(request)
     results = [
-        catalog.collection_json(slug, base, with_models=False) for slug in catalog.collections()
+        catalog_json.collection_json(catalog, slug, base, with_models=False)
+        for slug in catalog.collections()
     ]
     return answer({"next": None, "previous": None, "results": results})
 
@@ -95,7 +105,9 @@ async def get_collection(request: Request) -> Response:
     """collections.get: a collection with its models."""
     catalog = state(request).engine.catalog
     return answer(
-        catalog.collection_json(request.path_params["slug"], base_url(request), with_models=True)
+        catalog_json.collection_json(
+            catalog, request.path_params["slug"], base_url(request), with_models=True
+        )
     )
 
 

@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from .. import catalog_json
 from ..errors import BadRequest, Conflict, InvalidRequest
 from ..http import answer, api, base_url, read_json_object, state
 
@@ -38,7 +39,7 @@ async def create_model(request: Request) -> Response:
     required = _strings(body, ("owner", "name", "visibility", "hardware"))
     catalog = state(request).engine.catalog
     model = catalog.create(**required, **_strings(body, _CREATE_FIELDS))
-    return answer(catalog.model_json(model, base_url(request)), 201)
+    return answer(catalog_json.model_json(model, base_url(request)), 201)
 
 
 async def update_model(request: Request) -> Response:
@@ -47,7 +48,7 @@ async def update_model(request: Request) -> Response:
     catalog = state(request).engine.catalog
     p = request.path_params
     model = catalog.update(p["owner"], p["name"], **_strings(body, _UPDATE_FIELDS))
-    return answer(catalog.model_json(model, base_url(request)))
+    return answer(catalog_json.model_json(model, base_url(request)))
 
 
 async def delete_model(request: Request) -> Response:
@@ -94,7 +95,7 @@ async def search(request: Request) -> Response:
             f'Query parameter "limit" must be a whole number from 1 to 50, not {raw!r}.'
         )
     catalog = state(request).engine.catalog
-    return answer(catalog.search_json(query, int(raw), base_url(request)))
+    return answer(catalog_json.search_json(catalog, query, int(raw), base_url(request)))
 
 
 ROUTES = [
