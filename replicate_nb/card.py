@@ -74,8 +74,7 @@ class PredictionCard(widgets.VBox):
         bundle = dict(super()._repr_mimebundle_(**kwargs) or {})
         bundle["text/plain"] = repr(self)
         if self.done:  # what a notebook without a kernel (nbviewer, GitHub) shows
-            bundle.update({k: v for k, v in render_prediction(self.prediction).items()})
-            bundle["text/plain"] = render_prediction(self.prediction)["text/plain"]
+            bundle.update(render_prediction(self.prediction, output=self.view.outputs.node))
         return bundle
 
     async def follow(self) -> Prediction:

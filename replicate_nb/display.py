@@ -111,9 +111,13 @@ def render_file_output(output: Any) -> dict[str, Any]:
     return {**shown.data(), "text/plain": f"{type(output).__name__}({shown.plain})"}
 
 
-def render_prediction(prediction: Prediction) -> dict[str, Any]:
-    """The mime bundle of a prediction card: status, model, time, progress, logs, output."""
-    return _prediction(prediction).data()
+def render_prediction(prediction: Prediction, *, output: Node | None = None) -> dict[str, Any]:
+    """The mime bundle of a prediction card: status, model, time, progress, logs, output.
+
+    `output` is the prediction's output already read (`read(prediction.output)`, as the live
+    card's output view holds it), so its files are not read a second time.
+    """
+    return _prediction(prediction, output).data()
 
 
 def terminal_text(logs: str) -> str:
@@ -297,7 +301,7 @@ def _media(node: File) -> _Shown:
     return _Shown(label, f'<{kind} controls src="{src}" title="{escape(label)}"{size}></{kind}>')
 
 
-def _prediction(p: Prediction) -> _Shown:
+def _prediction(p: Prediction, node: Node | None = None) -> _Shown:
     ref = f"{p.model}:{p.version[:8]}" if p.version and p.version != "hidden" else p.model
     facts = [ref]
     elapsed = _elapsed(p)
@@ -324,7 +328,7 @@ def _prediction(p: Prediction) -> _Shown:
             f'<pre style="margin:4px 0;font-size:smaller">{escape(chr(10).join(logs))}</pre>'
         )
     if p.output is not None:
-        output = _render(read(p.output))
+        output = _render(node if node is not None else read(p.output))
         lines.append("output: " + output.plain.replace("\n", "\n  "))
         body.append(f"<div>{output.html}</div>")
     html = (

@@ -22,7 +22,7 @@ from replicate_nb import _datauri
 from replicate_nb.display import read, render_tree
 from replicate_nb.forms.field import style
 from replicate_nb.forms.front import CopyButton
-from replicate_nb.outputs import File, files
+from replicate_nb.outputs import File, Node, files
 
 _JSON_CHARS = 20_000
 
@@ -145,6 +145,8 @@ class OutputView:
             tooltips=["The output as it looks", "The output as the API returned it"],
         )
         self.mode.observe(self._switch, "value")
+        self.node: Node | None = None
+        """The output shown, as `outputs.tree` read it (None before, or for streamed text)."""
 
     def clear(self) -> None:
         """Forget the previous output."""
@@ -152,6 +154,7 @@ class OutputView:
         self.json.value = ""
         self.output.outputs = ()
         self.files.children = ()
+        self.node = None
         self.mode.value = "Preview"
 
     def show_json(self, output: Any) -> None:
@@ -161,7 +164,7 @@ class OutputView:
 
     async def show(self, output: Any) -> None:
         """Read the output once (in a thread: downloads block) and show it with its files."""
-        node = await asyncio.to_thread(read, output)
+        node = self.node = await asyncio.to_thread(read, output)
         self.output.outputs = tuple(
             {"output_type": "display_data", "data": b, "metadata": {}} for b in render_tree(node)
         )

@@ -100,3 +100,19 @@ def test_the_card_shows_file_actions_under_an_image_output(client):
     assert actions.name == "output.png" and actions.url == ""  # the sandbox answers data: URIs
     assert "output.png · image/png" in label.value
     assert card.view.outputs.files in card.children
+
+
+def test_the_cards_static_copy_renders_the_tree_its_view_read(client):
+    from replicate.prediction import Prediction
+
+    seen: list[str] = []
+    remote = FileOutput("https://files.example/a.png", files_client(seen, image()))
+    prediction = Prediction(
+        id="p1", model="o/n", version="v1", status="succeeded", output=[remote], urls={}
+    )
+    card = PredictionCard(prediction, client=client)
+    asyncio.run(card.view.outputs.show(prediction.output))
+    assert seen == [remote.url]
+    bundle = card._repr_mimebundle_()
+    assert bundle["text/plain"].startswith("Prediction succeeded") and "<img" in bundle["text/html"]
+    assert seen == [remote.url]  # the static copy did not download the file again

@@ -22,6 +22,17 @@ def test_model_get_has_latest_version_schema(client):
     assert model.description.startswith("Sandbox stand-in")
 
 
+def test_is_official_is_in_the_json_but_not_on_the_1x_model(sb, client):
+    """The README's rule: `is_official` tells official models apart in the API's JSON, and
+    replicate 1.x's `Model` leaves it out (so the README points at the JSON, not the object)."""
+    flags = {
+        ref: httpx.get(f"{sb.base_url}/v1/models/{ref}").json()["is_official"]
+        for ref in ("meta/meta-llama-3-8b-instruct", "replicate/hello-world")
+    }
+    assert flags == {"meta/meta-llama-3-8b-instruct": True, "replicate/hello-world": False}
+    assert not hasattr(client.models.get("meta/meta-llama-3-8b-instruct"), "is_official")
+
+
 def test_models_list_and_search(client):
     names = {m.id for m in client.models.list().results}
     assert {"replicate/hello-world", "meta/meta-llama-3-8b-instruct", "sandbox/sleep"} <= names
