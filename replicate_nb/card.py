@@ -28,7 +28,7 @@ from replicate_nb.connection import current_client
 from replicate_nb.display import render_prediction
 from replicate_nb.forms.field import layout, style
 from replicate_nb.forms.layout import backend_of
-from replicate_nb.forms.runview import RunView
+from replicate_nb.forms.runview import RunView, cost_html, cost_line
 from replicate_nb.schema import OutputSpec
 
 _FIELDS = ("status", "output", "logs", "error", "metrics", "started_at", "completed_at", "urls")
@@ -75,6 +75,8 @@ class PredictionCard(widgets.VBox):
         bundle["text/plain"] = repr(self)
         if self.done:  # what a notebook without a kernel (nbviewer, GitHub) shows
             bundle.update(render_prediction(self.prediction, output=self.view.outputs.node))
+            bundle["text/html"] += cost_html(self.prediction)  # as the live card showed it
+            bundle["text/plain"] += "\n" + cost_line(self.prediction)
         return bundle
 
     async def follow(self) -> Prediction:

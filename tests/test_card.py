@@ -52,6 +52,8 @@ def test_watch_follows_to_the_end_and_keeps_a_static_html_copy(client, monkeypat
     assert "application/vnd.jupyter.widget-view+json" in final  # the live view, and beside it
     assert "<img" in final["text/html"] and "succeeded" in final["text/html"]  # a static copy
     assert final["text/plain"].startswith("Prediction succeeded")
+    assert "Cost on Replicate: ~$" in final["text/plain"]  # the estimate stays in the saved card
+    assert "(estimate: " in final["text/html"] and 'class="rnb-cost"' in final["text/html"]
 
 
 def test_a_card_shows_progress_terminal_logs_and_the_output(client):

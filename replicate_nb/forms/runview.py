@@ -63,16 +63,20 @@ def poll_every(age: float, *, sandbox: bool, streaming: bool, client_interval: f
     return min(ours, client_interval)
 
 
-def cost_html(p: Prediction) -> str:
+def cost_line(p: Prediction) -> str:
     """What an ended run would cost on Replicate, labelled an estimate; for a model the price
     table does not know, a short "no price" line instead of a made-up figure."""
     if not costs.priced(p.model):
-        line = "Cost on Replicate: no price on record for this model (no estimate)"
-        return f'<div class="rnb-cost" style="color:{GREY};font-size:smaller">{line}</div>'
-    cost = costs.estimate(p)
+        return "Cost on Replicate: no price on record for this model (no estimate)"
+    return f"Cost on Replicate: {costs.estimate(p)}"
+
+
+def cost_html(p: Prediction) -> str:
+    """`cost_line` as HTML, the price's source as its tooltip."""
+    title = f' title="{escape(costs.estimate(p).source)}"' if costs.priced(p.model) else ""
     return (
-        f'<div class="rnb-cost" style="color:{GREY};font-size:smaller" '
-        f'title="{escape(cost.source)}">Cost on Replicate: {escape(str(cost))}</div>'
+        f'<div class="rnb-cost" style="color:{GREY};font-size:smaller"{title}>'
+        f"{escape(cost_line(p))}</div>"
     )
 
 
