@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,6 +26,23 @@ EMBEDDINGS = (
 )
 LLAMA = "meta/meta-llama-3-8b-instruct"
 FAST = 2000.0  # tokens/s: tests stream fast; the kit keeps the realistic default
+
+
+def start_cli(*args: str, cwd: Path | None = None) -> tuple[subprocess.Popen[str], str]:
+    """`python -m replicate_nb.sandbox --port 0 ARGS` started, and its base URL once it listens
+    (the caller stops it: a signal, then `wait`, then closing both pipes)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "replicate_nb.sandbox", "--port", "0", *args],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    line = proc.stdout.readline() if proc.stdout else ""
+    assert line.startswith("Sandbox listening on http://127.0.0.1:"), line or (
+        proc.stderr.read() if proc.stderr else ""
+    )
+    return proc, line.split()[-1]
 
 
 @pytest.fixture(scope="session")

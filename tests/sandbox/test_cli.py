@@ -12,24 +12,12 @@ import pytest
 
 from replicate_nb.sandbox.__main__ import _parser
 from replicate_nb.sandbox.control import Faults
-from tests.conftest import HELLO_VERSION
-
-
-def _start(*args: str) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "replicate_nb.sandbox", "--port", "0", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    line = proc.stdout.readline()
-    assert line.startswith("Sandbox listening on http://127.0.0.1:"), line
-    return proc, line.split()[-1]
+from tests.conftest import HELLO_VERSION, start_cli
 
 
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
 def test_serves_until_signal(stop):
-    proc, base_url = _start()
+    proc, base_url = start_cli()
     try:
         reply = httpx.post(
             f"{base_url}/v1/predictions",
@@ -46,7 +34,7 @@ def test_serves_until_signal(stop):
 
 @pytest.mark.parametrize("attempt", range(5))
 def test_a_signal_sent_as_the_address_appears_stops_it_cleanly(attempt):
-    proc, _ = _start()  # the signal races the server's start: it must be handled from the line on
+    proc, _ = start_cli()  # the signal races the start: it must be handled from the line on
     try:
         proc.send_signal(signal.SIGINT)
         assert proc.wait(15) == 0, proc.stderr.read()
@@ -58,7 +46,7 @@ def test_a_signal_sent_as_the_address_appears_stops_it_cleanly(attempt):
 
 
 def test_flags_reach_the_server():
-    proc, base_url = _start(
+    proc, base_url = start_cli(
         "--require-token", "t0k", "--create-rate-limit", "1", "--latency", "0.01"
     )
     try:
@@ -80,7 +68,7 @@ def test_replay_fallback_takes_the_value_the_python_option_takes(tmp_path):
     path.write_text(
         '{"format": "replicate-nb-replay", "version": 1, "models": [], "predictions": []}'
     )
-    proc, base_url = _start("--replay", str(path), "--replay-fallback", "stand-in")
+    proc, base_url = start_cli("--replay", str(path), "--replay-fallback", "stand-in")
     try:
         reply = httpx.post(
             f"{base_url}/v1/predictions",
@@ -113,7 +101,7 @@ def test_bad_flag_values_exit_with_a_message():
 
 
 def test_it_prints_the_base_url_of_each_client_generation():
-    proc, base_url = _start()
+    proc, base_url = start_cli()
     try:
         told = proc.stdout.readline() + proc.stdout.readline()
         assert f"replicate 1.x: REPLICATE_BASE_URL={base_url}\n" in told

@@ -26,7 +26,7 @@ from replicate_nb import sandbox
 from replicate_nb import schema as cog_schema
 from replicate_nb.inputs import ConcatenateIterator, Input, Secret
 from replicate_nb.sandbox.predictors import build_model
-from tests.conftest import HELLO
+from tests.conftest import HELLO, start_cli
 
 PNG = (
     b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00"
@@ -613,25 +613,8 @@ def test_cli_serves_a_model_from_the_current_directory(tmp_path):
         "    def predict(self, name: str = Input(default='you')) -> str:\n"
         "        return f'{self.greeting} {name}'\n"
     )
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "replicate_nb.sandbox",
-            "--port",
-            "0",
-            "--model",
-            "me/greeter=mymodel:Predictor",
-        ],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc, base_url = start_cli("--model", "me/greeter=mymodel:Predictor", cwd=tmp_path)
     try:
-        line = proc.stdout.readline()
-        assert line.startswith("Sandbox listening on "), proc.stderr.read()
-        base_url = line.split()[-1]
         reply = httpx.post(
             f"{base_url}/v1/models/me/greeter/predictions",
             json={"input": {"name": "Ada"}},
@@ -827,23 +810,8 @@ def test_cli_stops_on_sigterm_after_cancelled_blocking_functions(tmp_path, make_
         "    time.sleep(600)\n"
         "    return 'late'\n"
     )
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "replicate_nb.sandbox",
-            "--port",
-            "0",
-            "--model",
-            "test/stuck=blocking:stuck",
-        ],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc, base_url = start_cli("--model", "test/stuck=blocking:stuck", cwd=tmp_path)
     try:
-        base_url = proc.stdout.readline().split()[-1]
         client = make_client(base_url)
         version = client.models.get("test/stuck").latest_version.id
         _cancel_while_blocked(client, f"test/stuck:{version}", 7)

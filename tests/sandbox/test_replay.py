@@ -6,8 +6,6 @@ import io
 import ipaddress
 import json
 import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -19,7 +17,7 @@ from replicate.exceptions import ModelError, ReplicateError
 from replicate_nb import sandbox
 from replicate_nb.sandbox import replay
 from replicate_nb.sandbox.models import hello
-from tests.conftest import ESRGAN, HELLO, SDXL
+from tests.conftest import ESRGAN, HELLO, SDXL, start_cli
 from tests.test_recording import LARGE, LLAMA, LLAMA_INPUT, SMALL, Workshop, record_workshop
 
 
@@ -239,28 +237,10 @@ def test_cli_replays_recordings(workshop, tmp_path):
     path = _hand_recording(
         tmp_path / "r.json", [{"input": {"text": "Ada"}, "output": "recorded hello"}]
     )
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "replicate_nb.sandbox",
-            "--port",
-            "0",
-            "--replay",
-            str(path),
-            "--replay",
-            str(workshop.path),
-            "--replay-fallback",
-            "stand-in",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    proc, base_url = start_cli(
+        "--replay", str(path), "--replay", str(workshop.path), "--replay-fallback", "stand-in"
     )
     try:
-        line = proc.stdout.readline()
-        assert line.startswith("Sandbox listening on "), proc.stderr.read()
-        base_url = line.split()[-1]
 
         def run(ref: str, payload: dict[str, Any]) -> Any:
             reply = httpx.post(
