@@ -19,7 +19,7 @@ from starlette.routing import Route
 
 from replicate_nb import Input, Secret, sandbox
 from replicate_nb.sandbox.http import AllowedHosts
-from tests.sandbox.test_cli import _start
+from tests.conftest import start_cli
 from tests.sandbox.test_webhooks import Receiver
 
 TOKEN = "attacker-test-token"
@@ -113,7 +113,7 @@ def test_bound_address_is_allowed():
 
 
 def test_cli_allow_host_reaches_the_server():
-    proc, base_url = _start("--allow-host", "room.lan")
+    proc, base_url = start_cli("--allow-host", "room.lan")
     try:
         for host, status in (("room.lan", 200), ("other.lan", 403)):
             assert httpx.get(f"{base_url}/v1/account", headers={"Host": host}).status_code == status
